@@ -1,0 +1,270 @@
+//! Vendor signing keys for licet: Ed25519 (the default) and RSA-PSS.
+//!
+//! A key is named by its `kid` (the first 8 bytes of SHA-256 over its public key's
+//! SubjectPublicKeyInfo DER, as `docs/token-format.md` defines). Secret bytes are zeroized
+//! when dropped and never shown by `Debug`.
+
+use std::fmt;
+
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use licet_verifier::{Algorithm, Kid};
+use pkcs8::LineEnding;
+use pkcs8::spki::EncodePublicKey;
+use rand::rngs::SysRng;
+use rand::{SeedableRng, TryCryptoRng, TryRng};
+use rsa::signature::{RandomizedSigner, SignatureEncoding};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+/// Default RSA modulus size, in bits.
+pub const RSA_DEFAULT_BITS: usize = 3072;
+
+/// What went wrong with a key.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// The PEM text is not a private key licet can use.
+    InvalidKey {
+        /// What exactly is wrong.
+        reason: String,
+    },
+    /// An RSA size outside 2048..=4096 bits was asked for.
+    BadRsaSize {
+        /// The size asked for.
+        bits: usize,
+    },
+    /// The operating system's random number generator failed.
+    Random,
+    /// Signing failed.
+    Sign,
+}
+
+impl Error {
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidKey { .. } => "KEY_INVALID",
+            Error::BadRsaSize { .. } => "KEY_SIZE_UNSUPPORTED",
+            Error::Random => "RANDOM_FAILED",
+            Error::Sign => "SIGN_FAILED",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidKey { reason } => write!(f, "signing key cannot be used: {reason}"),
+            Error::BadRsaSize { bits } => write!(
+                f,
+                "RSA keys of {bits} bits are not supported; use 2048 to 4096 bits (3072 is the default)"
+            ),
+            Error::Random => f.write_str("the operating system's random number generator failed"),
+            Error::Sign => f.write_str("signing failed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+// A handful of keys live per process; boxing the Ed25519 key would only add an indirection.
+#[allow(clippy::large_enum_variant)]
+enum Inner {
+    Ed25519(ed25519_dalek::SigningKey),
+    Rsa(Box<rsa::pss::SigningKey<Sha256>>),
+}
+
+/// A vendor's private signing key.
+pub struct SigningKey {
+    inner: Inner,
+    spki_der: Vec<u8>,
+    kid: Kid,
+}
+
+impl fmt::Debug for SigningKey {
+    // Never the secret: only what names the key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("alg", &self.algorithm().name())
+            .field("kid", &licet_verifier::hex(&self.kid))
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    fn from_inner(inner: Inner) -> Result<Self, Error> {
+        let spki_der = match &inner {
+            Inner::Ed25519(k) => k.verifying_key().to_public_key_der(),
+            Inner::Rsa(k) => k.as_ref().as_ref().to_public_key().to_public_key_der(),
+        }
+        .map_err(|_| Error::InvalidKey {
+            reason: "public key cannot be encoded".into(),
+        })?
+        .into_vec();
+        let kid = licet_verifier::keyring::kid_of_spki(&spki_der);
+        Ok(SigningKey {
+            inner,
+            spki_der,
+            kid,
+        })
+    }
+
+    /// A new Ed25519 key from the operating system's random number generator.
+    ///
+    /// # Errors
+    /// [`Error::Random`] when the generator fails.
+    pub fn generate_ed25519() -> Result<Self, Error> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        SysRng
+            .try_fill_bytes(seed.as_mut())
+            .map_err(|_| Error::Random)?;
+        Self::ed25519_from_seed(&seed)
+    }
+
+    /// An Ed25519 key from a 32-byte seed (deterministic; for test keys).
+    ///
+    /// # Errors
+    /// Never in practice; the signature is uniform with the other constructors.
+    pub fn ed25519_from_seed(seed: &[u8; 32]) -> Result<Self, Error> {
+        Self::from_inner(Inner::Ed25519(ed25519_dalek::SigningKey::from_bytes(seed)))
+    }
+
+    /// A new RSA key of `bits` bits (2048 to 4096).
+    ///
+    /// # Errors
+    /// [`Error::BadRsaSize`] outside that range, [`Error::Random`] when the generator fails.
+    pub fn generate_rsa(bits: usize) -> Result<Self, Error> {
+        Self::generate_rsa_with(&mut SysRng, bits)
+    }
+
+    /// A new RSA key from the given generator (a seeded one gives test keys).
+    ///
+    /// # Errors
+    /// As [`SigningKey::generate_rsa`].
+    pub fn generate_rsa_with<R: TryCryptoRng + ?Sized>(
+        rng: &mut R,
+        bits: usize,
+    ) -> Result<Self, Error> {
+        if !(licet_verifier::keyring::RSA_MIN_BITS..=licet_verifier::keyring::RSA_MAX_BITS)
+            .contains(&bits)
+        {
+            return Err(Error::BadRsaSize { bits });
+        }
+        let key = rsa::PrivateKey::new(rng, bits).map_err(|_| Error::Random)?;
+        Self::from_inner(Inner::Rsa(Box::new(rsa::pss::SigningKey::new(key))))
+    }
+
+    /// Reads an unencrypted PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`] for anything else (a public key, a damaged file, another
+    /// algorithm, an RSA size outside 2048..=4096).
+    pub fn from_pkcs8_pem(pem: &str) -> Result<Self, Error> {
+        let (label, der) = pkcs8::SecretDocument::from_pem(pem).map_err(|_| Error::InvalidKey {
+            reason: "not a PEM private key (expected '-----BEGIN PRIVATE KEY-----')".into(),
+        })?;
+        if label != "PRIVATE KEY" {
+            return Err(Error::InvalidKey {
+                reason: format!("the PEM block is '{label}', not 'PRIVATE KEY'"),
+            });
+        }
+        Self::from_pkcs8_der(der.as_bytes())
+    }
+
+    /// Reads an unencrypted PKCS#8 DER private key.
+    ///
+    /// # Errors
+    /// As [`SigningKey::from_pkcs8_pem`].
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, Error> {
+        if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_der(der) {
+            return Self::from_inner(Inner::Ed25519(k));
+        }
+        let key = rsa::PrivateKey::from_pkcs8_der(der).map_err(|_| Error::InvalidKey {
+            reason: "not an Ed25519 or RSA PKCS#8 private key".into(),
+        })?;
+        let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
+        if !(licet_verifier::keyring::RSA_MIN_BITS..=licet_verifier::keyring::RSA_MAX_BITS)
+            .contains(&bits)
+        {
+            return Err(Error::BadRsaSize { bits });
+        }
+        Self::from_inner(Inner::Rsa(Box::new(rsa::pss::SigningKey::new(key))))
+    }
+
+    /// The key as unencrypted PKCS#8 PEM, in memory that is zeroized when dropped.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`] if encoding fails.
+    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, Error> {
+        let bad = |_| Error::InvalidKey {
+            reason: "private key cannot be encoded".into(),
+        };
+        match &self.inner {
+            Inner::Ed25519(k) => k.to_pkcs8_pem(LineEnding::LF).map_err(bad),
+            Inner::Rsa(k) => k
+                .as_ref()
+                .as_ref()
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(bad),
+        }
+    }
+
+    /// The public key as SubjectPublicKeyInfo DER.
+    pub fn public_spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// The public key as a `PUBLIC KEY` PEM block, as `signature.pem` holds it.
+    pub fn public_pem(&self) -> String {
+        pkcs8::der::pem::encode_string("PUBLIC KEY", LineEnding::LF, &self.spki_der)
+            .unwrap_or_default()
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &Kid {
+        &self.kid
+    }
+
+    /// The algorithm this key signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        match self.inner {
+            Inner::Ed25519(_) => Algorithm::EdDsa,
+            Inner::Rsa(_) => Algorithm::Ps256,
+        }
+    }
+
+    /// Signs `message` (RSA-PSS draws its salt from the operating system's generator).
+    ///
+    /// # Errors
+    /// [`Error::Sign`] or [`Error::Random`].
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
+        self.sign_with_rng(&mut SysRng, message)
+    }
+
+    /// Signs `message`, taking RSA-PSS salt from `rng` (a seeded generator makes test
+    /// vectors repeatable; Ed25519 needs no randomness).
+    ///
+    /// # Errors
+    /// [`Error::Sign`].
+    pub fn sign_with_rng<R: TryCryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        message: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        match &self.inner {
+            Inner::Ed25519(k) => {
+                use ed25519_dalek::Signer;
+                Ok(k.sign(message).to_bytes().to_vec())
+            }
+            Inner::Rsa(k) => k
+                .try_sign_with_rng(rng, message)
+                .map(|s| s.to_vec())
+                .map_err(|_| Error::Sign),
+        }
+    }
+}
+
+/// A repeatable generator for test keys and test signatures: never for real keys.
+pub fn test_rng(seed: u64) -> impl TryCryptoRng {
+    rand::rngs::ChaCha20Rng::seed_from_u64(seed)
+}

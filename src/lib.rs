@@ -1,0 +1,175 @@
+//! The issuing side of licet: turns claims into signed license, machine and lease tokens.
+//!
+//! This is the one place tokens are made; the CLI and the server both call it. The claim
+//! types and their encoding come from `licet-verifier`, so what is issued here is exactly
+//! what the verifier reads.
+//!
+//! ```
+//! use licet::{Claims, KindClaims, LicenseType, Token};
+//! use licet_keys::SigningKey;
+//! use licet_verifier::{Expectations, Keyring, Kind};
+//!
+//! let key = SigningKey::generate_ed25519()?;
+//! let claims = Claims {
+//!     issuer: None,
+//!     customer: Some("cus_8842".into()),
+//!     product: "acme-studio-pro".into(),
+//!     expires_at: Some(1_900_000_000),
+//!     not_before: None,
+//!     issued_at: 1_790_000_000,
+//!     id: licet::new_id()?,
+//!     features: vec!["export-pdf".into(), "cloud-sync".into()],
+//!     metadata: Default::default(),
+//!     kind: KindClaims::License {
+//!         license_type: Some(LicenseType::Subscription),
+//!         max_machines: Some(3),
+//!         max_leases: None,
+//!     },
+//! };
+//! let token: Token = licet::issue(claims, &key)?;
+//! println!("{}", token.text()); // LIC-…
+//!
+//! let keyring = Keyring::from_pem(&key.public_pem())?;
+//! let ok = keyring.verify(&token.text(), &Expectations::new(Kind::License, "acme-studio-pro", 1_800_000_000))?;
+//! assert!(ok.claims.has_feature("cloud-sync"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fmt;
+
+pub use licet_keys::SigningKey;
+use licet_verifier::envelope;
+pub use licet_verifier::{Claims, Fingerprint, Id, Kind, KindClaims, LicenseType};
+use rand::TryCryptoRng;
+
+/// Why a token could not be issued.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// The claims break a rule of the format (a limit, a missing field).
+    Claims(licet_verifier::Error),
+    /// The key failed to sign, or randomness was not available.
+    Key(licet_keys::Error),
+}
+
+impl Error {
+    /// The stable code of this error (the underlying crate's code).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Claims(e) => e.code(),
+            Error::Key(e) => e.code(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Claims(e) => write!(f, "cannot issue this token: {e}"),
+            Error::Key(e) => write!(f, "cannot issue this token: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<licet_verifier::Error> for Error {
+    fn from(e: licet_verifier::Error) -> Self {
+        Error::Claims(e)
+    }
+}
+
+impl From<licet_keys::Error> for Error {
+    fn from(e: licet_keys::Error) -> Self {
+        Error::Key(e)
+    }
+}
+
+/// A signed token, in its binary form, with its text and file forms at hand.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token {
+    kind: Kind,
+    bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("kind", &self.kind)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl Token {
+    /// The kind of token.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The binary form: a tagged COSE_Sign1.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The text form (`LIC-…`, `MCH-…`, `LSE-…`), for license keys and copy-paste.
+    pub fn text(&self) -> String {
+        licet_verifier::text::encode_text(self.kind, &self.bytes)
+    }
+
+    /// The file form (`-----BEGIN LICET LICENSE-----` …), for sending as a file.
+    pub fn file(&self) -> String {
+        licet_verifier::text::encode_file(self.kind, &self.bytes)
+    }
+}
+
+/// Signs `claims` with `key`. Features are sorted and de-duplicated first; every limit of
+/// the format is checked before anything is signed.
+///
+/// # Errors
+/// [`Error::Claims`] when the claims break the format, [`Error::Key`] when signing fails.
+pub fn issue(claims: Claims, key: &SigningKey) -> Result<Token, Error> {
+    issue_inner(claims, key, |key, msg| key.sign(msg))
+}
+
+/// As [`issue`], drawing RSA-PSS salt from `rng`: a seeded generator gives repeatable test
+/// vectors. Never use a seeded generator for real tokens.
+///
+/// # Errors
+/// As [`issue`].
+pub fn issue_with_rng<R: TryCryptoRng + ?Sized>(
+    claims: Claims,
+    key: &SigningKey,
+    rng: &mut R,
+) -> Result<Token, Error> {
+    issue_inner(claims, key, |key, msg| key.sign_with_rng(rng, msg))
+}
+
+fn issue_inner(
+    mut claims: Claims,
+    key: &SigningKey,
+    sign: impl FnOnce(&SigningKey, &[u8]) -> Result<Vec<u8>, licet_keys::Error>,
+) -> Result<Token, Error> {
+    claims.normalize();
+    let payload = claims.to_payload()?;
+    let alg = key.algorithm();
+    let signature = sign(key, &envelope::signing_input(alg, key.kid(), &payload))?;
+    let bytes = envelope::assemble(alg, key.kid(), &payload, signature)?;
+    Ok(Token {
+        kind: claims.kind(),
+        bytes,
+    })
+}
+
+/// A new random 16-byte id for a license, a machine activation or a lease.
+///
+/// # Errors
+/// [`Error::Key`] when the operating system's generator fails.
+pub fn new_id() -> Result<Id, Error> {
+    use rand::TryRng;
+    let mut id = [0u8; 16];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut id)
+        .map_err(|_| Error::Key(licet_keys::Error::Random))?;
+    Ok(id)
+}

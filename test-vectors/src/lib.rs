@@ -1,0 +1,937 @@
+//! Builds licet's test vectors: deterministic test-only keys and a manifest of tokens of
+//! every kind and algorithm with the time to check them at and the expected result.
+//!
+//! `cargo run -p licet-test-vectors --bin make-vectors` writes them into `test-vectors/`;
+//! the tests in `tests/` check that the committed files are exactly what this code makes,
+//! and run every vector through `licet-verifier`. The expected results are stated here, by
+//! intent, never read back from the verifier.
+
+#![allow(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ciborium::value::Value;
+use licet::{Claims, KindClaims, LicenseType, Token};
+use licet_keys::SigningKey;
+use licet_verifier::{Kind, envelope, hex, text};
+use serde_json::{Value as Json, json};
+use sha2::{Digest, Sha256};
+
+/// The time most vectors are checked at: 2027-01-15T08:00:00Z.
+pub const NOW: u64 = 1_800_000_000;
+/// When most vector tokens were issued: 2026-09-21.
+pub const ISSUED: u64 = 1_790_000_000;
+/// When most expiring vector tokens expire: 2030-03-17.
+pub const EXPIRES: u64 = 1_900_000_000;
+/// The product of the vectors.
+pub const PRODUCT: &str = "acme-studio-pro";
+/// The seed the RSA test key was generated from (`make-vectors` makes it once if missing).
+pub const RSA_SEED: u64 = 0x11ce7;
+
+/// The test keys, loaded from (or, for Ed25519, derived as) the files in `test-vectors/keys/`.
+pub struct Keys {
+    /// Ed25519, in `signature.pem`.
+    pub ed: SigningKey,
+    /// RSA-2048, in `signature.pem`.
+    pub rsa: SigningKey,
+    /// Ed25519 of "another vendor": not in `signature.pem`.
+    pub other: SigningKey,
+}
+
+fn seed(name: &str) -> [u8; 32] {
+    Sha256::digest(format!("licet test vector key {name}").as_bytes()).into()
+}
+
+impl Keys {
+    /// Loads the keys; the RSA key comes from `dir/rsa-2048.pem` (made if missing).
+    pub fn load(dir: &Path) -> Keys {
+        let rsa_path = dir.join("rsa-2048.pem");
+        let rsa = match std::fs::read_to_string(&rsa_path) {
+            Ok(pem) => SigningKey::from_pkcs8_pem(&pem).expect("committed RSA test key"),
+            Err(_) => {
+                let key = SigningKey::generate_rsa_with(&mut licet_keys::test_rng(RSA_SEED), 2048)
+                    .expect("RSA test key");
+                std::fs::create_dir_all(dir).expect("keys dir");
+                std::fs::write(&rsa_path, key.to_pkcs8_pem().expect("pem").as_bytes())
+                    .expect("write RSA key");
+                key
+            }
+        };
+        Keys {
+            ed: SigningKey::ed25519_from_seed(&seed("ed25519")).expect("ed25519"),
+            rsa,
+            other: SigningKey::ed25519_from_seed(&seed("other-vendor")).expect("ed25519"),
+        }
+    }
+
+    /// `signature.pem`: the public keys of `ed` and `rsa`.
+    pub fn signature_pem(&self) -> String {
+        format!(
+            "# licet TEST keys (test-vectors/): never trust these for real licenses.\n{}{}",
+            self.ed.public_pem(),
+            self.rsa.public_pem()
+        )
+    }
+}
+
+fn id(n: u8) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&Sha256::digest([b'i', b'd', n])[..16]);
+    id
+}
+
+fn fingerprint(n: u8) -> [u8; 32] {
+    Sha256::digest([b'f', b'p', n]).into()
+}
+
+/// The license of the compactness target in the spec.
+pub fn full_license() -> Claims {
+    Claims {
+        issuer: None,
+        customer: Some("cus_8842".into()),
+        product: PRODUCT.into(),
+        expires_at: Some(EXPIRES),
+        not_before: None,
+        issued_at: ISSUED,
+        id: id(1),
+        features: vec![
+            "batch-render".into(),
+            "cloud-sync".into(),
+            "export-pdf".into(),
+        ],
+        metadata: BTreeMap::new(),
+        kind: KindClaims::License {
+            license_type: Some(LicenseType::Subscription),
+            max_machines: None,
+            max_leases: None,
+        },
+    }
+}
+
+fn perpetual_license() -> Claims {
+    Claims {
+        customer: None,
+        expires_at: None,
+        features: vec![],
+        id: id(2),
+        kind: KindClaims::License {
+            license_type: None,
+            max_machines: None,
+            max_leases: None,
+        },
+        ..full_license()
+    }
+}
+
+fn rich_license() -> Claims {
+    let mut metadata = BTreeMap::new();
+    metadata.insert("seats-note".into(), "lab A".into());
+    metadata.insert("po".into(), "PO-2026-117".into());
+    metadata.insert("region".into(), "eu".into());
+    Claims {
+        issuer: Some("Acme Software GmbH".into()),
+        not_before: Some(ISSUED + 3600),
+        id: id(3),
+        metadata,
+        kind: KindClaims::License {
+            license_type: Some(LicenseType::Trial),
+            max_machines: Some(10),
+            max_leases: Some(5),
+        },
+        ..full_license()
+    }
+}
+
+fn machine() -> Claims {
+    Claims {
+        customer: None,
+        expires_at: Some(NOW + 7 * 86_400),
+        id: id(4),
+        kind: KindClaims::Machine {
+            license_id: id(1),
+            fingerprint: fingerprint(1),
+        },
+        ..full_license()
+    }
+}
+
+fn lease() -> Claims {
+    Claims {
+        customer: None,
+        issued_at: NOW - 60,
+        expires_at: Some(NOW + 540),
+        id: id(5),
+        kind: KindClaims::Lease {
+            license_id: id(3),
+            client_id: Some("build-agent-7".into()),
+        },
+        ..full_license()
+    }
+}
+
+/// What a vector should do.
+pub enum Outcome {
+    /// Verify, giving these claims.
+    Valid(Box<Claims>),
+    /// Fail with this code; `signature` says whether the signature itself is valid
+    /// (`Some(true)`), invalid (`Some(false)`), or cannot be checked (`None`).
+    Error(&'static str, Option<bool>),
+}
+
+/// One vector before it is written as JSON.
+pub struct Vector {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub token: String,
+    pub kind: Kind,
+    pub now: u64,
+    pub leeway: u64,
+    pub fingerprint: Option<[u8; 32]>,
+    pub last_seen: Option<u64>,
+    pub product: &'static str,
+    pub outcome: Outcome,
+}
+
+impl Vector {
+    fn new(
+        name: &'static str,
+        description: &'static str,
+        token: String,
+        kind: Kind,
+        outcome: Outcome,
+    ) -> Vector {
+        Vector {
+            name,
+            description,
+            token,
+            kind,
+            now: NOW,
+            leeway: licet_verifier::DEFAULT_LEEWAY,
+            fingerprint: None,
+            last_seen: None,
+            product: PRODUCT,
+            outcome,
+        }
+    }
+}
+
+/// Claims as the manifest writes them (the spec's "claims in JSON" in the vectors section).
+pub fn claims_json(c: &Claims) -> Json {
+    let mut m = serde_json::Map::new();
+    m.insert("kind".into(), json!(c.kind().name()));
+    m.insert("product".into(), json!(c.product));
+    m.insert("issued_at".into(), json!(c.issued_at));
+    m.insert("id".into(), json!(hex(&c.id)));
+    m.insert("issuer".into(), json!(c.issuer));
+    m.insert("customer".into(), json!(c.customer));
+    m.insert("expires_at".into(), json!(c.expires_at));
+    m.insert("not_before".into(), json!(c.not_before));
+    m.insert("features".into(), json!(c.features));
+    m.insert("metadata".into(), json!(c.metadata));
+    match &c.kind {
+        KindClaims::License {
+            license_type,
+            max_machines,
+            max_leases,
+        } => {
+            m.insert("license_type".into(), json!(license_type.map(|t| t.name())));
+            m.insert("max_machines".into(), json!(max_machines));
+            m.insert("max_leases".into(), json!(max_leases));
+        }
+        KindClaims::Machine {
+            license_id,
+            fingerprint,
+        } => {
+            m.insert("license_id".into(), json!(hex(license_id)));
+            m.insert("fingerprint".into(), json!(hex(fingerprint)));
+        }
+        KindClaims::Lease {
+            license_id,
+            client_id,
+        } => {
+            m.insert("license_id".into(), json!(hex(license_id)));
+            m.insert("client_id".into(), json!(client_id));
+        }
+    }
+    Json::Object(m)
+}
+
+fn cbor(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(v, &mut out).expect("cbor");
+    out
+}
+
+fn decode(bytes: &[u8]) -> Value {
+    ciborium::from_reader(bytes).expect("cbor")
+}
+
+fn int(n: i64) -> Value {
+    Value::Integer(n.into())
+}
+
+/// A token built by hand from its parts, correctly signed by `key` over the protected
+/// bytes and payload as given: for vectors whose fault is in the structure, not the signature.
+pub fn raw_token(
+    key: &SigningKey,
+    protected: &[u8],
+    unprotected: Value,
+    payload: &[u8],
+) -> Vec<u8> {
+    let tbs = cbor(&Value::Array(vec![
+        Value::Text("Signature1".into()),
+        Value::Bytes(protected.to_vec()),
+        Value::Bytes(vec![]),
+        Value::Bytes(payload.to_vec()),
+    ]));
+    let sig = key
+        .sign_with_rng(&mut licet_keys::test_rng(7), &tbs)
+        .expect("sign");
+    cbor(&Value::Tag(
+        18,
+        Box::new(Value::Array(vec![
+            Value::Bytes(protected.to_vec()),
+            unprotected,
+            Value::Bytes(payload.to_vec()),
+            Value::Bytes(sig),
+        ])),
+    ))
+}
+
+fn protected(alg: i64, kid: &[u8]) -> Vec<u8> {
+    cbor(&Value::Map(vec![
+        (int(1), int(alg)),
+        (int(4), Value::Bytes(kid.to_vec())),
+    ]))
+}
+
+fn issue(c: Claims, key: &SigningKey) -> Token {
+    licet::issue_with_rng(c, key, &mut licet_keys::test_rng(1)).expect("issue")
+}
+
+/// Replaces the first occurrence of `from` in `bytes` with `to`.
+fn patch(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .expect("pattern present");
+    [&bytes[..at], to, &bytes[at + from.len()..]].concat()
+}
+
+/// Edits the decoded licet claim map of a payload.
+fn edit_licet(payload: &[u8], f: impl FnOnce(&mut Vec<(Value, Value)>)) -> Vec<u8> {
+    let mut v = decode(payload);
+    if let Value::Map(top) = &mut v
+        && let Some((_, Value::Map(m))) = top.iter_mut().find(|(k, _)| *k == int(-65537))
+    {
+        f(m);
+    }
+    cbor(&v)
+}
+
+fn edit_top(payload: &[u8], f: impl FnOnce(&mut Vec<(Value, Value)>)) -> Vec<u8> {
+    let mut v = decode(payload);
+    if let Value::Map(top) = &mut v {
+        f(top);
+    }
+    cbor(&v)
+}
+
+fn lic(bytes: &[u8]) -> String {
+    text::encode_text(Kind::License, bytes)
+}
+
+/// Every vector, in a fixed order.
+pub fn vectors(keys: &Keys) -> Vec<Vector> {
+    use Outcome::{Error as E, Valid};
+    let mut v = Vec::new();
+    let full = issue(full_license(), &keys.ed);
+    let full_payload = full_license().to_payload().expect("payload");
+    let ed_prot = protected(-8, keys.ed.kid());
+    let rsa_prot = protected(-37, keys.rsa.kid());
+
+    // Valid tokens of every kind and algorithm.
+    v.push(Vector::new(
+        "license-ed25519",
+        "the spec's compactness example: subscription with three features, expiry and customer",
+        full.text(),
+        Kind::License,
+        Valid(Box::new(full_license())),
+    ));
+    v.push(Vector::new(
+        "license-ed25519-file",
+        "the same license in its file form",
+        full.file(),
+        Kind::License,
+        Valid(Box::new(full_license())),
+    ));
+    let mut lower = full.text().to_ascii_lowercase();
+    lower.insert_str(20, " -\n  ");
+    v.push(Vector::new(
+        "license-ed25519-lowercase-grouped",
+        "text form in lower case with white space and group separators",
+        lower,
+        Kind::License,
+        Valid(Box::new(full_license())),
+    ));
+    v.push(Vector::new(
+        "license-ed25519-perpetual",
+        "no expiry (perpetual), no features, nothing optional",
+        issue(perpetual_license(), &keys.ed).text(),
+        Kind::License,
+        Valid(Box::new(perpetual_license())),
+    ));
+    v.push(Vector::new(
+        "license-ps256",
+        "the compactness example signed with RSA-PSS",
+        issue(full_license(), &keys.rsa).text(),
+        Kind::License,
+        Valid(Box::new(full_license())),
+    ));
+    v.push(Vector::new(
+        "license-ed25519-rich",
+        "every license claim: issuer, nbf, type, limits, metadata",
+        issue(rich_license(), &keys.ed).text(),
+        Kind::License,
+        Valid(Box::new(rich_license())),
+    ));
+    let mut m = Vector::new(
+        "machine-ed25519",
+        "a machine activation checked against its own fingerprint",
+        issue(machine(), &keys.ed).text(),
+        Kind::Machine,
+        Valid(Box::new(machine())),
+    );
+    m.fingerprint = Some(fingerprint(1));
+    v.push(m);
+    let mut m = Vector::new(
+        "machine-ps256",
+        "a machine activation signed with RSA-PSS",
+        issue(machine(), &keys.rsa).file(),
+        Kind::Machine,
+        Valid(Box::new(machine())),
+    );
+    m.fingerprint = Some(fingerprint(1));
+    v.push(m);
+    v.push(Vector::new(
+        "lease-ed25519",
+        "a floating seat with a client id",
+        issue(lease(), &keys.ed).text(),
+        Kind::Lease,
+        Valid(Box::new(lease())),
+    ));
+    v.push(Vector::new(
+        "lease-ps256",
+        "a floating seat signed with RSA-PSS",
+        issue(lease(), &keys.rsa).text(),
+        Kind::Lease,
+        Valid(Box::new(lease())),
+    ));
+    let mut edge = Vector::new(
+        "license-expiry-within-leeway",
+        "checked 59 s after exp with the default 60 s leeway",
+        full.text(),
+        Kind::License,
+        Valid(Box::new(full_license())),
+    );
+    edge.now = EXPIRES + 59;
+    v.push(edge);
+
+    // Times.
+    let mut e = Vector::new(
+        "license-expired",
+        "checked at exp + leeway: expired (RFC 8392: not on or after exp)",
+        full.text(),
+        Kind::License,
+        E("TOKEN_EXPIRED", Some(true)),
+    );
+    e.now = EXPIRES + 60;
+    v.push(e);
+    let mut e = Vector::new(
+        "license-not-yet-valid",
+        "checked before nbf - leeway",
+        issue(rich_license(), &keys.ed).text(),
+        Kind::License,
+        E("TOKEN_NOT_YET_VALID", Some(true)),
+    );
+    e.now = ISSUED + 3600 - 61;
+    v.push(e);
+    let mut e = Vector::new(
+        "clock-rollback-last-seen",
+        "now is earlier than the caller's last-seen time by more than the leeway",
+        full.text(),
+        Kind::License,
+        E("CLOCK_ROLLBACK", Some(true)),
+    );
+    e.last_seen = Some(NOW + 3600);
+    v.push(e);
+    let mut e = Vector::new(
+        "clock-rollback-issued-in-future",
+        "now is before the token's iat by more than the leeway",
+        full.text(),
+        Kind::License,
+        E("CLOCK_ROLLBACK", Some(true)),
+    );
+    e.now = ISSUED - 61;
+    v.push(e);
+    let mut e = Vector::new(
+        "lease-expired",
+        "a lease checked after its short expiry",
+        issue(lease(), &keys.ed).text(),
+        Kind::Lease,
+        E("TOKEN_EXPIRED", Some(true)),
+    );
+    e.now = NOW + 600;
+    v.push(e);
+
+    // Kind, product, fingerprint.
+    v.push(Vector::new(
+        "wrong-kind",
+        "a license presented where a machine token is required",
+        full.text(),
+        Kind::Machine,
+        E("WRONG_KIND", Some(true)),
+    ));
+    let lease_as_license = issue(lease(), &keys.ed);
+    v.push(Vector::new(
+        "wrong-kind-lease-for-license",
+        "a lease presented where a license is required",
+        lease_as_license.text(),
+        Kind::License,
+        E("WRONG_KIND", Some(true)),
+    ));
+    let mut e = Vector::new(
+        "wrong-product",
+        "a valid license for another product",
+        full.text(),
+        Kind::License,
+        E("WRONG_PRODUCT", Some(true)),
+    );
+    e.product = "acme-studio-lite";
+    v.push(e);
+    let mut e = Vector::new(
+        "fingerprint-mismatch",
+        "a machine token checked on another machine",
+        issue(machine(), &keys.ed).text(),
+        Kind::Machine,
+        E("FINGERPRINT_MISMATCH", Some(true)),
+    );
+    e.fingerprint = Some(fingerprint(2));
+    v.push(e);
+
+    // Keys and algorithms.
+    v.push(Vector::new(
+        "key-unknown",
+        "signed by another vendor's key",
+        issue(full_license(), &keys.other).text(),
+        Kind::License,
+        E("KEY_UNKNOWN", Some(true)),
+    ));
+    v.push(Vector::new(
+        "alg-unsupported-es256",
+        "alg ES256 (-7): not accepted by licet",
+        lic(&raw_token(
+            &keys.ed,
+            &protected(-7, keys.ed.kid()),
+            Value::Map(vec![]),
+            &full_payload,
+        )),
+        Kind::License,
+        E("ALG_UNSUPPORTED", None),
+    ));
+    v.push(Vector::new(
+        "alg-mismatch-eddsa-on-rsa-key",
+        "alg EdDSA but kid names the RSA key (signed by the Ed25519 key)",
+        lic(&raw_token(
+            &keys.ed,
+            &protected(-8, keys.rsa.kid()),
+            Value::Map(vec![]),
+            &full_payload,
+        )),
+        Kind::License,
+        E("ALG_MISMATCH", None),
+    ));
+    v.push(Vector::new(
+        "alg-mismatch-ps256-on-ed25519-key",
+        "alg PS256 but kid names the Ed25519 key (signed by the RSA key)",
+        lic(&raw_token(
+            &keys.rsa,
+            &protected(-37, keys.ed.kid()),
+            Value::Map(vec![]),
+            &full_payload,
+        )),
+        Kind::License,
+        E("ALG_MISMATCH", None),
+    ));
+
+    // Signatures.
+    let mut bytes = full.bytes().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    v.push(Vector::new(
+        "signature-bit-flipped",
+        "last bit of the Ed25519 signature flipped",
+        lic(&bytes),
+        Kind::License,
+        E("SIGNATURE_INVALID", Some(false)),
+    ));
+    let rsa_full = issue(full_license(), &keys.rsa);
+    let mut bytes = rsa_full.bytes().to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x80;
+    v.push(Vector::new(
+        "signature-bit-flipped-ps256",
+        "a bit of the RSA-PSS signature flipped",
+        lic(&bytes),
+        Kind::License,
+        E("SIGNATURE_INVALID", Some(false)),
+    ));
+    let tampered = patch(full.bytes(), b"cus_8842", b"cus_0001");
+    v.push(Vector::new(
+        "payload-tampered",
+        "customer changed after signing (Ed25519)",
+        lic(&tampered),
+        Kind::License,
+        E("SIGNATURE_INVALID", Some(false)),
+    ));
+    let tampered = patch(rsa_full.bytes(), b"cloud-sync", b"cloud-synd");
+    v.push(Vector::new(
+        "payload-tampered-ps256",
+        "a feature changed after signing (RSA-PSS)",
+        lic(&tampered),
+        Kind::License,
+        E("SIGNATURE_INVALID", Some(false)),
+    ));
+    let zero_sig = {
+        let mut b = full.bytes().to_vec();
+        let n = b.len();
+        b[n - 64..].fill(0);
+        b
+    };
+    v.push(Vector::new(
+        "signature-zero",
+        "an all-zero Ed25519 signature",
+        lic(&zero_sig),
+        Kind::License,
+        E("SIGNATURE_INVALID", Some(false)),
+    ));
+    v.push(Vector::new(
+        "signature-ps256-wrong-length",
+        "an RSA-PSS signature one byte short (made by hand)",
+        lic(&{
+            let t = raw_token(&keys.rsa, &rsa_prot, Value::Map(vec![]), &full_payload);
+            let mut val = decode(&t);
+            if let Value::Tag(_, inner) = &mut val
+                && let Value::Array(a) = inner.as_mut()
+                && let Some(Value::Bytes(s)) = a.get_mut(3)
+            {
+                s.pop();
+            }
+            cbor(&val)
+        }),
+        Kind::License,
+        E("SIGNATURE_INVALID", Some(false)),
+    ));
+
+    // Version.
+    let v2 = edit_licet(&full_payload, |m| m[0].1 = int(2));
+    v.push(Vector::new(
+        "unsupported-version",
+        "a correctly signed token declaring format version 2",
+        lic(&raw_token(&keys.ed, &ed_prot, Value::Map(vec![]), &v2)),
+        Kind::License,
+        E("TOKEN_UNSUPPORTED_VERSION", Some(true)),
+    ));
+
+    // Structure: each correctly signed, so only the structural rule refuses it.
+    let signed = |payload: &[u8]| lic(&raw_token(&keys.ed, &ed_prot, Value::Map(vec![]), payload));
+    let long_iat = patch(&full_payload, &[0x06, 0x1a], &[0x06, 0x1b, 0, 0, 0, 0]);
+    v.push(Vector::new(
+        "non-canonical-integer",
+        "iat in the 8-byte integer form (signed)",
+        signed(&long_iat),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    let dup = edit_top(&full_payload, |m| {
+        let aud = m.iter().find(|(k, _)| *k == int(3)).cloned().expect("aud");
+        m.insert(3, aud);
+    });
+    v.push(Vector::new(
+        "duplicate-claim",
+        "aud twice (signed)",
+        signed(&dup),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    let unknown = edit_top(&full_payload, |m| {
+        let at = m.len() - 1;
+        m.insert(at, (int(8), Value::Map(vec![])));
+    });
+    v.push(Vector::new(
+        "unknown-claim",
+        "an extra claim 8 (cnf) this format does not define (signed)",
+        signed(&unknown),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    let unknown_field = edit_licet(&full_payload, |m| m.push((int(42), Value::Bool(true))));
+    v.push(Vector::new(
+        "unknown-licet-field",
+        "an extra key 42 in the licet claim (signed)",
+        signed(&unknown_field),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    let unsorted = edit_licet(&full_payload, |m| {
+        if let Some((_, Value::Array(f))) = m.iter_mut().find(|(k, _)| *k == int(2)) {
+            f.reverse();
+        }
+    });
+    v.push(Vector::new(
+        "features-unsorted",
+        "features not in sorted order (signed)",
+        signed(&unsorted),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    let float_exp = edit_top(&full_payload, |m| {
+        if let Some((_, e)) = m.iter_mut().find(|(k, _)| *k == int(4)) {
+            *e = Value::Float(EXPIRES as f64);
+        }
+    });
+    v.push(Vector::new(
+        "float-time",
+        "exp as a float (signed)",
+        signed(&float_exp),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    let crit = cbor(&Value::Map(vec![
+        (int(1), int(-8)),
+        (int(2), Value::Array(vec![int(-65538)])),
+        (int(4), Value::Bytes(keys.ed.kid().to_vec())),
+        (int(-65538), Value::Bool(true)),
+    ]));
+    v.push(Vector::new(
+        "unknown-critical-header",
+        "protected header with crit naming an unknown parameter (signed)",
+        lic(&raw_token(
+            &keys.ed,
+            &crit,
+            Value::Map(vec![]),
+            &full_payload,
+        )),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    let unprot = Value::Map(vec![(int(4), Value::Bytes(keys.ed.kid().to_vec()))]);
+    v.push(Vector::new(
+        "unprotected-header-not-empty",
+        "kid repeated in the unprotected header",
+        lic(&raw_token(&keys.ed, &ed_prot, unprot, &full_payload)),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    let reordered = cbor(&Value::Map(vec![
+        (int(4), Value::Bytes(keys.ed.kid().to_vec())),
+        (int(1), int(-8)),
+    ]));
+    v.push(Vector::new(
+        "protected-header-reordered",
+        "protected header keys out of canonical order (signed)",
+        lic(&raw_token(
+            &keys.ed,
+            &reordered,
+            Value::Map(vec![]),
+            &full_payload,
+        )),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    let no_licet = edit_top(&full_payload, |m| m.retain(|(k, _)| *k != int(-65537)));
+    v.push(Vector::new(
+        "not-a-licet-token",
+        "a plain CWT with no licet claim (signed)",
+        signed(&no_licet),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+
+    let good = full.bytes();
+    v.push(Vector::new(
+        "truncated",
+        "the last 10 bytes cut off",
+        lic(&good[..good.len() - 10]),
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    v.push(Vector::new(
+        "truncated-to-header",
+        "only the first 12 bytes",
+        lic(&good[..12]),
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    v.push(Vector::new(
+        "trailing-bytes",
+        "a zero byte after the token",
+        lic(&[good, &[0u8]].concat()),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    let mut tag17 = good.to_vec();
+    tag17[0] = 0xd1;
+    v.push(Vector::new(
+        "wrong-tag",
+        "tag 17 (COSE_Mac0) instead of 18",
+        lic(&tag17),
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    v.push(Vector::new(
+        "untagged",
+        "the COSE_Sign1 array without its tag",
+        lic(&good[1..]),
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    let mut bad_char = full.text();
+    bad_char.replace_range(30..31, "U");
+    v.push(Vector::new(
+        "bad-base32-character",
+        "a U, outside the Crockford alphabet",
+        bad_char,
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    let mut bad_punct = full.text();
+    bad_punct.replace_range(30..31, "=");
+    v.push(Vector::new(
+        "bad-base32-padding",
+        "an = sign: no padding in the text form",
+        bad_punct,
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    let t = full.text();
+    let mut bits = t.clone();
+    // The last character holds unused low bits (the length is not a multiple of 8);
+    // setting one of them must be refused.
+    let last = bits.pop().expect("nonempty");
+    let alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let pos = alphabet.find(last).expect("crockford");
+    bits.push(alphabet.as_bytes()[pos | 1] as char);
+    assert_ne!(bits, t, "the unused-bits vector must differ from the token");
+    v.push(Vector::new(
+        "base32-unused-bits-set",
+        "the last character with an unused bit set",
+        bits,
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    v.push(Vector::new(
+        "wrong-prefix",
+        "a license's text under the machine prefix",
+        full.text().replacen("LIC-", "MCH-", 1),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    v.push(Vector::new(
+        "no-prefix",
+        "the base32 without any prefix",
+        full.text()[4..].to_string(),
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    v.push(Vector::new(
+        "armor-mismatch",
+        "file form whose END line names another kind",
+        full.file().replace("END LICET LICENSE", "END LICET LEASE"),
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    v.push(Vector::new(
+        "oversized",
+        "20000 characters: refused before decoding",
+        format!("LIC-{}", "0".repeat(20_000)),
+        Kind::License,
+        E("TOKEN_TOO_LARGE", None),
+    ));
+    v.push(Vector::new(
+        "empty",
+        "an empty string",
+        String::new(),
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    v
+}
+
+/// The manifest, as written to `test-vectors/vectors.json`.
+pub fn manifest(keys: &Keys) -> Json {
+    let vectors: Vec<Json> = vectors(keys)
+        .into_iter()
+        .map(|v| {
+            let expect = json!({
+                "kind": v.kind.name(),
+                "product": v.product,
+                "now": v.now,
+                "leeway": v.leeway,
+                "fingerprint": v.fingerprint.map(|f| hex(&f)),
+                "last_seen": v.last_seen,
+            });
+            let result = match &v.outcome {
+                Outcome::Valid(c) => {
+                    let mut c = c.clone();
+                    c.normalize();
+                    json!({"valid": true, "signature": "valid", "claims": claims_json(&c)})
+                }
+                Outcome::Error(code, sig) => json!({
+                    "valid": false,
+                    "error": code,
+                    "signature": match sig { Some(true) => "valid", Some(false) => "invalid", None => "unchecked" },
+                }),
+            };
+            json!({
+                "name": v.name,
+                "description": v.description,
+                "token": v.token,
+                "expect": expect,
+                "result": result,
+            })
+        })
+        .collect();
+    json!({
+        "comment": "licet token test vectors; made by `cargo run -p licet-test-vectors --bin make-vectors`. TEST KEYS ONLY.",
+        "format_version": licet_verifier::claims::FORMAT_VERSION,
+        "signature_pem": "keys/signature.pem",
+        "keys": [
+            {"name": "ed25519", "alg": "EdDSA", "kid": hex(keys.ed.kid()), "private_key": "keys/ed25519.pem", "in_signature_pem": true},
+            {"name": "rsa-2048", "alg": "PS256", "kid": hex(keys.rsa.kid()), "private_key": "keys/rsa-2048.pem", "in_signature_pem": true},
+            {"name": "other-vendor", "alg": "EdDSA", "kid": hex(keys.other.kid()), "private_key": "keys/other-vendor.pem", "in_signature_pem": false},
+        ],
+        "vectors": vectors,
+    })
+}
+
+/// Every file `make-vectors` writes, by path relative to `test-vectors/`.
+pub fn files(keys: &Keys) -> BTreeMap<&'static str, String> {
+    let mut files = BTreeMap::new();
+    let pem = |k: &SigningKey| k.to_pkcs8_pem().expect("pem").to_string();
+    files.insert("keys/ed25519.pem", pem(&keys.ed));
+    files.insert("keys/rsa-2048.pem", pem(&keys.rsa));
+    files.insert("keys/other-vendor.pem", pem(&keys.other));
+    files.insert("keys/signature.pem", keys.signature_pem());
+    files.insert(
+        "example-license.txt",
+        issue(full_license(), &keys.ed).text(),
+    );
+    files.insert(
+        "vectors.json",
+        serde_json::to_string_pretty(&manifest(keys)).expect("json") + "\n",
+    );
+    let _ = envelope::MAX_TOKEN_BYTES;
+    files
+}

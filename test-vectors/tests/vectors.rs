@@ -1,0 +1,129 @@
+//! Runs every vector in `test-vectors/vectors.json` through `licet-verifier`, and checks
+//! that the committed vector files are exactly what the generator makes today (so the
+//! format cannot change without the vectors changing with it).
+
+use std::path::Path;
+
+use licet_test_vectors::{Keys, claims_json, files};
+use licet_verifier::{Expectations, Keyring, Kind};
+use serde_json::Value;
+
+fn dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn manifest() -> Value {
+    let text = std::fs::read_to_string(dir().join("vectors.json")).expect("vectors.json");
+    serde_json::from_str(&text).expect("vectors.json is JSON")
+}
+
+fn unhex32(s: &str) -> [u8; 32] {
+    let bytes: Vec<u8> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect();
+    bytes.try_into().expect("32 bytes")
+}
+
+#[test]
+fn committed_files_match_the_generator() {
+    let keys = Keys::load(&dir().join("keys"));
+    for (path, want) in files(&keys) {
+        let have = std::fs::read_to_string(dir().join(path)).unwrap_or_default();
+        assert!(
+            have == want,
+            "test-vectors/{path} differs from what the generator makes; run `cargo run -p licet-test-vectors --bin make-vectors` and review the change (and docs/token-format.md with it)"
+        );
+    }
+}
+
+#[test]
+fn every_vector_gives_its_expected_result() {
+    let m = manifest();
+    let keyring = Keyring::from_pem(
+        &std::fs::read_to_string(dir().join(m["signature_pem"].as_str().expect("path")))
+            .expect("signature.pem"),
+    )
+    .expect("keyring");
+    let vectors = m["vectors"].as_array().expect("vectors");
+    assert!(vectors.len() >= 40, "the manifest lost vectors");
+    let mut codes_seen = std::collections::BTreeSet::new();
+    for v in vectors {
+        let name = v["name"].as_str().expect("name");
+        let e = &v["expect"];
+        let kind = Kind::from_name(e["kind"].as_str().expect("kind")).expect("kind name");
+        let mut expect = Expectations::new(
+            kind,
+            e["product"].as_str().expect("product"),
+            e["now"].as_u64().expect("now"),
+        )
+        .leeway(e["leeway"].as_u64().expect("leeway"));
+        if let Some(f) = e["fingerprint"].as_str() {
+            expect = expect.fingerprint(unhex32(f));
+        }
+        if let Some(t) = e["last_seen"].as_u64() {
+            expect = expect.last_seen(t);
+        }
+        let got = keyring.verify(v["token"].as_str().expect("token"), &expect);
+        let r = &v["result"];
+        if r["valid"].as_bool().expect("valid") {
+            let ok = got.unwrap_or_else(|e| {
+                panic!("vector {name}: expected valid, got {} ({e})", e.code())
+            });
+            assert_eq!(
+                claims_json(&ok.claims),
+                r["claims"],
+                "vector {name}: claims differ"
+            );
+            codes_seen.insert("VALID".to_string());
+        } else {
+            let want = r["error"].as_str().expect("error code");
+            match got {
+                Ok(_) => panic!("vector {name}: expected {want}, but it verified"),
+                Err(err) => assert_eq!(err.code(), want, "vector {name}: wrong error ({err})"),
+            }
+            codes_seen.insert(want.to_string());
+        }
+    }
+    for code in [
+        "VALID",
+        "TOKEN_MALFORMED",
+        "TOKEN_TOO_LARGE",
+        "TOKEN_UNSUPPORTED_VERSION",
+        "KEY_UNKNOWN",
+        "ALG_UNSUPPORTED",
+        "ALG_MISMATCH",
+        "SIGNATURE_INVALID",
+        "TOKEN_EXPIRED",
+        "TOKEN_NOT_YET_VALID",
+        "CLOCK_ROLLBACK",
+        "WRONG_KIND",
+        "WRONG_PRODUCT",
+        "FINGERPRINT_MISMATCH",
+    ] {
+        assert!(codes_seen.contains(code), "no vector covers {code}");
+    }
+}
+
+#[test]
+fn the_compactness_example_stays_within_the_spec_budget() {
+    let m = manifest();
+    let v = m["vectors"]
+        .as_array()
+        .expect("vectors")
+        .iter()
+        .find(|v| v["name"] == "license-ed25519")
+        .expect("license-ed25519");
+    let text = v["token"].as_str().expect("token");
+    let bytes = licet_verifier::text::decode(text).expect("decodes").1;
+    assert!(
+        bytes.len() <= 200,
+        "binary form is {} bytes, the spec allows 200",
+        bytes.len()
+    );
+    assert!(
+        text.len() <= 320,
+        "text form is {} characters, the spec allows 320",
+        text.len()
+    );
+}

@@ -1,0 +1,70 @@
+//! Offline verification of licet tokens: licenses, machine activations and floating-seat
+//! leases, signed by a software vendor and checked by the application against the vendor's
+//! published `signature.pem`, with no network.
+//!
+//! A token is a tagged COSE_Sign1 (RFC 9052) whose payload is a CWT claims set (RFC 8392),
+//! signed with Ed25519 or RSA-PSS (PS256). `docs/token-format.md` in the repository is the
+//! normative specification.
+//!
+//! The crate is `#![no_std]` with `alloc`; the `std` feature (on by default) adds the system
+//! clock and reading token files. The verifier never reads a clock, a file or the
+//! environment on its own: `now` is an argument.
+//!
+//! ```
+//! use licet_verifier::{Expectations, Keyring, Kind};
+//!
+//! // In an application: `include_str!("signature.pem")`.
+//! let keyring = Keyring::from_pem(include_str!("../../test-vectors/keys/signature.pem"))?;
+//! let token = include_str!("../../test-vectors/example-license.txt");
+//!
+//! let now = 1_800_000_000; // or Expectations::now_from_system_clock() with `std`
+//! let verified = keyring.verify(token, &Expectations::new(Kind::License, "acme-studio-pro", now))?;
+//! assert!(verified.claims.has_feature("export-pdf"));
+//! assert!(!verified.claims.has_feature("render-farm"));
+//!
+//! // The same token a year after it expired:
+//! let err = keyring
+//!     .verify(token, &Expectations::new(Kind::License, "acme-studio-pro", 1_932_000_000))
+//!     .unwrap_err();
+//! assert_eq!(err.code(), "TOKEN_EXPIRED");
+//! # Ok::<(), licet_verifier::Error>(())
+//! ```
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::panic
+)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod claims;
+pub mod envelope;
+mod error;
+pub mod keyring;
+#[cfg(feature = "std")]
+pub mod os;
+pub mod text;
+mod verify;
+
+pub use claims::{Claims, Fingerprint, Id, Kind, KindClaims, LicenseType};
+pub use envelope::Algorithm;
+pub use error::Error;
+pub use keyring::{Keyring, Kid, PublicKey};
+pub use verify::{DEFAULT_LEEWAY, Expectations, Unverified, Verified, decode_unverified};
+
+/// Lower-case hex of `bytes`, for showing ids, key ids and fingerprints.
+pub fn hex(bytes: &[u8]) -> alloc::string::String {
+    use core::fmt::Write;
+    let mut s = alloc::string::String::with_capacity(bytes.len().saturating_mul(2));
+    for b in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
