@@ -42,7 +42,13 @@ use licet_verifier::envelope;
 pub use licet_verifier::{Claims, Fingerprint, Id, Kind, KindClaims, LicenseType};
 use rand::TryCryptoRng;
 
-/// Why a token could not be issued.
+pub mod builder;
+pub mod fingerprint;
+pub mod offline;
+
+pub use builder::Builder;
+
+/// Why a token could not be issued, or an offline activation step failed.
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum Error {
@@ -50,14 +56,36 @@ pub enum Error {
     Claims(licet_verifier::Error),
     /// The key failed to sign, or randomness was not available.
     Key(licet_keys::Error),
+    /// A token presented for checking (a license in a request, a response) is not valid.
+    License(licet_verifier::Error),
+    /// An activation request file is not one licet can read.
+    Request {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An activation request was changed after it was made.
+    RequestTampered,
+    /// This machine's fingerprint cannot be read.
+    Fingerprint(fingerprint::Unavailable),
+    /// A file could not be read or written.
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's message.
+        message: String,
+    },
 }
 
 impl Error {
     /// The stable code of this error (the underlying crate's code).
     pub fn code(&self) -> &'static str {
         match self {
-            Error::Claims(e) => e.code(),
+            Error::Claims(e) | Error::License(e) => e.code(),
             Error::Key(e) => e.code(),
+            Error::Request { .. } => "REQUEST_INVALID",
+            Error::RequestTampered => "REQUEST_TAMPERED",
+            Error::Fingerprint(_) => "FINGERPRINT_UNAVAILABLE",
+            Error::Io { .. } => "IO_ERROR",
         }
     }
 }
@@ -66,7 +94,14 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Claims(e) => write!(f, "cannot issue this token: {e}"),
-            Error::Key(e) => write!(f, "cannot issue this token: {e}"),
+            Error::Key(e) => write!(f, "{e}"),
+            Error::License(e) => write!(f, "{e}"),
+            Error::Request { reason } => write!(f, "activation request cannot be used: {reason}"),
+            Error::RequestTampered => f.write_str(
+                "activation request was changed after it was made (its digest does not match); make a new request with `licet offline request`",
+            ),
+            Error::Fingerprint(e) => write!(f, "{e}"),
+            Error::Io { path, message } => write!(f, "{}: {message}", path.display()),
         }
     }
 }
@@ -172,4 +207,10 @@ pub fn new_id() -> Result<Id, Error> {
         .try_fill_bytes(&mut id)
         .map_err(|_| Error::Key(licet_keys::Error::Random))?;
     Ok(id)
+}
+
+/// Compares two byte strings in constant time (for secrets and digests).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }

@@ -16,6 +16,8 @@ use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+pub mod dir;
+
 /// Default RSA modulus size, in bits.
 pub const RSA_DEFAULT_BITS: usize = 3072;
 
@@ -37,6 +39,22 @@ pub enum Error {
     Random,
     /// Signing failed.
     Sign,
+    /// The key file is encrypted and no passphrase was given.
+    PassphraseRequired,
+    /// The passphrase does not decrypt the key file (or the file is damaged).
+    WrongPassphrase,
+    /// A file could not be read or written.
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's message.
+        message: String,
+    },
+    /// A key file exists already and `force` was not given.
+    Exists {
+        /// The file that would have been overwritten.
+        path: std::path::PathBuf,
+    },
 }
 
 impl Error {
@@ -47,6 +65,10 @@ impl Error {
             Error::BadRsaSize { .. } => "KEY_SIZE_UNSUPPORTED",
             Error::Random => "RANDOM_FAILED",
             Error::Sign => "SIGN_FAILED",
+            Error::PassphraseRequired => "PASSPHRASE_REQUIRED",
+            Error::WrongPassphrase => "PASSPHRASE_WRONG",
+            Error::Io { .. } => "IO_ERROR",
+            Error::Exists { .. } => "KEY_EXISTS",
         }
     }
 }
@@ -61,6 +83,18 @@ impl fmt::Display for Error {
             ),
             Error::Random => f.write_str("the operating system's random number generator failed"),
             Error::Sign => f.write_str("signing failed"),
+            Error::PassphraseRequired => f.write_str(
+                "the signing key is encrypted; give its passphrase (prompt, LICET_KEY_PASSPHRASE or --passphrase-file)",
+            ),
+            Error::WrongPassphrase => f.write_str(
+                "the passphrase does not decrypt the signing key (wrong passphrase, or a damaged key file)",
+            ),
+            Error::Io { path, message } => write!(f, "{}: {message}", path.display()),
+            Error::Exists { path } => write!(
+                f,
+                "{} exists already; refusing to overwrite a signing key (use --force to replace it, after keeping a backup)",
+                path.display()
+            ),
         }
     }
 }
@@ -158,17 +192,84 @@ impl SigningKey {
     ///
     /// # Errors
     /// [`Error::InvalidKey`] for anything else (a public key, a damaged file, another
-    /// algorithm, an RSA size outside 2048..=4096).
+    /// algorithm, an RSA size outside 2048..=4096); [`Error::PassphraseRequired`] for an
+    /// encrypted key.
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, Error> {
-        let (label, der) = pkcs8::SecretDocument::from_pem(pem).map_err(|_| Error::InvalidKey {
-            reason: "not a PEM private key (expected '-----BEGIN PRIVATE KEY-----')".into(),
-        })?;
-        if label != "PRIVATE KEY" {
+        Self::from_pem(pem, None)
+    }
+
+    /// Whether `pem` is an encrypted private key (`-----BEGIN ENCRYPTED PRIVATE KEY-----`),
+    /// so that a caller knows to ask for a passphrase.
+    pub fn pem_is_encrypted(pem: &str) -> bool {
+        pem.trim_start()
+            .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    }
+
+    /// Reads a PKCS#8 PEM private key, encrypted (PBES2) or not.
+    ///
+    /// # Errors
+    /// [`Error::PassphraseRequired`] when it is encrypted and no passphrase is given,
+    /// [`Error::WrongPassphrase`] when the passphrase does not decrypt it,
+    /// [`Error::InvalidKey`] when it is not a private key licet can use (for example a
+    /// public key or a truncated file).
+    pub fn from_pem(pem: &str, passphrase: Option<&[u8]>) -> Result<Self, Error> {
+        let trimmed = pem.trim_start();
+        if trimmed.starts_with("-----BEGIN PUBLIC KEY-----") {
             return Err(Error::InvalidKey {
-                reason: format!("the PEM block is '{label}', not 'PRIVATE KEY'"),
+                reason: "this is a public key (signature.pem); signing needs the private key (signing-key.pem)".into(),
             });
         }
-        Self::from_pkcs8_der(der.as_bytes())
+        let (label, der) = pkcs8::SecretDocument::from_pem(trimmed).map_err(|_| Error::InvalidKey {
+            reason: "not a complete PEM private key (damaged or truncated; expected '-----BEGIN PRIVATE KEY-----')".into(),
+        })?;
+        match label {
+            "PRIVATE KEY" => Self::from_pkcs8_der(der.as_bytes()),
+            "ENCRYPTED PRIVATE KEY" => {
+                let passphrase = passphrase.ok_or(Error::PassphraseRequired)?;
+                let info =
+                    pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_bytes()).map_err(|_| {
+                        Error::InvalidKey {
+                            reason: "the encrypted key's structure is damaged".into(),
+                        }
+                    })?;
+                let plain = info
+                    .decrypt(passphrase)
+                    .map_err(|_| Error::WrongPassphrase)?;
+                Self::from_pkcs8_der(plain.as_bytes())
+            }
+            other => Err(Error::InvalidKey {
+                reason: format!("the PEM block is '{other}', not 'PRIVATE KEY'"),
+            }),
+        }
+    }
+
+    /// The key as PKCS#8 PEM encrypted with `passphrase` (PBES2: scrypt and AES-256-CBC),
+    /// in memory that is zeroized when dropped.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`] if encoding fails, [`Error::Random`] if no salt can be drawn.
+    pub fn to_pkcs8_encrypted_pem(&self, passphrase: &[u8]) -> Result<Zeroizing<String>, Error> {
+        let plain = self.to_pkcs8_der()?;
+        let info = pkcs8::PrivateKeyInfoRef::try_from(plain.as_bytes()).map_err(|_| {
+            Error::InvalidKey {
+                reason: "private key cannot be encoded".into(),
+            }
+        })?;
+        let doc = info.encrypt(passphrase).map_err(|_| Error::Random)?;
+        doc.to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+            .map_err(|_| Error::InvalidKey {
+                reason: "private key cannot be encoded".into(),
+            })
+    }
+
+    fn to_pkcs8_der(&self) -> Result<pkcs8::SecretDocument, Error> {
+        let bad = |_| Error::InvalidKey {
+            reason: "private key cannot be encoded".into(),
+        };
+        match &self.inner {
+            Inner::Ed25519(k) => k.to_pkcs8_der().map_err(bad),
+            Inner::Rsa(k) => k.as_ref().as_ref().to_pkcs8_der().map_err(bad),
+        }
     }
 
     /// Reads an unencrypted PKCS#8 DER private key.

@@ -1,0 +1,340 @@
+//! The command line, as clap reads it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// licet: make signing keys, mint and check license tokens, and activate air-gapped machines.
+///
+/// A first session:
+///
+///   licet keys generate                      # keys/signing-key.pem + keys/signature.pem
+///
+///   licet mint license --key keys/signing-key.pem --product acme-studio-pro --days 365
+///
+///   licet verify --pubkey keys/signature.pem LIC-…
+///
+/// Exit codes: 0 success, 1 the token or request is not valid, 2 usage or I/O error.
+#[derive(Debug, Parser)]
+#[command(name = "licet", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make, show and rotate the vendor's signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Sign a new license, machine or lease token.
+    #[command(subcommand)]
+    Mint(MintCommand),
+    /// Show what a token says, WITHOUT checking it.
+    Inspect(InspectArgs),
+    /// Check a token's signature and claims against signature.pem.
+    Verify(VerifyArgs),
+    /// Print this machine's fingerprint hash (salted per product).
+    Fingerprint(FingerprintArgs),
+    /// Activate a machine that has no network, by exchanging files.
+    #[command(subcommand)]
+    Offline(OfflineCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Alg {
+    /// Ed25519: small, fast tokens (the default).
+    Ed25519,
+    /// RSA-PSS (PS256): for vendors who must use RSA.
+    Rsa,
+}
+
+/// Where a passphrase for an encrypted key comes from, besides the prompt.
+#[derive(Debug, Args, Clone)]
+pub struct PassphraseArgs {
+    /// Read the key's passphrase from the first line of this file (otherwise from
+    /// LICET_KEY_PASSPHRASE, otherwise from a prompt). Never given on the command line.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key: DIR/signing-key.pem (private, mode 0600) and DIR/signature.pem
+    /// (public: ship it with your application).
+    Generate {
+        /// Signature algorithm.
+        #[arg(long, value_enum, default_value_t = Alg::Ed25519)]
+        alg: Alg,
+        /// RSA key size in bits (2048 to 4096).
+        #[arg(long, default_value_t = licet_keys::RSA_DEFAULT_BITS)]
+        bits: usize,
+        /// Directory for the key files.
+        #[arg(long, default_value = "keys")]
+        dir: PathBuf,
+        /// Encrypt the private key with a passphrase (PKCS#8 PBES2, scrypt + AES-256).
+        #[arg(long)]
+        encrypt: bool,
+        /// Replace an existing signing key (keep a backup: tokens it signed cannot be
+        /// checked without its public key).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the public key (SPKI PEM) of a signing key.
+    Public {
+        /// The signing key file.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+    },
+    /// Replace the signing key with a new one. The old key moves to DIR/retired/ and its
+    /// public key stays in DIR/signature.pem, so tokens it signed still verify.
+    Rotate {
+        /// Directory of the key files.
+        #[arg(long, default_value = "keys")]
+        dir: PathBuf,
+        /// Algorithm of the new key.
+        #[arg(long, value_enum, default_value_t = Alg::Ed25519)]
+        alg: Alg,
+        /// RSA key size in bits (2048 to 4096).
+        #[arg(long, default_value_t = licet_keys::RSA_DEFAULT_BITS)]
+        bits: usize,
+        /// Encrypt the new key (it is encrypted anyway when the old one was).
+        #[arg(long)]
+        encrypt: bool,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// What every mint command shares.
+#[derive(Debug, Args)]
+pub struct MintCommon {
+    /// The signing key file (from `licet keys generate`).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+    /// Write the file form here (mode 0644) instead of printing the text form.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Print the token and its claims as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MintCommand {
+    /// Sign a license: prints the license key (text form) or writes the file form.
+    License(MintLicenseArgs),
+    /// Sign a machine token for a machine of a license (for vendors who activate offline).
+    Machine(MintMachineArgs),
+    /// Sign a lease (floating seat) of a license.
+    Lease(MintLeaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MintLicenseArgs {
+    #[command(flatten)]
+    pub common: MintCommon,
+    /// The product name (the token's audience; your application checks it).
+    #[arg(long)]
+    pub product: String,
+    /// An enabled feature (repeat for more).
+    #[arg(long = "feature", value_name = "F")]
+    pub features: Vec<String>,
+    /// Expiry: a date (2027-12-31, valid through that day, UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE", conflicts_with = "days")]
+    pub expires: Option<String>,
+    /// Expiry in days from now. Without --expires or --days the license is perpetual.
+    #[arg(long, value_name = "N")]
+    pub days: Option<u64>,
+    /// Most machines that may be activated (unlimited when absent).
+    #[arg(long, value_name = "N")]
+    pub max_machines: Option<u64>,
+    /// Most floating seats held at once (unlimited when absent).
+    #[arg(long, value_name = "N")]
+    pub max_leases: Option<u64>,
+    /// License type.
+    #[arg(long = "type", value_enum, value_name = "TYPE")]
+    pub license_type: Option<LicenseTypeArg>,
+    /// Customer id or name.
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// Issuer (your company's name).
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// Metadata entry KEY=VALUE (repeat for more; at most 16).
+    #[arg(long = "meta", value_name = "K=V")]
+    pub meta: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LicenseTypeArg {
+    /// Time-limited evaluation.
+    Trial,
+    /// Paid for a period.
+    Subscription,
+    /// Bought once.
+    Perpetual,
+}
+
+#[derive(Debug, Args)]
+pub struct MintMachineArgs {
+    #[command(flatten)]
+    pub common: MintCommon,
+    /// The license (text, file, or - for stdin); it is checked against --pubkey first.
+    #[arg(long, value_name = "TOKEN|FILE")]
+    pub license: String,
+    /// The vendor's public keys to check the license against (default: the signing key's own).
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
+    /// The machine's fingerprint hash (64 hex digits, from `licet fingerprint --product P`).
+    #[arg(long, value_name = "HEX")]
+    pub fingerprint: String,
+    /// Check-in deadline in days from now (never past the license's expiry).
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub days: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct MintLeaseArgs {
+    #[command(flatten)]
+    pub common: MintCommon,
+    /// The license (text, file, or - for stdin); it is checked against --pubkey first.
+    #[arg(long, value_name = "TOKEN|FILE")]
+    pub license: String,
+    /// The vendor's public keys to check the license against (default: the signing key's own).
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
+    /// Lease length in minutes (never past the license's expiry).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub minutes: u64,
+    /// The client holding the seat.
+    #[arg(long)]
+    pub client_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The token: its text, a file holding it, or - for standard input.
+    #[arg(value_name = "TOKEN|FILE|-")]
+    pub token: String,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The vendor's public keys (signature.pem).
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: PathBuf,
+    /// Require this kind of token (by default any kind passes).
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
+    /// Require this product (by default the token's own).
+    #[arg(long)]
+    pub product: Option<String>,
+    /// Require a machine token bound to this fingerprint hash (64 hex digits).
+    #[arg(long, value_name = "HEX")]
+    pub fingerprint: Option<String>,
+    /// Check as of this time (2027-01-15, an RFC 3339 time, or @SECONDS) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Clock tolerance in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = licet_verifier::DEFAULT_LEEWAY)]
+    pub leeway: u64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The token: its text, a file holding it, or - for standard input.
+    #[arg(value_name = "TOKEN|FILE|-")]
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum KindArg {
+    /// A license.
+    License,
+    /// A machine activation.
+    Machine,
+    /// A floating seat.
+    Lease,
+}
+
+#[derive(Debug, Args)]
+pub struct FingerprintArgs {
+    /// The product to salt the fingerprint for (each product sees a different value).
+    #[arg(long, default_value = "")]
+    pub product: String,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OfflineCommand {
+    /// On the customer's machine: write an activation request for the vendor.
+    Request {
+        /// The license key (text, file, or - for stdin).
+        #[arg(long, value_name = "TOKEN|FILE")]
+        license: String,
+        /// A name for this machine (default: its host name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Write the request here (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
+    /// On the vendor's side: check a request and write the machine token that answers it.
+    Respond {
+        /// The signing key file.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+        /// The request file from the customer.
+        #[arg(long, value_name = "FILE")]
+        request: PathBuf,
+        /// The vendor's public keys to check the license against (default: signature.pem
+        /// beside the key, else the key's own public key).
+        #[arg(long, value_name = "FILE")]
+        pubkey: Option<PathBuf>,
+        /// Validity of the machine token in days (never past the license's expiry).
+        #[arg(long, value_name = "N", default_value_t = licet::offline::DEFAULT_DAYS)]
+        days: u64,
+        /// Where to write the machine token file for the customer.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// On the customer's machine: check the vendor's answer and store it for the application.
+    Import {
+        /// The machine token file from the vendor.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The vendor's public keys (signature.pem).
+        #[arg(long, value_name = "FILE")]
+        pubkey: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,21 @@
+//! `licet fingerprint`: this machine's fingerprint hash.
+
+use licet_verifier::hex;
+use serde_json::json;
+
+use crate::args::FingerprintArgs;
+use crate::failure::Failure;
+
+pub fn run(a: &FingerprintArgs) -> Result<(), Failure> {
+    let fp = licet::fingerprint::fingerprint(&a.product)
+        .map_err(|e| Failure::error("FINGERPRINT_UNAVAILABLE", e.to_string()).json(a.json))?;
+    if a.json {
+        println!(
+            "{:#}",
+            json!({"ok": true, "product": a.product, "fingerprint": hex(&fp)})
+        );
+    } else {
+        println!("{}", hex(&fp));
+    }
+    Ok(())
+}

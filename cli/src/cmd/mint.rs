@@ -1,0 +1,147 @@
+//! `licet mint`: license, machine, lease.
+
+use licet::{Builder, LicenseType, Token};
+use licet_verifier::{Keyring, hex};
+use serde_json::json;
+
+use crate::args::{LicenseTypeArg, MintCommand, MintCommon};
+use crate::failure::Failure;
+use crate::{input, output};
+
+pub fn run(cmd: MintCommand) -> Result<(), Failure> {
+    match cmd {
+        MintCommand::License(a) => {
+            let json = a.common.json;
+            let key = input::signing_key(&a.common.key, &a.common.passphrase)
+                .map_err(|f| f.json(json))?;
+            let now = input::now();
+            let expires = match (&a.expires, a.days) {
+                (Some(d), _) => Some(input::expiry(d).map_err(|f| f.json(json))?),
+                (None, Some(days)) => Some(now.saturating_add(days.saturating_mul(86_400))),
+                (None, None) => None,
+            };
+            let mut b = Builder::license(&a.product)?
+                .issued_at(now)
+                .expiry(expires)
+                .features(a.features.iter().cloned());
+            if let Some(n) = a.max_machines {
+                b = b.max_machines(n);
+            }
+            if let Some(n) = a.max_leases {
+                b = b.max_leases(n);
+            }
+            if let Some(t) = a.license_type {
+                b = b.license_type(match t {
+                    LicenseTypeArg::Trial => LicenseType::Trial,
+                    LicenseTypeArg::Subscription => LicenseType::Subscription,
+                    LicenseTypeArg::Perpetual => LicenseType::Perpetual,
+                });
+            }
+            if let Some(c) = &a.customer {
+                b = b.customer(c.clone());
+            }
+            if let Some(i) = &a.issuer {
+                b = b.issuer(i.clone());
+            }
+            for kv in &a.meta {
+                let (k, v) = kv.split_once('=').ok_or_else(|| {
+                    Failure::error("BAD_REQUEST", format!("--meta '{kv}' is not KEY=VALUE"))
+                        .json(json)
+                })?;
+                b = b.meta(k, v);
+            }
+            let token = b.sign(&key).map_err(|e| Failure::from(e).json(json))?;
+            emit(&token, &a.common)
+        }
+        MintCommand::Machine(a) => {
+            let json = a.common.json;
+            let key = input::signing_key(&a.common.key, &a.common.passphrase)
+                .map_err(|f| f.json(json))?;
+            let license =
+                checked_license(&a.license, a.pubkey.as_deref(), &key).map_err(|f| f.json(json))?;
+            let fingerprint = input::fingerprint(&a.fingerprint).map_err(|f| f.json(json))?;
+            let now = input::now();
+            let deadline = cap(
+                now.saturating_add(a.days.saturating_mul(86_400)),
+                license.expires_at,
+            );
+            let token = Builder::machine(&license, licet::new_id()?, fingerprint, deadline)
+                .issued_at(now)
+                .sign(&key)
+                .map_err(|e| Failure::from(e).json(json))?;
+            emit(&token, &a.common)
+        }
+        MintCommand::Lease(a) => {
+            let json = a.common.json;
+            let key = input::signing_key(&a.common.key, &a.common.passphrase)
+                .map_err(|f| f.json(json))?;
+            let license =
+                checked_license(&a.license, a.pubkey.as_deref(), &key).map_err(|f| f.json(json))?;
+            let now = input::now();
+            let expires = cap(
+                now.saturating_add(a.minutes.saturating_mul(60)),
+                license.expires_at,
+            );
+            let mut b = Builder::lease(&license, expires)?.issued_at(now);
+            if let Some(c) = &a.client_id {
+                b = b.client_id(c.clone());
+            }
+            let token = b.sign(&key).map_err(|e| Failure::from(e).json(json))?;
+            emit(&token, &a.common)
+        }
+    }
+}
+
+fn cap(t: u64, license_expiry: Option<u64>) -> u64 {
+    license_expiry.map_or(t, |e| t.min(e))
+}
+
+/// Reads and verifies the license a machine or lease token is minted under.
+fn checked_license(
+    arg: &str,
+    pubkey: Option<&std::path::Path>,
+    key: &licet::SigningKey,
+) -> Result<licet::Claims, Failure> {
+    let text = input::token(arg)?;
+    let keyring = match pubkey {
+        Some(p) => input::keyring(p)?,
+        None => Keyring::from_pem(&key.public_pem())
+            .map_err(|e| Failure::error(e.code(), e.to_string()))?,
+    };
+    licet::offline::check_license(&text, &keyring, input::now())
+        .map_err(|e| Failure::invalid(e.code(), format!("the license cannot be used: {e}")))
+}
+
+/// Prints the text form, or writes the file form, of a new token.
+fn emit(token: &Token, common: &MintCommon) -> Result<(), Failure> {
+    let claims = licet_verifier::decode_unverified(&token.text())
+        .map_err(|e| Failure::error(e.code(), e.to_string()))?
+        .claims;
+    if let Some(out) = &common.out {
+        licet_keys::dir::write_file(out, token.file().as_bytes(), 0o644)
+            .map_err(|e| Failure::from(e).json(common.json))?;
+    }
+    if common.json {
+        println!(
+            "{:#}",
+            json!({
+                "ok": true,
+                "token": token.text(),
+                "file": common.out,
+                "bytes": token.bytes().len(),
+                "claims": output::claims_json(&claims),
+            })
+        );
+    } else if let Some(out) = &common.out {
+        println!(
+            "Wrote {} ({} {}, {} bytes)",
+            out.display(),
+            claims.kind().name(),
+            hex(&claims.id),
+            token.bytes().len()
+        );
+    } else {
+        println!("{}", token.text());
+    }
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! `licet offline`: request, respond, import.
+
+use std::path::{Path, PathBuf};
+
+use licet::offline::{self, Request};
+use licet_verifier::{Keyring, hex};
+use serde_json::json;
+
+use crate::args::OfflineCommand;
+use crate::failure::Failure;
+use crate::{input, output};
+
+pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
+    match cmd {
+        OfflineCommand::Request { license, name, out } => {
+            let text = input::token(&license)?;
+            let claims = licet_verifier::decode_unverified(&text)
+                .map_err(|e| {
+                    Failure::invalid(e.code(), format!("the license cannot be read: {e}"))
+                })?
+                .claims;
+            let fingerprint = licet::fingerprint::fingerprint(&claims.product)
+                .map_err(|e| Failure::error("FINGERPRINT_UNAVAILABLE", e.to_string()))?;
+            let name = match name {
+                Some(n) => n,
+                None => hostname::get()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| "unnamed".into()),
+            };
+            let request = Request::new(&text, &fingerprint, &name, input::now())?;
+            match out {
+                Some(path) => {
+                    licet_keys::dir::write_file(&path, request.to_json().as_bytes(), 0o644)?;
+                    println!(
+                        "Wrote {}: send it to your vendor, then run `licet offline import` on the file they send back",
+                        path.display()
+                    );
+                }
+                None => print!("{}", request.to_json()),
+            }
+            Ok(())
+        }
+        OfflineCommand::Respond {
+            key,
+            passphrase,
+            request,
+            pubkey,
+            days,
+            out,
+            json,
+        } => {
+            let signing = input::signing_key(&key, &passphrase).map_err(|f| f.json(json))?;
+            let keyring = vendor_keyring(pubkey, &key, &signing).map_err(|f| f.json(json))?;
+            let req = Request::parse(&input::read_file(&request).map_err(|f| f.json(json))?)
+                .map_err(|e| Failure::from(e).json(json))?;
+            let token = offline::respond(&req, &signing, &keyring, days, input::now())
+                .map_err(|e| Failure::from(e).json(json))?;
+            licet_keys::dir::write_file(&out, token.file().as_bytes(), 0o644)?;
+            let claims = licet_verifier::decode_unverified(&token.text())
+                .map_err(|e| Failure::error(e.code(), e.to_string()))?
+                .claims;
+            if json {
+                println!(
+                    "{:#}",
+                    json!({"ok": true, "file": out, "machine": req.name, "claims": output::claims_json(&claims)})
+                );
+            } else {
+                println!(
+                    "Wrote {}: machine token for '{}' ({}), valid until {}",
+                    out.display(),
+                    req.name,
+                    hex(&claims.id),
+                    claims.expires_at.map_or("-".into(), output::time)
+                );
+            }
+            Ok(())
+        }
+        OfflineCommand::Import { file, pubkey, json } => {
+            let keyring = input::keyring(&pubkey).map_err(|f| f.json(json))?;
+            let text = licet_verifier::os::read_token_file(&file)
+                .map_err(|e| Failure::error(e.code(), e.to_string()).json(json))?;
+            let machine_id = licet::fingerprint::machine_id()
+                .map_err(|e| Failure::error("FINGERPRINT_UNAVAILABLE", e.to_string()).json(json))?;
+            let verified = offline::check_response(&text, &keyring, &machine_id, input::now())
+                .map_err(|e| Failure::from(e).json(json))?;
+            let token_file = licet_verifier::text::encode_file(
+                verified.claims.kind(),
+                &licet_verifier::decode_unverified(&text)
+                    .map_err(|e| Failure::error(e.code(), e.to_string()))?
+                    .bytes,
+            );
+            let stored = offline::store_machine_token(&verified, &token_file)
+                .map_err(|e| Failure::from(e).json(json))?;
+            if json {
+                println!(
+                    "{:#}",
+                    json!({"ok": true, "stored": stored, "claims": output::claims_json(&verified.claims)})
+                );
+            } else {
+                println!(
+                    "Activated: {} stored in {}",
+                    verified.claims.product,
+                    stored.display()
+                );
+                println!("{}", output::claims_text(&verified.claims));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The keys a request's license is checked against: `--pubkey`, else `signature.pem`
+/// beside the signing key, else the signing key's own public key.
+fn vendor_keyring(
+    pubkey: Option<PathBuf>,
+    key_path: &Path,
+    key: &licet::SigningKey,
+) -> Result<Keyring, Failure> {
+    if let Some(p) = pubkey {
+        return input::keyring(&p);
+    }
+    let beside = key_path.with_file_name(licet_keys::dir::SIGNATURE_PEM);
+    if beside.is_file() {
+        return input::keyring(&beside);
+    }
+    Keyring::from_pem(&key.public_pem()).map_err(|e| Failure::error(e.code(), e.to_string()))
+}

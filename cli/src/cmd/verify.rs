@@ -1,0 +1,88 @@
+//! `licet verify`: the verifier's full check, with its error codes.
+
+use licet_verifier::{Expectations, Kind, hex};
+use serde_json::json;
+
+use crate::args::{KindArg, VerifyArgs};
+use crate::failure::Failure;
+use crate::{input, output};
+
+pub fn run(a: &VerifyArgs) -> Result<(), Failure> {
+    let j = a.json;
+    let keyring = input::keyring(&a.pubkey).map_err(|f| f.json(j))?;
+    let text = input::token(&a.token).map_err(|f| f.json(j))?;
+    let now = match &a.at {
+        Some(t) => input::time(t).map_err(|f| f.json(j))?,
+        None => input::now(),
+    };
+    let fingerprint = a
+        .fingerprint
+        .as_deref()
+        .map(input::fingerprint)
+        .transpose()
+        .map_err(|f| f.json(j))?;
+    // Without --kind or --product, the token's own (unsigned, announced) values are the
+    // expectation; the signed claims are then compared with them like any other.
+    let announced = licet_verifier::decode_unverified(&text).ok();
+    let kind = match a.kind {
+        Some(KindArg::License) => Kind::License,
+        Some(KindArg::Machine) => Kind::Machine,
+        Some(KindArg::Lease) => Kind::Lease,
+        None => announced
+            .as_ref()
+            .map_or(Kind::License, |t| t.claims.kind()),
+    };
+    let product = match &a.product {
+        Some(p) => p.clone(),
+        None => announced
+            .as_ref()
+            .map(|t| t.claims.product.clone())
+            .unwrap_or_default(),
+    };
+    let mut expect = Expectations::new(kind, &product, now).leeway(a.leeway);
+    if let Some(f) = fingerprint {
+        expect = expect.fingerprint(f);
+    }
+    match keyring.verify(&text, &expect) {
+        Ok(v) => {
+            if j {
+                println!(
+                    "{:#}",
+                    json!({
+                        "ok": true,
+                        "valid": true,
+                        "alg": v.alg.name(),
+                        "kid": hex(&v.kid),
+                        "checked_at": now,
+                        "claims": output::claims_json(&v.claims),
+                    })
+                );
+            } else {
+                println!(
+                    "VALID {} token, signed by {} key {}",
+                    v.claims.kind().name(),
+                    v.alg.name(),
+                    hex(&v.kid)
+                );
+                println!("{}", output::claims_text(&v.claims));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            if j {
+                println!(
+                    "{:#}",
+                    json!({
+                        "ok": false,
+                        "valid": false,
+                        "checked_at": now,
+                        "error": {"code": e.code(), "message": e.to_string()},
+                    })
+                );
+                Err(Failure::invalid(e.code(), "").json(false).silent())
+            } else {
+                Err(Failure::invalid(e.code(), format!("INVALID: {e}")))
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Reading what the user gives: tokens, key files, passphrases and times.
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use crate::args::PassphraseArgs;
+use crate::failure::Failure;
+
+/// Reads a `TOKEN|FILE|-` argument: `-` is standard input, an existing path is a file,
+/// text that looks like a token is the token itself.
+pub fn token(arg: &str) -> Result<String, Failure> {
+    let limit = licet_verifier::text::MAX_TEXT_BYTES;
+    if arg == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(limit as u64 + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| Failure::error("IO_ERROR", format!("standard input: {e}")))?;
+        return Ok(text);
+    }
+    let path = Path::new(arg);
+    if path.is_file() {
+        return licet_verifier::os::read_token_file(path)
+            .map_err(|e| Failure::error(e.code(), e.to_string()));
+    }
+    let t = arg.trim_start();
+    let looks_like_token = t.starts_with("-----BEGIN")
+        || ["LIC-", "MCH-", "LSE-"]
+            .iter()
+            .any(|p| t.get(..4).is_some_and(|h| h.eq_ignore_ascii_case(p)));
+    if looks_like_token {
+        Ok(arg.to_owned())
+    } else {
+        Err(Failure::error(
+            "IO_ERROR",
+            format!("{arg}: no such file, and not a token (tokens start with LIC-, MCH- or LSE-)"),
+        ))
+    }
+}
+
+/// Reads a text file, naming it in the error.
+pub fn read_file(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure::error("IO_ERROR", format!("{}: {e}", path.display())))
+}
+
+/// Reads a keyring (signature.pem).
+pub fn keyring(path: &Path) -> Result<licet_verifier::Keyring, Failure> {
+    licet_verifier::Keyring::from_pem_file(path)
+        .map_err(|e| Failure::error(e.code(), format!("{}: {e}", path.display())))
+}
+
+/// The passphrase of an existing key: `--passphrase-file`, else `LICET_KEY_PASSPHRASE`,
+/// else a prompt when standard input is a terminal.
+pub fn passphrase(args: &PassphraseArgs, what: &str) -> Result<Option<Zeroizing<String>>, Failure> {
+    if let Some(path) = &args.passphrase_file {
+        let text = Zeroizing::new(read_file(path)?);
+        let line = text.lines().next().unwrap_or("");
+        if line.is_empty() {
+            return Err(Failure::error(
+                "PASSPHRASE_REQUIRED",
+                format!("{}: the passphrase file is empty", path.display()),
+            ));
+        }
+        return Ok(Some(Zeroizing::new(line.to_owned())));
+    }
+    if let Ok(p) = std::env::var("LICET_KEY_PASSPHRASE")
+        && !p.is_empty()
+    {
+        return Ok(Some(Zeroizing::new(p)));
+    }
+    if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password(format!("Passphrase for {what}: "))
+            .map_err(|e| Failure::error("IO_ERROR", format!("reading the passphrase: {e}")))?;
+        return Ok(Some(Zeroizing::new(p)));
+    }
+    Ok(None)
+}
+
+/// A new passphrase (for `--encrypt`): as [`passphrase`], but a prompt asks twice.
+pub fn new_passphrase(args: &PassphraseArgs) -> Result<Zeroizing<String>, Failure> {
+    if args.passphrase_file.is_none()
+        && std::env::var("LICET_KEY_PASSPHRASE").map_or(true, |p| p.is_empty())
+        && std::io::stdin().is_terminal()
+    {
+        let a = Zeroizing::new(
+            rpassword::prompt_password("New passphrase: ")
+                .map_err(|e| Failure::error("IO_ERROR", format!("reading the passphrase: {e}")))?,
+        );
+        let b = Zeroizing::new(
+            rpassword::prompt_password("Repeat it: ")
+                .map_err(|e| Failure::error("IO_ERROR", format!("reading the passphrase: {e}")))?,
+        );
+        if a != b {
+            return Err(Failure::error(
+                "PASSPHRASE_MISMATCH",
+                "the two passphrases differ; nothing was written",
+            ));
+        }
+        return check_new(a);
+    }
+    match passphrase(args, "the new key")? {
+        Some(p) => check_new(p),
+        None => Err(Failure::error(
+            "PASSPHRASE_REQUIRED",
+            "--encrypt needs a passphrase: use --passphrase-file FILE, LICET_KEY_PASSPHRASE, or run in a terminal to be asked",
+        )),
+    }
+}
+
+fn check_new(p: Zeroizing<String>) -> Result<Zeroizing<String>, Failure> {
+    if p.chars().count() < 8 {
+        return Err(Failure::error(
+            "PASSPHRASE_TOO_SHORT",
+            "the passphrase must have at least 8 characters; nothing was written",
+        ));
+    }
+    Ok(p)
+}
+
+/// Loads a signing key, asking for its passphrase only when it is encrypted.
+pub fn signing_key(path: &Path, pass: &PassphraseArgs) -> Result<licet::SigningKey, Failure> {
+    let pem = Zeroizing::new(read_file(path)?);
+    let passphrase = if licet::SigningKey::pem_is_encrypted(&pem) {
+        Some(passphrase(pass, &path.display().to_string())?.ok_or_else(|| {
+            Failure::error(
+                "PASSPHRASE_REQUIRED",
+                format!(
+                    "{} is encrypted; give its passphrase with --passphrase-file FILE or LICET_KEY_PASSPHRASE",
+                    path.display()
+                ),
+            )
+        })?)
+    } else {
+        None
+    };
+    licet::SigningKey::from_pem(&pem, passphrase.as_ref().map(|p| p.as_bytes()))
+        .map_err(|e| Failure::error(e.code(), format!("{}: {e}", path.display())))
+}
+
+/// Parses a time: `@SECONDS`, `YYYY-MM-DD` (midnight UTC at its start) or RFC 3339.
+pub fn time(s: &str) -> Result<u64, Failure> {
+    let bad = || {
+        Failure::error(
+            "BAD_TIME",
+            format!("'{s}' is not a time; use 2027-01-15, 2027-01-15T08:00:00Z or @1800000000"),
+        )
+    };
+    if let Some(secs) = s.strip_prefix('@') {
+        return secs.parse().map_err(|_| bad());
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(d) = time::Date::parse(s, fmt) {
+        return u64::try_from(d.midnight().assume_utc().unix_timestamp()).map_err(|_| bad());
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| bad())?;
+    u64::try_from(t.unix_timestamp()).map_err(|_| bad())
+}
+
+/// Parses an expiry: a date means valid through that whole day (UTC), so the token
+/// expires at the next midnight; an RFC 3339 time or @SECONDS is exact.
+pub fn expiry(s: &str) -> Result<u64, Failure> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    if time::Date::parse(s, fmt).is_ok() {
+        return Ok(time(s)?.saturating_add(86_400));
+    }
+    time(s)
+}
+
+/// Parses a 32-byte hex fingerprint.
+pub fn fingerprint(s: &str) -> Result<licet_verifier::Fingerprint, Failure> {
+    let s = s.trim();
+    let bad = || {
+        Failure::error(
+            "BAD_FINGERPRINT",
+            format!("'{s}' is not a fingerprint: expected 64 hex digits"),
+        )
+    };
+    if s.len() != 64 || !s.is_ascii() {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// Now, from the system clock.
+pub fn now() -> u64 {
+    licet_verifier::Expectations::now_from_system_clock()
+}

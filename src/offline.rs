@@ -1,0 +1,274 @@
+//! Air-gapped activation by file: a request goes from the customer's machine to the vendor,
+//! a signed machine token comes back and is imported.
+//!
+//! The request is JSON the customer can read before sending (nothing hidden leaves the
+//! machine): the license key, the machine's salted fingerprint hash, a machine name, the
+//! platform, a random nonce and the time it was made, plus a SHA-256 digest over those
+//! fields so that an edited or damaged request is refused. The digest is not a signature
+//! (the customer has no key): what makes a forged request useless is that the response is
+//! bound to the fingerprint in it, and import checks that fingerprint against the machine
+//! it runs on. The nonce becomes the machine token's id, tying the response to its request.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use licet_verifier::{Claims, Expectations, Fingerprint, Keyring, Kind, Verified, hex};
+
+use crate::{Builder, Error, SigningKey, Token};
+
+/// The request format version.
+pub const REQUEST_VERSION: u32 = 1;
+/// Largest request file accepted, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Default validity of an offline machine token, in days (capped by the license's expiry).
+pub const DEFAULT_DAYS: u64 = 365;
+
+/// An activation request, as written to the request file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// Always [`REQUEST_VERSION`].
+    pub licet_request: u32,
+    /// The license key (text form).
+    pub license: String,
+    /// The machine's fingerprint hash for the license's product, hex.
+    pub fingerprint: String,
+    /// A human name for the machine (its host name unless the customer gave another).
+    pub name: String,
+    /// Operating system and architecture, e.g. `linux-x86_64`.
+    pub platform: String,
+    /// 16 random bytes, hex: the id the activation will get.
+    pub nonce: String,
+    /// When the request was made, seconds since 1970.
+    pub created_at: u64,
+    /// SHA-256 over the fields above, hex (see [`Request::digest_of`]).
+    pub digest: String,
+}
+
+impl Request {
+    /// Makes a request for `license` from the machine with fingerprint `fingerprint`.
+    ///
+    /// # Errors
+    /// [`Error::Key`] when no random nonce can be drawn.
+    pub fn new(
+        license: &str,
+        fingerprint: &Fingerprint,
+        name: &str,
+        now: u64,
+    ) -> Result<Request, Error> {
+        let mut r = Request {
+            licet_request: REQUEST_VERSION,
+            license: license.split_whitespace().collect::<String>(),
+            fingerprint: hex(fingerprint),
+            name: name.to_owned(),
+            platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+            nonce: hex(&crate::new_id()?),
+            created_at: now,
+            digest: String::new(),
+        };
+        r.digest = r.digest_of();
+        Ok(r)
+    }
+
+    /// The digest of the request's fields: SHA-256 over `licet-request-v1` and each field as
+    /// `name=value`, one per line, in the order of the struct.
+    pub fn digest_of(&self) -> String {
+        let text = format!(
+            "licet-request-v1\nlicet_request={}\nlicense={}\nfingerprint={}\nname={}\nplatform={}\nnonce={}\ncreated_at={}\n",
+            self.licet_request,
+            self.license,
+            self.fingerprint,
+            self.name,
+            self.platform,
+            self.nonce,
+            self.created_at
+        );
+        hex(&Sha256::digest(text.as_bytes()))
+    }
+
+    /// The request as pretty JSON, for the request file.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// Reads a request file and checks it is whole and unedited.
+    ///
+    /// # Errors
+    /// [`Error::Request`] when it is not a request of this version,
+    /// [`Error::RequestTampered`] when its digest does not match its fields.
+    pub fn parse(text: &str) -> Result<Request, Error> {
+        if text.len() > MAX_REQUEST_BYTES {
+            return Err(Error::Request {
+                reason: format!(
+                    "the file is larger than any request ({MAX_REQUEST_BYTES} bytes at most)"
+                ),
+            });
+        }
+        let r: Request = serde_json::from_str(text).map_err(|e| Error::Request {
+            reason: format!("not a licet activation request ({e})"),
+        })?;
+        if r.licet_request != REQUEST_VERSION {
+            return Err(Error::Request {
+                reason: format!(
+                    "request version {} is not supported (expected {REQUEST_VERSION})",
+                    r.licet_request
+                ),
+            });
+        }
+        if !crate::ct_eq(r.digest.as_bytes(), r.digest_of().as_bytes()) {
+            return Err(Error::RequestTampered);
+        }
+        Ok(r)
+    }
+
+    /// The fingerprint as bytes.
+    ///
+    /// # Errors
+    /// [`Error::Request`] when it is not 64 hex digits.
+    pub fn fingerprint_bytes(&self) -> Result<Fingerprint, Error> {
+        unhex(&self.fingerprint).ok_or_else(|| Error::Request {
+            reason: "fingerprint is not 64 hex digits".into(),
+        })
+    }
+
+    /// The nonce as bytes.
+    ///
+    /// # Errors
+    /// [`Error::Request`] when it is not 32 hex digits.
+    pub fn nonce_bytes(&self) -> Result<[u8; 16], Error> {
+        unhex(&self.nonce).ok_or_else(|| Error::Request {
+            reason: "nonce is not 32 hex digits".into(),
+        })
+    }
+}
+
+fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != N * 2 || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The vendor's answer to a request: checks the license inside it against `keyring` (the
+/// vendor's own keys) at `now`, then signs a machine token bound to the request's
+/// fingerprint, valid for `days` days but never past the license's expiry.
+///
+/// # Errors
+/// [`Error::Request`] / [`Error::RequestTampered`] for a bad request, [`Error::License`]
+/// when the license is not valid (not the vendor's, expired, ...), [`Error::Claims`] or
+/// [`Error::Key`] when signing fails.
+pub fn respond(
+    request: &Request,
+    key: &SigningKey,
+    keyring: &Keyring,
+    days: u64,
+    now: u64,
+) -> Result<Token, Error> {
+    let license = check_license(&request.license, keyring, now)?;
+    let deadline = now.saturating_add(days.saturating_mul(86_400));
+    let deadline = license.expires_at.map_or(deadline, |exp| deadline.min(exp));
+    Builder::machine(
+        &license,
+        request.nonce_bytes()?,
+        request.fingerprint_bytes()?,
+        deadline,
+    )
+    .issued_at(now)
+    .sign(key)
+}
+
+/// Verifies a license token (text or file form) against `keyring` at `now`, for whatever
+/// product it names.
+///
+/// # Errors
+/// [`Error::License`] with the verifier's error.
+pub fn check_license(license: &str, keyring: &Keyring, now: u64) -> Result<Claims, Error> {
+    let product = licet_verifier::decode_unverified(license)
+        .map_err(Error::License)?
+        .claims
+        .product;
+    keyring
+        .verify(license, &Expectations::new(Kind::License, &product, now))
+        .map(|v| v.claims)
+        .map_err(Error::License)
+}
+
+/// Checks a response (a machine token, text or file form) on the customer's machine: signed
+/// by a key of `keyring`, a machine token, valid at `now`, and bound to this machine's
+/// fingerprint for its product (`machine_id` is this machine's raw id).
+///
+/// # Errors
+/// [`Error::License`] with the verifier's error (for example `FINGERPRINT_MISMATCH` for a
+/// response made for another machine).
+pub fn check_response(
+    token: &str,
+    keyring: &Keyring,
+    machine_id: &str,
+    now: u64,
+) -> Result<Verified, Error> {
+    let product = licet_verifier::decode_unverified(token)
+        .map_err(Error::License)?
+        .claims
+        .product;
+    let fingerprint = crate::fingerprint::fingerprint_of(&product, machine_id);
+    keyring
+        .verify(
+            token,
+            &Expectations::new(Kind::Machine, &product, now).fingerprint(fingerprint),
+        )
+        .map_err(Error::License)
+}
+
+/// Where imported tokens of `product` are kept for this user:
+/// `$LICET_HOME/<product>/` when `LICET_HOME` is set, else the platform's per-user data
+/// folder (`~/.local/share/licet/<product>/` on Linux, `~/Library/Application
+/// Support/licet/<product>/` on macOS, `%APPDATA%\licet\<product>\` on Windows). A
+/// product name with characters other than letters, digits, `.`, `_` and `-` is written
+/// as its hex.
+///
+/// # Errors
+/// [`Error::Io`] when the platform has no per-user data folder and `LICET_HOME` is unset.
+pub fn store_dir(product: &str) -> Result<PathBuf, Error> {
+    let base = match std::env::var_os("LICET_HOME") {
+        Some(home) if !home.is_empty() => PathBuf::from(home),
+        _ => dirs::data_dir()
+            .map(|d| d.join("licet"))
+            .ok_or_else(|| Error::Io {
+                path: PathBuf::from("<per-user data folder>"),
+                message: "this platform has no per-user data folder; set LICET_HOME".into(),
+            })?,
+    };
+    let safe = !product.is_empty()
+        && !product.starts_with('.')
+        && product
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    let name = if safe {
+        product.to_owned()
+    } else {
+        hex(product.as_bytes())
+    };
+    Ok(base.join(name))
+}
+
+/// Stores a verified machine token (file form) as `machine.lic` in [`store_dir`] for its
+/// product, replacing an older one atomically. Returns the file's path.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn store_machine_token(verified: &Verified, token_file_form: &str) -> Result<PathBuf, Error> {
+    let dir = store_dir(&verified.claims.product)?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
+        path: dir.clone(),
+        message: e.to_string(),
+    })?;
+    let path = dir.join("machine.lic");
+    licet_keys::dir::write_file(&path, token_file_form.as_bytes(), 0o600).map_err(Error::Key)?;
+    Ok(path)
+}
