@@ -1,1 +1,395 @@
-//! placeholder
+//! The licet licensing server: products, licenses, machines and leases in an embedded redb
+//! database; signed machine and lease tokens over a JSON HTTP API (`docs/api.md`).
+//!
+//! [`app`] builds the router from an [`AppState`], so tests drive the real thing; [`run`]
+//! starts a server from a [`Config`] and stops it cleanly when its shutdown future resolves.
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod model;
+pub mod routes;
+pub mod state;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use state::{AppState, Clock, Signer, system_clock};
+use store::{Store, WriterConfig};
+
+/// Builds the router.
+pub fn app(state: AppState, body_limit: usize, timeout: Duration) -> Router {
+    use routes::{admin, client, leases};
+    let admin_routes = Router::new()
+        .route(
+            "/products",
+            post(admin::create_product).get(admin::list_products),
+        )
+        .route(
+            "/products/{name}",
+            get(admin::get_product)
+                .patch(admin::update_product)
+                .delete(admin::delete_product),
+        )
+        .route(
+            "/licenses",
+            post(admin::create_license).get(admin::list_licenses),
+        )
+        .route(
+            "/licenses/bulk",
+            post(admin::bulk_create).layer(DefaultBodyLimit::max(body_limit.saturating_mul(64))),
+        )
+        .route(
+            "/licenses/{id}",
+            get(admin::get_license)
+                .patch(admin::update_license)
+                .delete(admin::delete_license),
+        )
+        .route("/licenses/{id}/suspend", post(admin::suspend))
+        .route("/licenses/{id}/reinstate", post(admin::reinstate))
+        .route("/licenses/{id}/revoke", post(admin::revoke))
+        .route(
+            "/licenses/{id}/machines",
+            get(admin::list_machines).delete(admin::reset_machines),
+        )
+        .route(
+            "/licenses/{id}/machines/{machine}",
+            axum::routing::delete(admin::deactivate_machine),
+        )
+        .route("/audit", get(admin::audit))
+        .route("/backup", get(admin::backup));
+    let admin_routes = leases::admin_routes(admin_routes)
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    let client_routes = Router::new()
+        .route("/validate", post(client::validate))
+        .route("/activate", post(client::activate))
+        .route("/check-in", post(client::check_in))
+        .route("/deactivate", post(client::deactivate));
+    let client_routes = leases::client_routes(client_routes);
+    Router::new()
+        .route("/signature.pem", get(client::signature_pem))
+        .route("/healthz", get(client::healthz))
+        .nest("/v1", client_routes)
+        .nest("/v1/admin", admin_routes)
+        .fallback(|| async { ApiError::NotFound("no such route; see docs/api.md".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::NotFound("this route does not take that method; see docs/api.md".into())
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            guard(req, next, timeout)
+        }))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Times requests out and turns a panic into a JSON 500, never an empty reply.
+async fn guard(req: Request, next: Next, timeout: Duration) -> Response {
+    use futures_like::FutureExt;
+    match tokio::time::timeout(
+        timeout,
+        std::panic::AssertUnwindSafe(next.run(req)).catch_unwind(),
+    )
+    .await
+    {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(_)) => {
+            tracing::error!("a handler panicked");
+            ApiError::Internal.into_response()
+        }
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+/// A tiny `catch_unwind` for futures, so that no extra crate is needed for it.
+mod futures_like {
+    use std::future::Future;
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    pub trait FutureExt: Future + Sized {
+        fn catch_unwind(self) -> CatchUnwind<Self> {
+            CatchUnwind(Box::pin(self))
+        }
+    }
+    impl<F: Future> FutureExt for AssertUnwindSafe<F> {}
+
+    pub struct CatchUnwind<F>(Pin<Box<F>>);
+
+    impl<F: Future> Future for CatchUnwind<F> {
+        type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            let inner = self.0.as_mut();
+            match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+                Err(e) => Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+/// Checks `Authorization: Bearer <admin token>`, comparing hashes in constant time.
+async fn require_admin(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| Sha256::digest(t.trim().as_bytes()));
+    match presented {
+        Some(h) if bool::from(h.as_slice().ct_eq(&s.admin_token_sha256)) => next.run(req).await,
+        _ => ApiError::Unauthorized.into_response(),
+    }
+}
+
+/// A started server.
+pub struct Server {
+    /// The address it listens on (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// The admin token, when this start generated it (to be shown once).
+    pub generated_admin_token: Option<String>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    writer: std::thread::JoinHandle<()>,
+}
+
+impl Server {
+    /// Waits until the server has stopped: in-flight requests answered, queued writes
+    /// committed, the database closed.
+    ///
+    /// # Errors
+    /// The listener's I/O error.
+    pub async fn wait(self) -> std::io::Result<()> {
+        let r = self.task.await.unwrap_or(Ok(()));
+        let writer = self.writer;
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .ok();
+        r
+    }
+}
+
+/// What `start` needs besides the config (tests inject a clock and an admin token).
+pub struct Options {
+    /// The clock.
+    pub clock: Clock,
+    /// The admin token; when `None`, `LICET_ADMIN_TOKEN`, else the stored one, else a new one.
+    pub admin_token: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            clock: system_clock(),
+            admin_token: None,
+        }
+    }
+}
+
+/// Opens the data directory, loads or creates the signing key and admin token, binds the
+/// listener and starts serving until `shutdown` resolves.
+///
+/// # Errors
+/// A message that names what is wrong and what to do.
+pub async fn start(
+    config: &Config,
+    options: Options,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Server, String> {
+    std::fs::create_dir_all(&config.data).map_err(|e| {
+        format!(
+            "{}: cannot create the data directory: {e}",
+            config.data.display()
+        )
+    })?;
+    let signer = load_signer(config)?;
+    let (store, writer) = Store::open(
+        &config.data.join("licet.redb"),
+        WriterConfig {
+            max_batch: config.max_batch,
+        },
+    )?;
+    let (admin_token_sha256, generated_admin_token) =
+        admin_token(&store, options.admin_token).await?;
+    let state = AppState {
+        store,
+        signer: Arc::new(signer),
+        admin_token_sha256,
+        clock: options.clock,
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let router = app(
+        state,
+        config.body_limit,
+        Duration::from_secs(config.request_timeout.max(1)),
+    );
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+    Ok(Server {
+        addr,
+        generated_admin_token,
+        task,
+        writer,
+    })
+}
+
+fn load_signer(config: &Config) -> Result<Signer, String> {
+    let (key, signature_pem) = match &config.signing_key {
+        Some(path) => {
+            let pem = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+            );
+            let passphrase = if licet::SigningKey::pem_is_encrypted(&pem) {
+                Some(passphrase(config).ok_or_else(|| {
+                    format!(
+                        "{} is encrypted: set LICET_KEY_PASSPHRASE or --passphrase-file",
+                        path.display()
+                    )
+                })??)
+            } else {
+                None
+            };
+            let key = licet::SigningKey::from_pem(&pem, passphrase.as_ref().map(|p| p.as_bytes()))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let beside = path.with_file_name(licet_keys::dir::SIGNATURE_PEM);
+            let pem = match std::fs::read_to_string(&beside) {
+                Ok(text) => text,
+                Err(_) => key.public_pem(),
+            };
+            (key, pem)
+        }
+        None => {
+            let keys = licet_keys::dir::KeyDir::new(&config.data);
+            if !keys.signing_key_path().exists() {
+                let key = licet::SigningKey::generate_ed25519().map_err(|e| e.to_string())?;
+                keys.create(&key, None, false).map_err(|e| e.to_string())?;
+                tracing::info!(kid = %licet_verifier::hex(key.kid()), path = %keys.signing_key_path().display(), "generated a new Ed25519 signing key");
+            }
+            let key = keys.signing_key(None).map_err(|e| e.to_string())?;
+            let pem = keys.signature_pem().unwrap_or_else(|_| key.public_pem());
+            (key, pem)
+        }
+    };
+    let keyring = licet_verifier::Keyring::from_pem(&signature_pem)
+        .map_err(|e| format!("signature.pem: {e}"))?;
+    if keyring.get(key.kid()).is_none() {
+        return Err("signature.pem beside the signing key does not hold its public key; run `licet keys public` and add it".into());
+    }
+    Ok(Signer {
+        key,
+        signature_pem,
+        keyring,
+    })
+}
+
+fn passphrase(config: &Config) -> Option<Result<zeroize::Zeroizing<String>, String>> {
+    if let Some(p) = &config.passphrase_file {
+        return Some(
+            std::fs::read_to_string(p)
+                .map(|t| zeroize::Zeroizing::new(t.lines().next().unwrap_or("").to_owned()))
+                .map_err(|e| format!("{}: {e}", p.display())),
+        );
+    }
+    std::env::var("LICET_KEY_PASSPHRASE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(|p| Ok(zeroize::Zeroizing::new(p)))
+}
+
+/// The admin token's hash: from `LICET_ADMIN_TOKEN` (stored hashed), else the stored hash,
+/// else a new random token whose hash is stored and which is returned to be shown once.
+async fn admin_token(
+    store: &Store,
+    given: Option<String>,
+) -> Result<([u8; 32], Option<String>), String> {
+    if let Some(t) = given.or_else(|| std::env::var("LICET_ADMIN_TOKEN").ok())
+        && !t.trim().is_empty()
+    {
+        let h: [u8; 32] = Sha256::digest(t.trim().as_bytes()).into();
+        store
+            .write(move |tx| {
+                tx.meta.insert("admin_token_sha256", h.as_slice())?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok((h, None));
+    }
+    let stored = {
+        let snap = store::Snapshot::of(store).map_err(|e| e.to_string())?;
+        let t = snap
+            .txn()
+            .open_table(store::META)
+            .map_err(|e| e.to_string())?;
+        t.get("admin_token_sha256")
+            .map_err(|e| e.to_string())?
+            .and_then(|v| <[u8; 32]>::try_from(v.value()).ok())
+    };
+    if let Some(h) = stored {
+        return Ok((h, None));
+    }
+    let token = format!(
+        "licet_admin_{}{}",
+        licet_verifier::hex(&licet::new_id().map_err(|e| e.to_string())?),
+        licet_verifier::hex(&licet::new_id().map_err(|e| e.to_string())?)
+    );
+    let h: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    store
+        .write(move |tx| {
+            tx.meta.insert("admin_token_sha256", h.as_slice())?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((h, Some(token)))
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: answering in-flight requests, then closing the database");
+}
+
+/// Where the database lives in a data directory.
+pub fn database_path(data: &Path) -> std::path::PathBuf {
+    data.join("licet.redb")
+}

@@ -1,0 +1,51 @@
+//! Settings, from flags or the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The default port: "LI" on a phone keypad is 54; 5480 is unassigned by IANA.
+pub const DEFAULT_PORT: u16 = 5480;
+
+/// licet-server: keeps products, licenses, machines and leases in an embedded redb
+/// database and issues signed tokens over a JSON HTTP API.
+///
+/// On first start it creates DIR/licet.redb and, unless --signing-key is given, an Ed25519
+/// signing key DIR/signing-key.pem. The admin token comes from LICET_ADMIN_TOKEN, or is
+/// generated on first start and printed once.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "licet-server",
+    version,
+    about,
+    long_about,
+    max_term_width = 100
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "LICET_LISTEN", default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
+    pub listen: SocketAddr,
+    /// Data directory (the database, and the generated signing key).
+    #[arg(long, env = "LICET_DATA", default_value = "licet-data")]
+    pub data: PathBuf,
+    /// Signing key made with `licet keys generate` (encrypted keys: LICET_KEY_PASSPHRASE or
+    /// --passphrase-file). signature.pem beside it, if present, is what GET /signature.pem serves.
+    #[arg(long, env = "LICET_SIGNING_KEY", value_name = "FILE")]
+    pub signing_key: Option<PathBuf>,
+    /// File holding the signing key's passphrase (first line).
+    #[arg(long, env = "LICET_PASSPHRASE_FILE", value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "LICET_LOG_JSON")]
+    pub log_json: bool,
+    /// Largest request body, in bytes (bulk license creation allows 64 times as much).
+    #[arg(long, env = "LICET_BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub body_limit: usize,
+    /// Request timeout, in seconds.
+    #[arg(long, env = "LICET_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout: u64,
+    /// Most write requests committed in one transaction (group commit); 1 turns batching off.
+    #[arg(long, env = "LICET_MAX_BATCH", default_value_t = 512)]
+    pub max_batch: usize,
+}

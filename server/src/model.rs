@@ -1,0 +1,117 @@
+//! The records the server keeps. Stored as JSON in redb values (`docs/api.md` documents
+//! the schema); times are seconds since 1970.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A product: the name is the `aud` claim of every token issued for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    /// Unique name.
+    pub name: String,
+    /// Shown to end users when a check fails, when set.
+    pub support_message: Option<String>,
+    /// When it was created.
+    pub created_at: u64,
+    /// When it was last changed.
+    pub updated_at: u64,
+}
+
+/// A license's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Usable.
+    Active,
+    /// Temporarily refused; can be reinstated.
+    Suspended,
+    /// Refused for good.
+    Revoked,
+}
+
+/// Defaults of a license's online settings.
+pub mod defaults {
+    /// Lease length when the client asks for none, in seconds.
+    pub const LEASE_TTL: u64 = 600;
+    /// Longest lease a client may ask for, in seconds.
+    pub const LEASE_TTL_MAX: u64 = 3600;
+    /// How long a machine token is valid before the machine must check in, in seconds.
+    pub const CHECK_IN_INTERVAL: u64 = 7 * 86_400;
+}
+
+/// A license.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct License {
+    /// 16 random bytes, hex.
+    pub id: String,
+    /// The signed license token (text form) the customer holds.
+    pub key: String,
+    /// The product's name.
+    pub product: String,
+    /// trial / subscription / perpetual, when set.
+    pub license_type: Option<String>,
+    /// Active, suspended or revoked.
+    pub status: Status,
+    /// Enabled features.
+    pub features: Vec<String>,
+    /// Expiry; `None` is perpetual.
+    pub expires_at: Option<u64>,
+    /// Most machines; `None` is unlimited.
+    pub max_machines: Option<u64>,
+    /// Most concurrent leases; `None` is unlimited.
+    pub max_leases: Option<u64>,
+    /// Default lease length, seconds.
+    pub lease_ttl: u64,
+    /// Longest lease, seconds.
+    pub lease_ttl_max: u64,
+    /// Machine check-in interval, seconds.
+    pub check_in_interval: u64,
+    /// Customer, when set.
+    pub customer: Option<String>,
+    /// Free-form metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// When it was created.
+    pub created_at: u64,
+    /// When it was last changed.
+    pub updated_at: u64,
+}
+
+/// An activated machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Machine {
+    /// 16 random bytes, hex: the machine token's id.
+    pub id: String,
+    /// The license's id, hex.
+    pub license_id: String,
+    /// The fingerprint hash, hex.
+    pub fingerprint: String,
+    /// A name, when the client gave one.
+    pub name: Option<String>,
+    /// Platform, when given.
+    pub platform: Option<String>,
+    /// User, when given.
+    pub user: Option<String>,
+    /// When it was activated.
+    pub activated_at: u64,
+    /// When it last checked in (or was activated).
+    pub last_check_in: u64,
+}
+
+/// One entry of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Position in the log (assigned when written).
+    #[serde(default)]
+    pub seq: u64,
+    /// When it happened.
+    pub at: u64,
+    /// What happened, e.g. `license.create`, `machine.activate`, `request.refused`.
+    pub action: String,
+    /// Who: `admin` or `client`.
+    pub actor: String,
+    /// The license concerned, hex id, when there is one.
+    pub license_id: Option<String>,
+    /// Details (never a secret: no license key, no admin token).
+    pub detail: serde_json::Value,
+}

@@ -1,0 +1,114 @@
+//! What every handler shares: storage, the signing key, the admin token's hash, the clock.
+
+use std::sync::Arc;
+
+use licet::{Claims, KindClaims, LicenseType, SigningKey, Token};
+use licet_verifier::Keyring;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::model::License;
+use crate::store::{Store, id_bytes};
+
+/// A source of the current time, in seconds since 1970 (tests inject their own).
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(licet_verifier::Expectations::now_from_system_clock)
+}
+
+/// Signs tokens and publishes the keys that check them.
+pub struct Signer {
+    /// The key that signs.
+    pub key: SigningKey,
+    /// `signature.pem`: every public key still valid for verification.
+    pub signature_pem: String,
+    /// The same keys, parsed, to check tokens clients present.
+    pub keyring: Keyring,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage.
+    pub store: Store,
+    /// Token signing.
+    pub signer: Arc<Signer>,
+    /// SHA-256 of the admin token.
+    pub admin_token_sha256: [u8; 32],
+    /// The clock.
+    pub clock: Clock,
+}
+
+impl AppState {
+    /// Now.
+    pub fn now(&self) -> u64 {
+        (self.clock)()
+    }
+}
+
+/// The claims of a license record, as its tokens carry them.
+///
+/// # Errors
+/// [`ApiError::Internal`] when the stored id is damaged.
+pub fn license_claims(l: &License, issued_at: u64) -> Result<Claims, ApiError> {
+    Ok(Claims {
+        issuer: None,
+        customer: l.customer.clone(),
+        product: l.product.clone(),
+        expires_at: l.expires_at,
+        not_before: None,
+        issued_at,
+        id: id_bytes(&l.id).ok_or(ApiError::Internal)?,
+        features: l.features.clone(),
+        metadata: l.metadata.clone(),
+        kind: KindClaims::License {
+            license_type: l.license_type.as_deref().and_then(LicenseType::from_name),
+            max_machines: l.max_machines,
+            max_leases: l.max_leases,
+        },
+    })
+}
+
+/// The SHA-256 of a token's binary form: how a presented key is found, without checking
+/// its signature again (the server matches the exact bytes it issued).
+pub fn key_hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Decodes a license key's text or file form to its binary form.
+///
+/// # Errors
+/// [`ApiError::KeyInvalid`] when it is not a token at all.
+pub fn key_bytes(key: &str) -> Result<Vec<u8>, ApiError> {
+    match licet_verifier::text::decode(key) {
+        Ok((licet_verifier::Kind::License, bytes)) => Ok(bytes),
+        _ => Err(ApiError::KeyInvalid),
+    }
+}
+
+impl Signer {
+    /// Signs claims.
+    ///
+    /// # Errors
+    /// [`ApiError::BadRequest`] when the claims break the format's limits,
+    /// [`ApiError::Internal`] when signing fails.
+    pub fn sign(&self, claims: Claims) -> Result<Token, ApiError> {
+        licet::issue(claims, &self.key).map_err(|e| match e {
+            licet::Error::Claims(e) => ApiError::BadRequest(e.to_string()),
+            other => {
+                tracing::error!(error = %other, "signing a token");
+                ApiError::Internal
+            }
+        })
+    }
+}
