@@ -93,6 +93,12 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // The verifier's advice for a malformed token ("copy the whole token again")
+            // is wrong for claims being issued: say what to change instead.
+            Error::Claims(licet_verifier::Error::Malformed { reason }) => write!(
+                f,
+                "cannot issue this token: {reason}; change that value (the limits are in docs/token-format.md §7.4)"
+            ),
             Error::Claims(e) => write!(f, "cannot issue this token: {e}"),
             Error::Key(e) => write!(f, "{e}"),
             Error::License(e) => write!(f, "{e}"),

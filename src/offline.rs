@@ -60,7 +60,7 @@ impl Request {
     ) -> Result<Request, Error> {
         let mut r = Request {
             licet_request: REQUEST_VERSION,
-            license: license.split_whitespace().collect::<String>(),
+            license: text_form(license),
             fingerprint: hex(fingerprint),
             name: name.to_owned(),
             platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
@@ -141,6 +141,17 @@ impl Request {
         unhex(&self.nonce).ok_or_else(|| Error::Request {
             reason: "nonce is not 32 hex digits".into(),
         })
+    }
+}
+
+/// A license as its one-line text form, whichever form it was given in: the request is
+/// JSON, and a file form (armor lines and all) squeezed into one string would no longer
+/// decode. Text that does not decode is kept, without white space, for the vendor's check
+/// to refuse with its own reason.
+fn text_form(license: &str) -> String {
+    match licet_verifier::text::decode(license) {
+        Ok((kind, bytes)) => licet_verifier::text::encode_text(kind, &bytes),
+        Err(_) => license.split_whitespace().collect(),
     }
 }
 
@@ -271,4 +282,32 @@ pub fn store_machine_token(verified: &Verified, token_file_form: &str) -> Result
     let path = dir.join("machine.lic");
     licet_keys::dir::write_file(&path, token_file_form.as_bytes(), 0o600).map_err(Error::Key)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_holds_the_text_form_whatever_form_it_was_given() {
+        let key = SigningKey::ed25519_from_seed(&[9; 32]).expect("key");
+        let license = Builder::license("acme-studio-pro")
+            .expect("builder")
+            .sign(&key)
+            .expect("license");
+        let keyring = Keyring::from_pem(&key.public_pem()).expect("keyring");
+        for given in [license.text(), license.file()] {
+            let r = Request::new(&given, &[7; 32], "box", 1_800_000_000).expect("request");
+            assert_eq!(r.license, license.text());
+            let parsed = Request::parse(&r.to_json()).expect("parses");
+            respond(
+                &parsed,
+                &key,
+                &keyring,
+                30,
+                licet_verifier::Expectations::now_from_system_clock(),
+            )
+            .expect("the vendor can answer it");
+        }
+    }
 }

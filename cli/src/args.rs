@@ -163,6 +163,9 @@ pub struct MintLicenseArgs {
     /// Expiry in days from now. Without --expires or --days the license is perpetual.
     #[arg(long, value_name = "N")]
     pub days: Option<u64>,
+    /// Not valid before this time: a date (its start, UTC), an RFC 3339 time or @SECONDS.
+    #[arg(long, value_name = "TIME")]
+    pub not_before: Option<String>,
     /// Most machines that may be activated (unlimited when absent).
     #[arg(long, value_name = "N")]
     pub max_machines: Option<u64>,
@@ -244,7 +247,7 @@ pub struct VerifyArgs {
     /// The vendor's public keys (signature.pem).
     #[arg(long, value_name = "FILE")]
     pub pubkey: PathBuf,
-    /// Require this kind of token (by default any kind passes).
+    /// Require this kind of token (by default any kind passes; with --fingerprint, machine).
     #[arg(long, value_enum)]
     pub kind: Option<KindArg>,
     /// Require this product (by default the token's own).

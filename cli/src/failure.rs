@@ -77,9 +77,10 @@ impl From<licet::Error> for Failure {
     fn from(e: licet::Error) -> Self {
         let code = e.code();
         match e {
-            licet::Error::License(_)
-            | licet::Error::RequestTampered
-            | licet::Error::Request { .. } => Failure::invalid(code, e.to_string()),
+            licet::Error::License(e) => Failure::invalid(code, crate::output::verify_error(&e)),
+            licet::Error::RequestTampered | licet::Error::Request { .. } => {
+                Failure::invalid(code, e.to_string())
+            }
             _ => Failure::error(code, e.to_string()),
         }
     }

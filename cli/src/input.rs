@@ -48,7 +48,18 @@ pub fn read_file(path: &Path) -> Result<String, Failure> {
 
 /// Reads a keyring (signature.pem).
 pub fn keyring(path: &Path) -> Result<licet_verifier::Keyring, Failure> {
-    licet_verifier::Keyring::from_pem_file(path)
+    // Read here rather than with `Keyring::from_pem_file`, whose I/O message speaks of a
+    // token file: this is the vendor's public keys, and the message should say so.
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::error(
+            "IO_ERROR",
+            format!(
+                "{}: {e}; give the vendor's public keys (signature.pem, from `licet keys generate`) with --pubkey",
+                path.display()
+            ),
+        )
+    })?;
+    licet_verifier::Keyring::from_pem(&text)
         .map_err(|e| Failure::error(e.code(), format!("{}: {e}", path.display())))
 }
 
@@ -122,6 +133,15 @@ fn check_new(p: Zeroizing<String>) -> Result<Zeroizing<String>, Failure> {
 
 /// Loads a signing key, asking for its passphrase only when it is encrypted.
 pub fn signing_key(path: &Path, pass: &PassphraseArgs) -> Result<licet::SigningKey, Failure> {
+    signing_key_and_passphrase(path, pass).map(|(key, _)| key)
+}
+
+/// Loads a signing key as [`signing_key`] does, and gives back the passphrase that opened
+/// it (`None` for a key that is not encrypted), so that it is asked for only once.
+pub fn signing_key_and_passphrase(
+    path: &Path,
+    pass: &PassphraseArgs,
+) -> Result<(licet::SigningKey, Option<Zeroizing<String>>), Failure> {
     let pem = Zeroizing::new(read_file(path)?);
     let passphrase = if licet::SigningKey::pem_is_encrypted(&pem) {
         Some(passphrase(pass, &path.display().to_string())?.ok_or_else(|| {
@@ -136,8 +156,9 @@ pub fn signing_key(path: &Path, pass: &PassphraseArgs) -> Result<licet::SigningK
     } else {
         None
     };
-    licet::SigningKey::from_pem(&pem, passphrase.as_ref().map(|p| p.as_bytes()))
-        .map_err(|e| Failure::error(e.code(), format!("{}: {e}", path.display())))
+    let key = licet::SigningKey::from_pem(&pem, passphrase.as_ref().map(|p| p.as_bytes()))
+        .map_err(|e| Failure::error(e.code(), format!("{}: {e}", path.display())))?;
+    Ok((key, passphrase))
 }
 
 /// Parses a time: `@SECONDS`, `YYYY-MM-DD` (midnight UTC at its start) or RFC 3339.

@@ -15,6 +15,30 @@ pub fn time(t: u64) -> String {
         .unwrap_or_else(|| t.to_string())
 }
 
+/// A verifier error for people: as the verifier words it, but with times as RFC 3339
+/// rather than seconds since 1970.
+pub fn verify_error(e: &licet_verifier::Error) -> String {
+    use licet_verifier::Error as E;
+    match e {
+        E::Expired { expired_at, now } => format!(
+            "token expired at {} (checked at {}); renew the license or check in again",
+            time(*expired_at),
+            time(*now)
+        ),
+        E::NotYetValid { valid_from, now } => format!(
+            "token is valid only from {} (checked at {}); wait until then, or check the system clock",
+            time(*valid_from),
+            time(*now)
+        ),
+        E::ClockRollback { now, seen } => format!(
+            "the clock reads {}, earlier than {} already seen (the token's issue time or a later check); set the clock to the correct time",
+            time(*now),
+            time(*seen)
+        ),
+        other => other.to_string(),
+    }
+}
+
 /// Claims as JSON (the same shape as `docs/token-format.md` §7.3).
 pub fn claims_json(c: &Claims) -> Value {
     let mut m = serde_json::Map::new();

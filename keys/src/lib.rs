@@ -201,8 +201,7 @@ impl SigningKey {
     /// Whether `pem` is an encrypted private key (`-----BEGIN ENCRYPTED PRIVATE KEY-----`),
     /// so that a caller knows to ask for a passphrase.
     pub fn pem_is_encrypted(pem: &str) -> bool {
-        pem.trim_start()
-            .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        first_block(pem).starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
     }
 
     /// Reads a PKCS#8 PEM private key, encrypted (PBES2) or not.
@@ -213,7 +212,7 @@ impl SigningKey {
     /// [`Error::InvalidKey`] when it is not a private key licet can use (for example a
     /// public key or a truncated file).
     pub fn from_pem(pem: &str, passphrase: Option<&[u8]>) -> Result<Self, Error> {
-        let trimmed = pem.trim_start();
+        let trimmed = first_block(pem);
         if trimmed.starts_with("-----BEGIN PUBLIC KEY-----") {
             return Err(Error::InvalidKey {
                 reason: "this is a public key (signature.pem); signing needs the private key (signing-key.pem)".into(),
@@ -365,7 +364,39 @@ impl SigningKey {
     }
 }
 
+/// `pem` from its first `-----BEGIN` line on. Text before the first block is allowed (RFC
+/// 7468 §2): a `# comment` line above a key must neither hide that the file is a public key
+/// nor make a good key unreadable.
+fn first_block(pem: &str) -> &str {
+    pem.find("-----BEGIN")
+        .and_then(|at| pem.get(at..))
+        .unwrap_or(pem)
+}
+
 /// A repeatable generator for test keys and test signatures: never for real keys.
 pub fn test_rng(seed: u64) -> impl TryCryptoRng {
     rand::rngs::ChaCha20Rng::seed_from_u64(seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_before_the_block_is_skipped() {
+        let key = SigningKey::ed25519_from_seed(&[7; 32]).expect("key");
+        let pem = format!("# a comment\n{}", key.to_pkcs8_pem().expect("pem").as_str());
+        assert_eq!(
+            SigningKey::from_pem(&pem, None).expect("reads").kid(),
+            key.kid()
+        );
+        let public = format!("# licet keys\n{}", key.public_pem());
+        let err = SigningKey::from_pem(&public, None).expect_err("a public key");
+        assert!(err.to_string().contains("this is a public key"), "{err}");
+        let encrypted = key.to_pkcs8_encrypted_pem(b"passphrase").expect("pem");
+        assert!(SigningKey::pem_is_encrypted(&format!(
+            "# note\n{}",
+            encrypted.as_str()
+        )));
+    }
 }

@@ -12,6 +12,7 @@ use ciborium::value::Value;
 use coset::CborSerializable;
 use coset::cwt::{ClaimName, ClaimsSet, Timestamp};
 
+use crate::cbor;
 use crate::error::Error;
 
 /// The token format version this crate reads and writes.
@@ -405,6 +406,12 @@ impl Claims {
     /// [`Error::UnsupportedVersion`] for a token of a newer format, [`Error::Malformed`]
     /// for everything else that is wrong.
     pub fn from_payload(payload: &[u8]) -> Result<Claims, Error> {
+        if let Some(claims) = read_canonical(payload) {
+            // Debug builds (every test, every vector) check the promise `read_canonical`
+            // makes: what it accepts is the canonical encoding of valid claims.
+            debug_assert!(claims.to_payload().is_ok_and(|p| p == payload));
+            return Ok(claims);
+        }
         let set = ClaimsSet::from_slice(payload).map_err(|e| match e {
             coset::CoseError::DuplicateMapKey => Error::malformed("a claim appears twice"),
             coset::CoseError::ExtraneousData => Error::malformed("trailing bytes after the claims"),
@@ -561,6 +568,146 @@ impl Claims {
     }
 }
 
+/// Reads claims in their one canonical encoding, exactly as [`Claims::to_payload`] writes
+/// it, straight from the bytes: every key in the order `to_payload` writes it (so no key
+/// twice and none unknown), every head in shortest form, empty features and metadata
+/// absent rather than empty, and the claims passing [`Claims::check`]. Anything else is
+/// `None`, and [`Claims::from_payload`] then parses the payload in full, with `coset`, to
+/// say what is wrong. This is the path every valid token takes; it avoids building and
+/// re-encoding a CBOR tree, which was most of the verifier's own time
+/// (`docs/benchmarks.md`).
+fn read_canonical(payload: &[u8]) -> Option<Claims> {
+    let mut r = cbor::Reader::new(payload);
+    let (mut issuer, mut customer, mut product) = (None, None, None);
+    let (mut expires_at, mut not_before, mut issued_at, mut id) = (None, None, None, None);
+    let mut licet = None;
+    // Keys 1 (iss) to 7 (cti), then the licet claim, in that order: the deterministic
+    // order of their encodings (RFC 8949 §4.2.1), and the order `to_payload` writes.
+    let mut last = 0u64;
+    for _ in 0..r.map()? {
+        let key = match r.uint() {
+            Some(k @ 1..=7) => k,
+            Some(_) => return None,
+            None if r.nint()? == LICET_CLAIM.unsigned_abs().checked_sub(1)? => 8,
+            None => return None,
+        };
+        if key <= last {
+            return None;
+        }
+        last = key;
+        match key {
+            1 => issuer = Some(String::from(r.text()?)),
+            2 => customer = Some(String::from(r.text()?)),
+            3 => product = Some(String::from(r.text()?)),
+            4 => expires_at = Some(r.uint()?),
+            5 => not_before = Some(r.uint()?),
+            6 => issued_at = Some(r.uint()?),
+            7 => id = Some(Id::try_from(r.bytes()?).ok()?),
+            _ => licet = Some(read_licet(&mut r)?),
+        }
+    }
+    if !r.rest().is_empty() {
+        return None;
+    }
+    let (features, metadata, kind) = licet?;
+    let claims = Claims {
+        issuer,
+        customer,
+        product: product?,
+        expires_at,
+        not_before,
+        issued_at: issued_at?,
+        id: id?,
+        features,
+        metadata,
+        kind,
+    };
+    claims.check().ok()?;
+    Some(claims)
+}
+
+/// The licet claim map, for [`read_canonical`]: keys in increasing order, only those of
+/// the token's kind, version 1 only (another version goes to the full parse, which names it).
+fn read_licet(
+    r: &mut cbor::Reader<'_>,
+) -> Option<(Vec<String>, BTreeMap<String, String>, KindClaims)> {
+    let mut version = false;
+    let mut kind = None;
+    let mut features = Vec::new();
+    let mut metadata = BTreeMap::new();
+    let (mut license_type, mut max_machines, mut max_leases) = (None, None, None);
+    let (mut license_id, mut fingerprint, mut client_id) = (None, None, None);
+    let mut next = 0u64;
+    for _ in 0..r.map()? {
+        let k = r.uint()?;
+        if k < next {
+            return None;
+        }
+        next = k.checked_add(1)?;
+        match k {
+            key::VERSION => version = r.uint()? == FORMAT_VERSION,
+            key::KIND => kind = Some(Kind::from_number(r.uint()?)?),
+            key::FEATURES => {
+                let n = r.array()?;
+                // `to_payload` leaves out an empty list; a token never has one.
+                if n == 0 || n > limits::FEATURES as u64 {
+                    return None;
+                }
+                for _ in 0..n {
+                    features.push(String::from(r.text()?));
+                }
+            }
+            key::LICENSE_ID => license_id = Some(Id::try_from(r.bytes()?).ok()?),
+            key::FINGERPRINT => fingerprint = Some(Fingerprint::try_from(r.bytes()?).ok()?),
+            key::LICENSE_TYPE => license_type = Some(LicenseType::from_number(r.uint()?)?),
+            key::MAX_MACHINES => max_machines = Some(r.uint()?),
+            key::MAX_LEASES => max_leases = Some(r.uint()?),
+            key::CLIENT_ID => client_id = Some(String::from(r.text()?)),
+            key::METADATA => {
+                let n = r.map()?;
+                if n == 0 || n > limits::METADATA_ENTRIES as u64 {
+                    return None;
+                }
+                let mut previous: Option<&str> = None;
+                for _ in 0..n {
+                    let (k, v) = (r.text()?, r.text()?);
+                    // Text keys in deterministic order: shorter first, then bytewise.
+                    if previous.is_some_and(|p| (p.len(), p) >= (k.len(), k)) {
+                        return None;
+                    }
+                    previous = Some(k);
+                    metadata.insert(String::from(k), String::from(v));
+                }
+            }
+            _ => return None,
+        }
+    }
+    if !version {
+        return None;
+    }
+    // Only the fields of the token's own kind.
+    let license_fields = license_type.is_some() || max_machines.is_some() || max_leases.is_some();
+    let kind = match kind? {
+        Kind::License if license_id.is_none() && fingerprint.is_none() && client_id.is_none() => {
+            KindClaims::License {
+                license_type,
+                max_machines,
+                max_leases,
+            }
+        }
+        Kind::Machine if !license_fields && client_id.is_none() => KindClaims::Machine {
+            license_id: license_id?,
+            fingerprint: fingerprint?,
+        },
+        Kind::Lease if !license_fields && fingerprint.is_none() => KindClaims::Lease {
+            license_id: license_id?,
+            client_id,
+        },
+        _ => return None,
+    };
+    Some((features, metadata, kind))
+}
+
 fn seconds(t: u64) -> Timestamp {
     // `Claims::check` runs before any encoding and refuses times beyond i64.
     Timestamp::WholeSeconds(i64::try_from(t).unwrap_or(i64::MAX))
@@ -599,5 +746,147 @@ fn fixed<const N: usize>(v: Option<Value>, what: &'static str) -> Result<[u8; N]
             <[u8; N]>::try_from(b.as_slice()).map_err(|_| Error::malformed(what))
         }
         _ => Err(Error::malformed(what)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+    use super::*;
+
+    fn license() -> Claims {
+        Claims {
+            issuer: None,
+            customer: Some("cus_8842".into()),
+            product: "acme-studio-pro".into(),
+            expires_at: Some(1_900_000_000),
+            not_before: None,
+            issued_at: 1_790_000_000,
+            id: [7; ID_LEN],
+            features: alloc::vec!["batch-render".into(), "cloud-sync".into()],
+            metadata: BTreeMap::new(),
+            kind: KindClaims::License {
+                license_type: Some(LicenseType::Subscription),
+                max_machines: None,
+                max_leases: None,
+            },
+        }
+    }
+
+    fn shapes() -> Vec<Claims> {
+        let mut metadata = BTreeMap::new();
+        metadata.insert("po".into(), "PO-2026-117".into());
+        metadata.insert("region".into(), "".into());
+        metadata.insert("seats-note".into(), "lab A".into());
+        alloc::vec![
+            license(),
+            Claims {
+                customer: None,
+                expires_at: None,
+                features: Vec::new(),
+                kind: KindClaims::License {
+                    license_type: None,
+                    max_machines: None,
+                    max_leases: None,
+                },
+                ..license()
+            },
+            Claims {
+                issuer: Some("Acme Software GmbH".into()),
+                not_before: Some(1_790_003_600),
+                metadata,
+                kind: KindClaims::License {
+                    license_type: Some(LicenseType::Trial),
+                    max_machines: Some(10),
+                    max_leases: Some(u64::MAX),
+                },
+                ..license()
+            },
+            Claims {
+                kind: KindClaims::Machine {
+                    license_id: [1; ID_LEN],
+                    fingerprint: [2; FINGERPRINT_LEN],
+                },
+                ..license()
+            },
+            Claims {
+                kind: KindClaims::Lease {
+                    license_id: [1; ID_LEN],
+                    client_id: Some("host-7".into()),
+                },
+                ..license()
+            },
+            Claims {
+                features: Vec::new(),
+                kind: KindClaims::Lease {
+                    license_id: [1; ID_LEN],
+                    client_id: None,
+                },
+                ..license()
+            },
+        ]
+    }
+
+    /// Every valid token takes the direct path, which reads exactly what `to_payload` wrote.
+    #[test]
+    fn canonical_claims_take_the_direct_path() {
+        for claims in shapes() {
+            let payload = claims.to_payload().unwrap();
+            assert_eq!(read_canonical(&payload), Some(claims.clone()));
+            assert_eq!(Claims::from_payload(&payload).unwrap(), claims);
+        }
+    }
+
+    fn edit(claims: &Claims, f: impl FnOnce(&mut Vec<(Value, Value)>)) -> Vec<u8> {
+        let mut value: Value =
+            ciborium::de::from_reader(&claims.to_payload().unwrap()[..]).unwrap();
+        let Value::Map(top) = &mut value else {
+            panic!()
+        };
+        let Some((_, Value::Map(licet))) = top.last_mut() else {
+            panic!()
+        };
+        f(licet);
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(&value, &mut out).unwrap();
+        out
+    }
+
+    /// What is not canonical, or not valid, leaves the direct path and gets the full
+    /// parse's verdict.
+    #[test]
+    fn anything_else_gets_the_full_parse() {
+        let mut long_head = license().to_payload().unwrap();
+        assert_eq!(long_head[0], 0xa6);
+        long_head.splice(0..1, [0xb8, 0x06]);
+        let mut trailing = license().to_payload().unwrap();
+        trailing.push(0);
+        let cases: [(Vec<u8>, &str); 5] = [
+            (long_head, "TOKEN_MALFORMED"),
+            (trailing, "TOKEN_MALFORMED"),
+            (
+                // An empty feature list, which `to_payload` leaves out.
+                edit(
+                    &Claims {
+                        features: Vec::new(),
+                        ..license()
+                    },
+                    |m| {
+                        m.insert(2, (Value::from(2u64), Value::Array(Vec::new())));
+                    },
+                ),
+                "TOKEN_MALFORMED",
+            ),
+            (
+                edit(&license(), |m| m[0].1 = Value::from(2u64)),
+                "TOKEN_UNSUPPORTED_VERSION",
+            ),
+            (edit(&license(), |m| m.swap(0, 1)), "TOKEN_MALFORMED"),
+        ];
+        for (payload, code) in cases {
+            assert_eq!(read_canonical(&payload), None);
+            assert_eq!(Claims::from_payload(&payload).unwrap_err().code(), code);
+        }
     }
 }

@@ -8,6 +8,7 @@ use coset::{
     iana,
 };
 
+use crate::cbor;
 use crate::error::Error;
 use crate::keyring::Kid;
 
@@ -112,6 +113,81 @@ pub fn open(bytes: &[u8]) -> Result<Envelope, Error> {
             max: MAX_TOKEN_BYTES,
         });
     }
+    match open_canonical(bytes) {
+        Some(envelope) => Ok(envelope),
+        None => Err(diagnose(bytes)),
+    }
+}
+
+/// The tag, the array head and the protected header of a token, up to its key id: the one
+/// canonical encoding of `d2 84 bstr({1: alg, 4: h'…8 bytes…'}) …` for each algorithm.
+const EDDSA_HEAD: [u8; 8] = [0xd2, 0x84, 0x4d, 0xa2, 0x01, 0x27, 0x04, 0x48];
+const PS256_HEAD: [u8; 9] = [0xd2, 0x84, 0x4e, 0xa2, 0x01, 0x38, 0x24, 0x04, 0x48];
+
+/// Matches `bytes` against the one canonical layout of a token, byte for byte: tag 18, a
+/// 4-array, one of the two protected headers above with an 8-byte kid, an empty
+/// unprotected map, the payload and the signature as byte strings with shortest-form
+/// lengths (RFC 8949 §4.2.1), and nothing after. Whatever it accepts is exactly
+/// `assemble(alg, kid, payload, signature)`, so it accepts nothing the full parse in
+/// [`diagnose`] would refuse; it only skips building and re-encoding a CBOR tree (measured
+/// in `docs/benchmarks.md`).
+fn open_canonical(bytes: &[u8]) -> Option<Envelope> {
+    let (alg, rest) = if let Some(rest) = bytes.strip_prefix(EDDSA_HEAD.as_slice()) {
+        (Algorithm::EdDsa, rest)
+    } else {
+        (Algorithm::Ps256, bytes.strip_prefix(PS256_HEAD.as_slice())?)
+    };
+    let (kid, rest) = rest.split_first_chunk::<8>()?;
+    // The protected header as a byte string, exactly as received, for the Sig_structure.
+    let protected_len = bytes.len().checked_sub(rest.len())?;
+    let protected = bytes.get(2..protected_len)?;
+    let rest = rest.strip_prefix(&[0xa0])?;
+    let mut reader = cbor::Reader::new(rest);
+    let payload = reader.bytes()?;
+    // The payload as a byte string, head included, for the Sig_structure.
+    let payload_item = rest.get(..rest.len().checked_sub(reader.rest().len())?)?;
+    let signature = reader.bytes()?;
+    if !reader.rest().is_empty() {
+        return None;
+    }
+    // Sig_structure (RFC 9052 §4.4): ["Signature1", protected, external_aad = h'', payload],
+    // the same bytes `CoseSign1::tbs_data` makes, taken from the token instead of re-encoded.
+    let mut signed_data = Vec::with_capacity(
+        SIG_STRUCTURE_HEAD
+            .len()
+            .saturating_add(protected.len())
+            .saturating_add(payload_item.len())
+            .saturating_add(1),
+    );
+    signed_data.extend_from_slice(&SIG_STRUCTURE_HEAD);
+    signed_data.extend_from_slice(protected);
+    signed_data.push(0x40);
+    signed_data.extend_from_slice(payload_item);
+    Some(Envelope {
+        alg,
+        kid: *kid,
+        signed_data,
+        payload: payload.to_vec(),
+        signature: signature.to_vec(),
+    })
+}
+
+/// `84 6a "Signature1"`: a 4-array and its first element, the context string.
+const SIG_STRUCTURE_HEAD: [u8; 12] = [
+    0x84, 0x6a, b'S', b'i', b'g', b'n', b'a', b't', b'u', b'r', b'e', b'1',
+];
+
+/// The full parse with `coset`, run only on a token that is not in the canonical layout, to
+/// say what is wrong with it.
+fn diagnose(bytes: &[u8]) -> Error {
+    match open_with_coset(bytes) {
+        Err(e) => e,
+        // Every check passed yet the layout did not match: refuse rather than guess.
+        Ok(()) => Error::malformed("token is not in canonical CBOR form"),
+    }
+}
+
+fn open_with_coset(bytes: &[u8]) -> Result<(), Error> {
     if bytes.first() != Some(&0xd2) {
         return Err(Error::malformed("not a tagged COSE_Sign1 (tag 18)"));
     }
@@ -149,9 +225,7 @@ pub fn open(bytes: &[u8]) -> Result<Envelope, Error> {
     }
     let payload = sign1
         .payload
-        .clone()
         .ok_or(Error::malformed("payload is detached"))?;
-    let signed_data = sign1.tbs_data(b"");
     // The protected header and the whole message must be byte for byte the canonical
     // encoding of what they hold; this refuses long-form lengths, indefinite lengths and a
     // reordered header, which `coset` would otherwise accept.
@@ -163,15 +237,51 @@ pub fn open(bytes: &[u8]) -> Result<Envelope, Error> {
             "protected header is not in canonical CBOR form",
         ));
     }
-    let signature = sign1.signature.clone();
-    if assemble(alg, &kid, &payload, signature.clone())? != bytes {
+    if assemble(alg, &kid, &payload, sign1.signature)? != bytes {
         return Err(Error::malformed("token is not in canonical CBOR form"));
     }
-    Ok(Envelope {
-        alg,
-        kid,
-        signed_data,
-        payload,
-        signature,
-    })
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    const KID: Kid = [1, 2, 3, 4, 5, 6, 7, 8];
+
+    /// The hand-matched layout in `open_canonical` is exactly what `assemble` (coset) writes
+    /// and what `signing_input` signs, at every length boundary of a CBOR byte string.
+    #[test]
+    fn canonical_layout_is_what_coset_writes() {
+        for alg in [Algorithm::EdDsa, Algorithm::Ps256] {
+            for len in [0usize, 1, 23, 24, 255, 256, 4000] {
+                let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+                let signature = alloc::vec![0x5a; if alg == Algorithm::EdDsa { 64 } else { 256 }];
+                let token = assemble(alg, &KID, &payload, signature.clone()).unwrap();
+                let env = open_canonical(&token).unwrap();
+                assert_eq!(env.alg, alg);
+                assert_eq!(env.kid, KID);
+                assert_eq!(env.payload, payload);
+                assert_eq!(env.signature, signature);
+                assert_eq!(env.signed_data, signing_input(alg, &KID, &payload));
+            }
+        }
+    }
+
+    /// A token that coset accepts but that is not canonical (a long-form payload length)
+    /// misses the fast path and is refused by the full parse.
+    #[test]
+    fn non_canonical_token_is_refused() {
+        let token = assemble(Algorithm::EdDsa, &KID, b"abc", alloc::vec![0; 64]).unwrap();
+        let at = EDDSA_HEAD.len() + KID.len() + 1;
+        assert_eq!(token[at], 0x43);
+        let mut long = token[..at].to_vec();
+        long.extend_from_slice(&[0x58, 3]);
+        long.extend_from_slice(&token[at + 1..]);
+        assert!(open_canonical(&long).is_none());
+        assert!(CoseSign1::from_tagged_slice(&long).is_ok());
+        assert_eq!(open(&long).unwrap_err().code(), "TOKEN_MALFORMED");
+    }
 }

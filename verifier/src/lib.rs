@@ -43,6 +43,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod cbor;
 pub mod claims;
 pub mod envelope;
 mod error;

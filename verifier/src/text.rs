@@ -82,7 +82,10 @@ pub fn decode(input: &str) -> Result<(Kind, Vec<u8>), Error> {
             max: MAX_TEXT_BYTES,
         });
     }
-    let input = input.trim();
+    // ASCII white space only, as inside the base32 (`docs/token-format.md` §6.2): `trim()`
+    // would also drop non-ASCII white space (U+00A0, U+3000, ...) and VT at the ends while
+    // the same characters are refused everywhere else.
+    let input = input.trim_ascii();
     if let Some(rest) = input.strip_prefix("-----BEGIN LICET ") {
         let (label, rest) = rest.split_once("-----").ok_or(Error::malformed(
             "armor BEGIN line is not closed with -----",
@@ -107,7 +110,7 @@ pub fn decode(input: &str) -> Result<(Kind, Vec<u8>), Error> {
 }
 
 fn decode_text(text: &str) -> Result<(Kind, Vec<u8>), Error> {
-    let text = text.trim_start();
+    let text = text.trim_ascii_start();
     let (head, body) = text
         .split_once('-')
         .ok_or(Error::malformed("no kind prefix (LIC-, MCH- or LSE-)"))?;
@@ -117,34 +120,75 @@ fn decode_text(text: &str) -> Result<(Kind, Vec<u8>), Error> {
         .ok_or(Error::malformed(
             "unknown kind prefix; expected LIC-, MCH- or LSE-",
         ))?;
-    let mut canonical = String::with_capacity(body.len());
-    for c in body.chars() {
-        match c {
-            '-' => {}
-            c if c.is_ascii_whitespace() => {}
-            'i' | 'I' | 'l' | 'L' => canonical.push('1'),
-            'o' | 'O' => canonical.push('0'),
-            c if c.is_ascii_alphanumeric() && !matches!(c, 'u' | 'U') => {
-                canonical.push(c.to_ascii_uppercase());
-            }
-            _ => {
+    // Decoded in one pass, with no copy of the text: this runs on every verify
+    // (`docs/benchmarks.md`).
+    let mut bytes = Vec::with_capacity((body.len() / 8).saturating_mul(5).saturating_add(5));
+    // The bits read but not yet written out, and how many there are: fewer than 8 between
+    // digits, so never more than 12 (the saturating operations below never saturate).
+    let mut pending: u32 = 0;
+    let mut pending_bits: u32 = 0;
+    let mut digits = false;
+    for c in body.bytes() {
+        let value = match DIGITS.get(usize::from(c)).copied().unwrap_or(INVALID) {
+            SKIP => continue,
+            INVALID => {
                 return Err(Error::malformed(
                     "a character is not in the Crockford base32 alphabet",
                 ));
             }
+            value => u32::from(value),
+        };
+        digits = true;
+        pending = (pending << 5) | value;
+        pending_bits = pending_bits.saturating_add(5);
+        if pending_bits >= 8 {
+            pending_bits = pending_bits.saturating_sub(8);
+            bytes.push((pending >> pending_bits) as u8);
+            pending &= !(u32::MAX << pending_bits);
         }
     }
-    if canonical.is_empty() {
+    if !digits {
         return Err(Error::malformed("the token text is empty after its prefix"));
     }
-    let bytes = base32::decode(Alphabet::Crockford, &canonical)
-        .ok_or(Error::malformed("the base32 text cannot be decoded"))?;
-    // A base32 length that cannot come from whole bytes, or non-zero unused bits at the
-    // end, decode to the same bytes as the proper text: refuse them so one token has one text.
-    if base32::encode(Alphabet::Crockford, &bytes) != canonical {
+    // A base32 length that cannot come from whole bytes (a last digit that completes no
+    // byte), or non-zero unused bits at the end, would decode to the same bytes as the
+    // proper text: refuse them so one token has one text.
+    if pending_bits >= 5 || pending != 0 {
         return Err(Error::malformed(
             "the base32 text has a bad length or unused bits set",
         ));
     }
     Ok((kind, bytes))
 }
+
+/// A character to skip: `-` group separators and ASCII white space.
+const SKIP: u8 = 0xfe;
+/// A character that is not allowed in the base32.
+const INVALID: u8 = 0xff;
+
+/// The value of each byte as a Crockford base32 digit: upper or lower case, with `I` and `L`
+/// read as `1` and `O` as `0`; `U` and everything else is [`INVALID`].
+// Evaluated at compile time, where an index out of bounds is a build error, not a panic.
+#[allow(clippy::indexing_slicing)]
+const DIGITS: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let alphabet = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut i = 0;
+    while i < alphabet.len() {
+        table[alphabet[i] as usize] = i as u8;
+        table[alphabet[i].to_ascii_lowercase() as usize] = i as u8;
+        i += 1;
+    }
+    let mut aliases: &[(u8, u8)] = &[(b'I', 1), (b'L', 1), (b'O', 0)];
+    while let [(c, value), rest @ ..] = aliases {
+        table[*c as usize] = *value;
+        table[c.to_ascii_lowercase() as usize] = *value;
+        aliases = rest;
+    }
+    let mut skips: &[u8] = b"- \t\n\x0c\r";
+    while let [c, rest @ ..] = skips {
+        table[*c as usize] = SKIP;
+        skips = rest;
+    }
+    table
+};

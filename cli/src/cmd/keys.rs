@@ -1,7 +1,5 @@
 //! `licet keys`: generate, public, rotate.
 
-use std::path::Path;
-
 use licet::SigningKey;
 use licet_keys::dir::KeyDir;
 use licet_verifier::hex;
@@ -41,7 +39,7 @@ pub fn run(cmd: KeysCommand) -> Result<(), Failure> {
                 .json(json));
             }
             let pass = if encrypt {
-                Some(input::new_passphrase(&passphrase)?)
+                Some(input::new_passphrase(&passphrase).map_err(|f| f.json(json))?)
             } else {
                 None
             };
@@ -89,25 +87,19 @@ pub fn run(cmd: KeysCommand) -> Result<(), Failure> {
         } => {
             let keys = KeyDir::new(&dir);
             let current = keys.signing_key_path();
-            let old_pem = input::read_file(&current).map_err(|f| f.json(json))?;
-            let was_encrypted = SigningKey::pem_is_encrypted(&old_pem);
-            drop(old_pem);
-            // Read (and so check) the current key before replacing it.
-            let old =
-                input::signing_key(Path::new(&current), &passphrase).map_err(|f| f.json(json))?;
-            let pass = if encrypt || was_encrypted {
-                Some(
-                    input::passphrase(&passphrase, "the new key")?.ok_or_else(|| {
-                        Failure::error(
-                            "PASSPHRASE_REQUIRED",
-                            "the new key is to be encrypted: give a passphrase",
-                        )
-                    })?,
-                )
-            } else {
-                None
+            // Read (and so check) the current key before replacing it. Its passphrase, asked
+            // for once, also encrypts the new key; a key that was not encrypted gets a new
+            // passphrase only when --encrypt asks for one.
+            let (old, old_pass) = input::signing_key_and_passphrase(&current, &passphrase)
+                .map_err(|f| f.json(json))?;
+            let pass = match old_pass {
+                Some(p) => Some(p),
+                None if encrypt => {
+                    Some(input::new_passphrase(&passphrase).map_err(|f| f.json(json))?)
+                }
+                None => None,
             };
-            let new = new_key(alg, bits)?;
+            let new = new_key(alg, bits).map_err(|f| f.json(json))?;
             let retired = keys
                 .rotate(&new, pass.as_ref().map(|p| p.as_bytes()))
                 .map_err(|e| Failure::from(e).json(json))?;

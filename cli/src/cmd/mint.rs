@@ -20,10 +20,14 @@ pub fn run(cmd: MintCommand) -> Result<(), Failure> {
                 (None, Some(days)) => Some(now.saturating_add(days.saturating_mul(86_400))),
                 (None, None) => None,
             };
-            let mut b = Builder::license(&a.product)?
+            let mut b = Builder::license(&a.product)
+                .map_err(|e| Failure::from(e).json(json))?
                 .issued_at(now)
                 .expiry(expires)
                 .features(a.features.iter().cloned());
+            if let Some(t) = &a.not_before {
+                b = b.not_before(input::time(t).map_err(|f| f.json(json))?);
+            }
             if let Some(n) = a.max_machines {
                 b = b.max_machines(n);
             }
@@ -65,7 +69,8 @@ pub fn run(cmd: MintCommand) -> Result<(), Failure> {
                 now.saturating_add(a.days.saturating_mul(86_400)),
                 license.expires_at,
             );
-            let token = Builder::machine(&license, licet::new_id()?, fingerprint, deadline)
+            let id = licet::new_id().map_err(|e| Failure::from(e).json(json))?;
+            let token = Builder::machine(&license, id, fingerprint, deadline)
                 .issued_at(now)
                 .sign(&key)
                 .map_err(|e| Failure::from(e).json(json))?;
@@ -82,7 +87,9 @@ pub fn run(cmd: MintCommand) -> Result<(), Failure> {
                 now.saturating_add(a.minutes.saturating_mul(60)),
                 license.expires_at,
             );
-            let mut b = Builder::lease(&license, expires)?.issued_at(now);
+            let mut b = Builder::lease(&license, expires)
+                .map_err(|e| Failure::from(e).json(json))?
+                .issued_at(now);
             if let Some(c) = &a.client_id {
                 b = b.client_id(c.clone());
             }
@@ -108,14 +115,19 @@ fn checked_license(
         None => Keyring::from_pem(&key.public_pem())
             .map_err(|e| Failure::error(e.code(), e.to_string()))?,
     };
-    licet::offline::check_license(&text, &keyring, input::now())
-        .map_err(|e| Failure::invalid(e.code(), format!("the license cannot be used: {e}")))
+    licet::offline::check_license(&text, &keyring, input::now()).map_err(|e| {
+        let why = match &e {
+            licet::Error::License(v) => output::verify_error(v),
+            other => other.to_string(),
+        };
+        Failure::invalid(e.code(), format!("the license cannot be used: {why}"))
+    })
 }
 
 /// Prints the text form, or writes the file form, of a new token.
 fn emit(token: &Token, common: &MintCommon) -> Result<(), Failure> {
     let claims = licet_verifier::decode_unverified(&token.text())
-        .map_err(|e| Failure::error(e.code(), e.to_string()))?
+        .map_err(|e| Failure::error(e.code(), e.to_string()).json(common.json))?
         .claims;
     if let Some(out) = &common.out {
         licet_keys::dir::write_file(out, token.file().as_bytes(), 0o644)

@@ -53,11 +53,26 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
             let keyring = vendor_keyring(pubkey, &key, &signing).map_err(|f| f.json(json))?;
             let req = Request::parse(&input::read_file(&request).map_err(|f| f.json(json))?)
                 .map_err(|e| Failure::from(e).json(json))?;
-            let token = offline::respond(&req, &signing, &keyring, days, input::now())
+            let token =
+                offline::respond(&req, &signing, &keyring, days, input::now()).map_err(|e| {
+                    match e {
+                        // The request is whole; the license in it is what this vendor's
+                        // keys refuse (another vendor's, expired, ...): say so.
+                        licet::Error::License(v) => Failure::invalid(
+                            v.code(),
+                            format!(
+                                "the license in the request is not valid: {}",
+                                output::verify_error(&v)
+                            ),
+                        ),
+                        other => Failure::from(other),
+                    }
+                    .json(json)
+                })?;
+            licet_keys::dir::write_file(&out, token.file().as_bytes(), 0o644)
                 .map_err(|e| Failure::from(e).json(json))?;
-            licet_keys::dir::write_file(&out, token.file().as_bytes(), 0o644)?;
             let claims = licet_verifier::decode_unverified(&token.text())
-                .map_err(|e| Failure::error(e.code(), e.to_string()))?
+                .map_err(|e| Failure::error(e.code(), e.to_string()).json(json))?
                 .claims;
             if json {
                 println!(
@@ -86,7 +101,7 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
             let token_file = licet_verifier::text::encode_file(
                 verified.claims.kind(),
                 &licet_verifier::decode_unverified(&text)
-                    .map_err(|e| Failure::error(e.code(), e.to_string()))?
+                    .map_err(|e| Failure::error(e.code(), e.to_string()).json(json))?
                     .bytes,
             );
             let stored = offline::store_machine_token(&verified, &token_file)

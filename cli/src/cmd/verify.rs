@@ -28,6 +28,9 @@ pub fn run(a: &VerifyArgs) -> Result<(), Failure> {
         Some(KindArg::License) => Kind::License,
         Some(KindArg::Machine) => Kind::Machine,
         Some(KindArg::Lease) => Kind::Lease,
+        // A fingerprint only binds machine tokens: asking for one means a machine token
+        // is expected, so a license cannot pass a fingerprint check by not having one.
+        None if fingerprint.is_some() => Kind::Machine,
         None => announced
             .as_ref()
             .map_or(Kind::License, |t| t.claims.kind()),
@@ -76,12 +79,15 @@ pub fn run(a: &VerifyArgs) -> Result<(), Failure> {
                         "ok": false,
                         "valid": false,
                         "checked_at": now,
-                        "error": {"code": e.code(), "message": e.to_string()},
+                        "error": {"code": e.code(), "message": output::verify_error(&e)},
                     })
                 );
                 Err(Failure::invalid(e.code(), "").json(false).silent())
             } else {
-                Err(Failure::invalid(e.code(), format!("INVALID: {e}")))
+                Err(Failure::invalid(
+                    e.code(),
+                    format!("INVALID: {}", output::verify_error(&e)),
+                ))
             }
         }
     }

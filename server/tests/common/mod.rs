@@ -1,0 +1,251 @@
+//! Shared test helpers: a real server on 127.0.0.1 with an ephemeral port and a fresh
+//! temporary data directory, in-process or as the real binary.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub const ADMIN: &str = "test-admin-token-0123456789";
+
+/// A fingerprint hash from a number.
+pub fn fp(n: u64) -> String {
+    format!("{n:064x}")
+}
+
+/// An in-process server.
+pub struct TestServer {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    pub clock: Arc<AtomicU64>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<licet_server::Server>,
+}
+
+pub fn config(data: &Path, max_batch: usize) -> licet_server::Config {
+    licet_server::Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data: data.to_path_buf(),
+        signing_key: None,
+        passphrase_file: None,
+        log_json: false,
+        body_limit: 64 * 1024,
+        request_timeout: 30,
+        max_batch,
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(f: impl FnOnce(&mut licet_server::Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut cfg = config(dir.path(), 512);
+        f(&mut cfg);
+        let clock = Arc::new(AtomicU64::new(1_800_000_000));
+        let c = Arc::clone(&clock);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = licet_server::start(
+            &cfg,
+            licet_server::Options {
+                clock: Arc::new(move || c.load(Ordering::SeqCst)),
+                admin_token: Some(ADMIN.into()),
+            },
+            async move {
+                let _ = rx.await;
+            },
+        )
+        .await
+        .expect("server starts");
+        TestServer {
+            base: format!("http://{}", server.addr),
+            dir,
+            http: reqwest::Client::new(),
+            clock,
+            stop: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    pub fn advance(&self, secs: u64) {
+        self.clock.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    /// Stops the server gracefully and waits for the database to close.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(s) = self.server.take() {
+            s.wait().await.expect("clean stop");
+        }
+        tempfile::tempdir().map(|_| ()).ok();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        send(self.http.post(format!("{}{path}", self.base)).json(&body)).await
+    }
+
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}/v1/admin{path}", self.base))
+            .bearer_auth(ADMIN);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        send(r).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    /// Creates a product and a license, returning the license's JSON.
+    pub async fn license(&self, product: &str, extra: Value) -> Value {
+        let (st, _) = self
+            .admin(
+                reqwest::Method::POST,
+                "/products",
+                Some(json!({"name": product, "support_message": "Contact support@example.com"})),
+            )
+            .await;
+        assert!(st == 201 || st == 409, "product create: {st}");
+        let mut body = json!({"product": product});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let (st, l) = self
+            .admin(reqwest::Method::POST, "/licenses", Some(body))
+            .await;
+        assert_eq!(st, 201, "license create: {l}");
+        l
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn send(r: reqwest::RequestBuilder) -> (u16, Value) {
+    let resp = r.send().await.expect("request reaches the server");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, v)
+}
+
+/// The real `licet-server` binary, started on 127.0.0.1 with an ephemeral port.
+pub struct Process {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Process {
+    pub fn start(data: &Path, extra_env: &[(&str, &str)]) -> Process {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_licet-server"));
+        cmd.arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data")
+            .arg(data)
+            .env("LICET_ADMIN_TOKEN", ADMIN)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            // Piped, not inherited: a server that outlived a failed test must not hold
+            // the test runner's output open.
+            .stderr(Stdio::piped());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("licet-server starts");
+        if let Some(err) = child.stderr.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    eprintln!("[licet-server] {line}");
+                }
+            });
+        }
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("licet-server printed its address before exiting")
+                .expect("stdout line");
+            if let Some(rest) = line.strip_prefix("licet-server listening on ") {
+                break rest.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Process { child, base }
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(self) {
+        // Drop sends SIGKILL and reaps the process.
+        drop(self);
+    }
+
+    /// SIGTERM, then wait (at most 20 s) for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.terminate_inner()
+    }
+
+    fn terminate_inner(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "licet-server did not stop within 20 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    // A test that fails half-way must not leave a server running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn data_dir(t: &tempfile::TempDir) -> PathBuf {
+    t.path().join("data")
+}

@@ -1,0 +1,213 @@
+//! The real binary killed with SIGKILL in the middle of a stream of activations, and
+//! stopped with SIGTERM while requests are in flight.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::{ADMIN, Process, fp};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+async fn setup(base: &str, http: &reqwest::Client, max: u64) -> (String, String) {
+    let (st, _) = common::send(
+        http.post(format!("{base}/v1/admin/products"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "p"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, l) = common::send(
+        http.post(format!("{base}/v1/admin/licenses"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"product": "p", "max_machines": max})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    (
+        l["license_key"].as_str().expect("key").into(),
+        l["id"].as_str().expect("id").into(),
+    )
+}
+
+async fn machines(base: &str, http: &reqwest::Client, id: &str) -> Vec<String> {
+    let (st, ms) = common::send(
+        http.get(format!("{base}/v1/admin/licenses/{id}/machines"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert_eq!(st, 200, "{ms}");
+    ms["machines"]
+        .as_array()
+        .expect("machines")
+        .iter()
+        .map(|m| m["fingerprint"].as_str().expect("fp").to_owned())
+        .collect()
+}
+
+/// Sends activations from `workers` tasks until `stop`, recording every fingerprint that
+/// was answered 201. Bounded: at most `max_requests` in all.
+async fn stream(
+    base: String,
+    key: String,
+    workers: u64,
+    max_requests: u64,
+    stop: Arc<AtomicBool>,
+) -> Vec<String> {
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (base, key, stop, acked) = (
+            base.clone(),
+            key.clone(),
+            Arc::clone(&stop),
+            Arc::clone(&acked),
+        );
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("client");
+            let mut n = w;
+            while !stop.load(Ordering::SeqCst) && n < max_requests {
+                let f = fp(1000 + n);
+                let r = http
+                    .post(format!("{base}/v1/activate"))
+                    .json(&json!({"license_key": key, "fingerprint": f}))
+                    .send()
+                    .await;
+                if let Ok(r) = r
+                    && r.status().as_u16() == 201
+                {
+                    acked.lock().await.push(f);
+                }
+                n += workers;
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    acked.lock().await.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_loses_no_answered_activation() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = common::data_dir(&tmp);
+    let p = Process::start(&data, &[]);
+    let http = reqwest::Client::new();
+    let (key, id) = setup(&p.base, &http, 150).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let streaming = tokio::spawn(stream(
+        p.base.clone(),
+        key.clone(),
+        16,
+        2_000,
+        Arc::clone(&stop),
+    ));
+    // Let the stream run, then kill the server mid-flight.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::task::spawn_blocking(move || p.kill())
+        .await
+        .expect("kill");
+    stop.store(true, Ordering::SeqCst);
+    let acked = streaming.await.expect("stream");
+    assert!(
+        !acked.is_empty(),
+        "the stream got no activation in before the kill; the test proves nothing"
+    );
+
+    let p = Process::start(&data, &[]);
+    let stored = machines(&p.base, &http, &id).await;
+    for f in &acked {
+        assert!(
+            stored.contains(f),
+            "activation {f} was answered 201 but is lost after SIGKILL"
+        );
+    }
+    assert!(
+        stored.len() <= 150,
+        "{} machines on a license allowing 150",
+        stored.len()
+    );
+    // The limit still holds after the restart.
+    let more = stream(
+        p.base.clone(),
+        key,
+        8,
+        400,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await;
+    let stored = machines(&p.base, &http, &id).await;
+    assert_eq!(
+        stored.len(),
+        150,
+        "the license fills up to exactly its limit, never past it"
+    );
+    assert!(more.len() <= 150, "{} more were answered 201", more.len());
+    let status = tokio::task::spawn_blocking(move || p.terminate())
+        .await
+        .expect("term");
+    assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+    eprintln!(
+        "SIGKILL test: {} answered before the kill, {} stored after",
+        acked.len(),
+        stored.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_drains_in_flight_requests_and_closes_cleanly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = common::data_dir(&tmp);
+    let p = Process::start(&data, &[]);
+    let http = reqwest::Client::new();
+    let (key, id) = setup(&p.base, &http, 10_000).await;
+    // Open the connections first, so the requests are in flight (accepted) when the
+    // signal arrives.
+    let mut tasks = Vec::new();
+    for n in 0..40u64 {
+        let (base, key) = (p.base.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let _ = http.get(format!("{base}/healthz")).send().await;
+            http.post(format!("{base}/v1/activate"))
+                .json(&json!({"license_key": key, "fingerprint": fp(n)}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let status = tokio::task::spawn_blocking(move || p.terminate())
+        .await
+        .expect("term");
+    assert!(
+        status.success(),
+        "licet-server exits 0 on SIGTERM: {status:?}"
+    );
+    let mut answered = Vec::new();
+    for (n, t) in tasks.into_iter().enumerate() {
+        if let Ok(201) = t.await.expect("task") {
+            answered.push(fp(n as u64));
+        }
+    }
+    let p = Process::start(&data, &[]);
+    let stored = machines(&p.base, &http, &id).await;
+    for f in &answered {
+        assert!(
+            stored.contains(f),
+            "answered activation {f} lost across SIGTERM"
+        );
+    }
+    let (st, v): (u16, Value) = common::send(http.get(format!("{}/healthz", p.base))).await;
+    assert_eq!((st, v["status"].as_str()), (200, Some("ok")));
+    let status = tokio::task::spawn_blocking(move || p.terminate())
+        .await
+        .expect("term");
+    assert!(status.success());
+}
