@@ -115,3 +115,38 @@ pub struct AuditEvent {
     /// Details (never a secret: no license key, no admin token).
     pub detail: serde_json::Value,
 }
+
+/// A floating seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// 16 random bytes, hex: the lease token's id.
+    pub id: String,
+    /// The license's id, hex.
+    pub license_id: String,
+    /// The client that holds it, when it said.
+    pub client_id: Option<String>,
+    /// When it was obtained.
+    pub created_at: u64,
+    /// When it expires (moved by each renewal).
+    pub expires_at: u64,
+    /// When it was released, if it was.
+    pub released_at: Option<u64>,
+    /// How many times it was renewed.
+    pub renewals: u64,
+    /// SHA-256 of the current lease token's binary form, hex: a token replaced by a renewal
+    /// no longer matches, and is refused online.
+    pub token_sha256: String,
+}
+
+impl Lease {
+    /// `active`, `released` or `expired`, at `now`.
+    pub fn state(&self, now: u64) -> &'static str {
+        if self.released_at.is_some() {
+            "released"
+        } else if now >= self.expires_at {
+            "expired"
+        } else {
+            "active"
+        }
+    }
+}

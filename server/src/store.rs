@@ -45,6 +45,10 @@ pub const LEASES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("leases")
 /// seat now. A released lease leaves; an expired one no longer counts and is tidied away.
 pub const SEATS: TableDefinition<&[u8], u64> = TableDefinition::new("seats");
 
+/// `license_leases`: license id (16) ‖ lease id (16) → (): every lease of a license, for
+/// the admin listing. Client requests never scan it.
+pub const LICENSE_LEASES: TableDefinition<&[u8], ()> = TableDefinition::new("license_leases");
+
 /// Encodes a record.
 pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(v).map_err(|e| {
@@ -96,9 +100,47 @@ pub struct Tx<'t> {
     pub leases: redb::Table<'t, &'static [u8], &'static [u8]>,
     /// `seats`.
     pub seats: redb::Table<'t, &'static [u8], u64>,
+    /// `license_leases`.
+    pub license_leases: redb::Table<'t, &'static [u8], ()>,
 }
 
 impl Tx<'_> {
+    /// A lease by id.
+    pub fn lease(&self, id: &[u8; 16]) -> Result<Option<crate::model::Lease>, ApiError> {
+        self.leases
+            .get(id.as_slice())?
+            .map(|v| decode(v.value()))
+            .transpose()
+    }
+
+    /// Stores a lease.
+    pub fn put_lease(&mut self, l: &crate::model::Lease) -> Result<(), ApiError> {
+        let id = id_bytes(&l.id).ok_or(ApiError::Internal)?;
+        self.leases.insert(id.as_slice(), encode(l)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Counts the seats of a license held at `now`, removing the entries of leases that
+    /// have expired on the way (they hold no seat; removing them keeps the scan as short
+    /// as the number of live seats, whatever the lease history).
+    pub fn seats_held(&mut self, license: &[u8; 16], now: u64) -> Result<u64, ApiError> {
+        let (lo, hi) = prefix_range(license);
+        let mut held = 0;
+        let mut stale = Vec::new();
+        for item in self.seats.range(lo.as_slice()..hi.as_slice())? {
+            let (k, exp) = item?;
+            if exp.value() > now {
+                held += 1;
+            } else {
+                stale.push(k.value().to_vec());
+            }
+        }
+        for k in stale {
+            self.seats.remove(k.as_slice())?;
+        }
+        Ok(held)
+    }
+
     /// Appends an audit event.
     pub fn audit(&mut self, mut event: AuditEvent) -> Result<(), ApiError> {
         let seq = self.audit.last()?.map_or(1, |(k, _)| k.value() + 1);
@@ -275,6 +317,7 @@ impl Store {
         copy_table(&snap, &w, AUDIT)?;
         copy_table(&snap, &w, LEASES)?;
         copy_table(&snap, &w, SEATS)?;
+        copy_table(&snap, &w, LICENSE_LEASES)?;
         w.commit()?;
         Ok(())
     }
@@ -311,6 +354,7 @@ fn open_tx(w: &redb::WriteTransaction) -> Result<Tx<'_>, redb::TableError> {
         audit: w.open_table(AUDIT)?,
         leases: w.open_table(LEASES)?,
         seats: w.open_table(SEATS)?,
+        license_leases: w.open_table(LICENSE_LEASES)?,
     })
 }
 
@@ -483,6 +527,34 @@ impl Snapshot {
             }
         }
         Ok(n)
+    }
+
+    /// A lease by id.
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`].
+    pub fn lease(&self, id: &[u8; 16]) -> Result<Option<crate::model::Lease>, ApiError> {
+        let t = self.txn.open_table(LEASES)?;
+        let v = t.get(id.as_slice())?;
+        v.map(|v| decode(v.value())).transpose()
+    }
+
+    /// Every lease of a license (admin listing).
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`].
+    pub fn leases_of(&self, license: &[u8; 16]) -> Result<Vec<crate::model::Lease>, ApiError> {
+        let index = self.txn.open_table(LICENSE_LEASES)?;
+        let leases = self.txn.open_table(LEASES)?;
+        let (lo, hi) = prefix_range(license);
+        let mut out = Vec::new();
+        for item in index.range(lo.as_slice()..hi.as_slice())? {
+            let (k, _) = item?;
+            if let Some(v) = leases.get(k.value().get(16..).unwrap_or_default())? {
+                out.push(decode(v.value())?);
+            }
+        }
+        Ok(out)
     }
 
     /// Number of audit events.

@@ -211,3 +211,187 @@ async fn sigterm_drains_in_flight_requests_and_closes_cleanly() {
         .expect("term");
     assert!(status.success());
 }
+
+/// What a lease worker saw acknowledged.
+#[derive(Default, Clone)]
+struct LeaseLog {
+    /// lease id → (last acknowledged expiry, released acknowledged)
+    leases: std::collections::BTreeMap<String, (String, bool)>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_during_obtain_renew_release_loses_no_answered_lease() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = common::data_dir(&tmp);
+    let p = Process::start(&data, &[]);
+    let http = reqwest::Client::new();
+    let (st, _) = common::send(
+        http.post(format!("{}/v1/admin/products", p.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "p"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, l) = common::send(
+        http.post(format!("{}/v1/admin/licenses", p.base))
+            .bearer_auth(ADMIN)
+            .json(
+                &json!({"product": "p", "max_leases": 8, "lease_ttl": 3600, "lease_ttl_max": 7200}),
+            ),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let key = l["license_key"].as_str().expect("key").to_owned();
+    let id = l["id"].as_str().expect("id").to_owned();
+
+    let log = Arc::new(Mutex::new(LeaseLog::default()));
+    let ops = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (base, key, log, ops, stop) = (
+            p.base.clone(),
+            key.clone(),
+            Arc::clone(&log),
+            Arc::clone(&ops),
+            Arc::clone(&stop),
+        );
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("client");
+            let mut rounds = 0;
+            while !stop.load(Ordering::SeqCst) && rounds < 200 {
+                rounds += 1;
+                let Ok(r) = http
+                    .post(format!("{base}/v1/leases/obtain"))
+                    .json(&json!({"license_key": key}))
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                if r.status().as_u16() != 201 {
+                    continue;
+                }
+                let Ok(a) = r.json::<Value>().await else {
+                    break;
+                };
+                let lease = a["lease_id"].as_str().unwrap_or_default().to_owned();
+                log.lock().await.leases.insert(
+                    lease.clone(),
+                    (a["expires_at"].as_str().unwrap_or_default().into(), false),
+                );
+                ops.fetch_add(1, Ordering::SeqCst);
+                let Ok(r) = http
+                    .post(format!("{base}/v1/leases/renew"))
+                    .json(&json!({"lease_token": a["lease_token"], "ttl": 7000}))
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                if r.status().as_u16() != 200 {
+                    continue;
+                }
+                let Ok(b) = r.json::<Value>().await else {
+                    break;
+                };
+                log.lock().await.leases.insert(
+                    lease.clone(),
+                    (b["expires_at"].as_str().unwrap_or_default().into(), false),
+                );
+                ops.fetch_add(1, Ordering::SeqCst);
+                let Ok(r) = http
+                    .post(format!("{base}/v1/leases/release"))
+                    .json(&json!({"lease_token": b["lease_token"]}))
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                if r.status().as_u16() == 200 {
+                    if let Some(e) = log.lock().await.leases.get_mut(&lease) {
+                        e.1 = true;
+                    }
+                    ops.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while ops.load(Ordering::SeqCst) < 150 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    tokio::task::spawn_blocking(move || p.kill())
+        .await
+        .expect("kill");
+    stop.store(true, Ordering::SeqCst);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let acked = log.lock().await.clone();
+    assert!(
+        !acked.leases.is_empty(),
+        "no lease was answered before the kill; the test proves nothing"
+    );
+
+    let p = Process::start(&data, &[]);
+    let (st, list) = common::send(
+        http.get(format!("{}/v1/admin/licenses/{id}/leases", p.base))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert_eq!(st, 200, "{list}");
+    let stored: std::collections::BTreeMap<String, Value> = list["leases"]
+        .as_array()
+        .expect("leases")
+        .iter()
+        .map(|l| (l["id"].as_str().expect("id").to_owned(), l.clone()))
+        .collect();
+    for (lease, (expires, released)) in &acked.leases {
+        let s = stored
+            .get(lease)
+            .unwrap_or_else(|| panic!("lease {lease} was answered but is lost after SIGKILL"));
+        if *released {
+            assert_eq!(
+                s["state"], "released",
+                "lease {lease}: release was answered but not kept"
+            );
+        } else {
+            assert!(
+                s["expires_at"].as_str().unwrap_or_default() >= expires.as_str(),
+                "lease {lease}: an answered renewal was lost"
+            );
+        }
+    }
+    let active = stored.values().filter(|l| l["state"] == "active").count();
+    assert!(active <= 8, "{active} active leases on 8 seats");
+    // The seats are exact after the restart too.
+    let mut got = 0;
+    for _ in 0..20 {
+        let (st, _) = common::send(
+            http.post(format!("{}/v1/leases/obtain", p.base))
+                .json(&json!({"license_key": key})),
+        )
+        .await;
+        if st == 201 {
+            got += 1;
+        }
+    }
+    assert_eq!(
+        got + active,
+        8,
+        "after the restart exactly the free seats can be obtained"
+    );
+    eprintln!(
+        "lease SIGKILL test: {} leases answered before the kill, {} active after",
+        acked.leases.len(),
+        active
+    );
+    let status = tokio::task::spawn_blocking(move || p.terminate())
+        .await
+        .expect("term");
+    assert!(status.success());
+}

@@ -1,15 +1,493 @@
-//! Floating licenses (leases): obtain, renew, release, validate.
+//! Floating licenses (leases): obtain, renew, release, validate, and the admin view.
+//!
+//! A lease is a short-lived signed token for one seat of a license. Seats are counted from
+//! the `seats` table, which holds only leases that may still be live: a seat whose lease
+//! expired is free at once (it is not counted, and the next obtain on that license removes
+//! its entry), so no background job is needed for correctness. Each renewal replaces the
+//! lease's token; the server keeps the hash of the current one, so an older token is
+//! refused online.
 
-use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
-use crate::state::AppState;
+use licet::Builder;
+use licet_verifier::{Expectations, Kind, hex};
+
+use crate::error::{ApiError, WithSupport};
+use crate::extract::ApiJson;
+use crate::model::{AuditEvent, Lease, License};
+use crate::routes::client::{find_license, refusal, refused};
+use crate::routes::rfc3339;
+use crate::state::{AppState, key_hash, license_claims};
+use crate::store::{Snapshot, Tx, id_bytes};
 
 /// Adds the lease routes of the client API.
 pub fn client_routes(r: Router<AppState>) -> Router<AppState> {
-    r
+    r.route("/leases/obtain", post(obtain))
+        .route("/leases/renew", post(renew))
+        .route("/leases/release", post(release))
+        .route("/leases/validate", post(validate))
 }
 
 /// Adds the lease routes of the admin API.
 pub fn admin_routes(r: Router<AppState>) -> Router<AppState> {
-    r
+    r.route("/licenses/{id}/leases", get(list))
+        .route("/licenses/{id}/leases/{lease}/release", post(force_release))
+}
+
+fn client_event(now: u64, action: &str, license_id: &str, detail: Value) -> AuditEvent {
+    AuditEvent {
+        seq: 0,
+        at: now,
+        action: action.into(),
+        actor: "client".into(),
+        license_id: Some(license_id.to_owned()),
+        detail,
+    }
+}
+
+/// The lease length a client gets: its `ttl`, else the license's default, capped by the
+/// license's maximum and never past the license's expiry.
+fn expiry(l: &License, ttl: Option<u64>, now: u64) -> Result<u64, ApiError> {
+    if ttl == Some(0) {
+        return Err(ApiError::BadRequest("ttl must be at least 1 second".into()));
+    }
+    let ttl = ttl.unwrap_or(l.lease_ttl).min(l.lease_ttl_max);
+    let exp = now.saturating_add(ttl);
+    Ok(l.expires_at.map_or(exp, |e| exp.min(e)))
+}
+
+/// Signs a lease token.
+fn sign_lease(
+    s: &AppState,
+    l: &License,
+    lease_id: [u8; 16],
+    client_id: Option<&str>,
+    now: u64,
+    expires_at: u64,
+) -> Result<licet::Token, ApiError> {
+    let claims = license_claims(l, now)?;
+    let mut b = Builder::lease(&claims, expires_at)
+        .map_err(|_| ApiError::Internal)?
+        .id(lease_id)
+        .issued_at(now);
+    if let Some(c) = client_id {
+        b = b.client_id(c);
+    }
+    s.signer.sign(b.claims().clone())
+}
+
+fn seat_key(license: &[u8; 16], lease: &[u8; 16]) -> Vec<u8> {
+    [license.as_slice(), lease.as_slice()].concat()
+}
+
+/// The current license inside a write, refused (and audited) when it cannot be used.
+fn usable(tx: &mut Tx<'_>, id: &[u8; 16], now: u64, action: &str) -> Result<License, ApiError> {
+    let l = tx.license(id)?.ok_or(ApiError::KeyInvalid)?;
+    if let Some(e) = refusal(&l, now) {
+        tx.audit(client_event(
+            now,
+            "request.refused",
+            &l.id,
+            json!({"request": action, "code": e.code()}),
+        ))?;
+        return Err(e);
+    }
+    Ok(l)
+}
+
+/// `POST /v1/leases/obtain` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObtainReq {
+    license_key: String,
+    client_id: Option<String>,
+    ttl: Option<u64>,
+}
+
+/// `POST /v1/leases/obtain`: 201 with a lease token when a seat is free.
+pub async fn obtain(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<ObtainReq>,
+) -> Result<(StatusCode, Json<Value>), WithSupport> {
+    if req
+        .client_id
+        .as_ref()
+        .is_some_and(|c| c.is_empty() || c.len() > licet_verifier::claims::limits::NAME)
+    {
+        return Err(
+            ApiError::BadRequest("client_id must be 1 to 128 bytes".into()).with_support(None),
+        );
+    }
+    let f = find_license(&s, &req.license_key, "lease.obtain")?;
+    let now = s.now();
+    if let Some(e) = refusal(&f.license, now) {
+        refused(
+            &s,
+            "lease.obtain",
+            Some(f.license.id.clone()),
+            &e,
+            json!({}),
+        );
+        return Err(e.with_support(f.support));
+    }
+    let support = f.support.clone();
+    let fail = move |e: ApiError| e.with_support(support.clone());
+    let expires_at = expiry(&f.license, req.ttl, now).map_err(&fail)?;
+    let lease_id = licet::new_id().map_err(|_| fail(ApiError::Internal))?;
+    // Signed before the write, so that signing (1.5 ms with RSA) never holds the writer.
+    let token = sign_lease(
+        &s,
+        &f.license,
+        lease_id,
+        req.client_id.as_deref(),
+        now,
+        expires_at,
+    )
+    .map_err(&fail)?;
+    let token_sha256 = hex(&key_hash(token.bytes()));
+    let id = f.id;
+    let client_id = req.client_id;
+    let lease = s
+        .store
+        .write(move |tx| {
+            let l = usable(tx, &id, now, "lease.obtain")?;
+            let held = tx.seats_held(&id, now)?;
+            if let Some(max) = l.max_leases
+                && held >= max
+            {
+                tx.audit(client_event(
+                    now,
+                    "request.refused",
+                    &l.id,
+                    json!({"request": "lease.obtain", "code": "LEASE_LIMIT_REACHED", "client_id": client_id}),
+                ))?;
+                return Err(ApiError::LeaseLimitReached { max });
+            }
+            let lease = Lease {
+                id: hex(&lease_id),
+                license_id: l.id.clone(),
+                client_id,
+                created_at: now,
+                expires_at,
+                released_at: None,
+                renewals: 0,
+                token_sha256,
+            };
+            tx.put_lease(&lease)?;
+            tx.seats.insert(seat_key(&id, &lease_id).as_slice(), expires_at)?;
+            tx.license_leases.insert(seat_key(&id, &lease_id).as_slice(), ())?;
+            tx.audit(client_event(
+                now,
+                "lease.obtain",
+                &l.id,
+                json!({"lease_id": lease.id, "client_id": lease.client_id, "expires_at": expires_at}),
+            ))?;
+            Ok(lease)
+        })
+        .await
+        .map_err(&fail)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "lease_token": token.text(),
+            "lease_id": lease.id,
+            "expires_at": rfc3339(lease.expires_at),
+        })),
+    ))
+}
+
+/// A presented lease token: its lease id, its hash, and the license it names. The token
+/// must carry this server's signature; its expiry is judged from the stored lease.
+struct Presented {
+    lease_id: [u8; 16],
+    sha256: String,
+    support: Option<String>,
+}
+
+fn presented(s: &AppState, token: &str) -> Result<Presented, WithSupport> {
+    let invalid = || ApiError::LeaseInvalid.with_support(None);
+    let unverified = licet_verifier::decode_unverified(token).map_err(|_| invalid())?;
+    let claims = &unverified.claims;
+    // Checked as of its own issue time: an expired lease must still be recognised, to
+    // answer LEASE_EXPIRED rather than LEASE_INVALID.
+    s.signer
+        .keyring
+        .verify(
+            token,
+            &Expectations::new(Kind::Lease, &claims.product, claims.issued_at),
+        )
+        .map_err(|_| invalid())?;
+    let snap = Snapshot::of(&s.store).map_err(|e| e.with_support(None))?;
+    let support = snap
+        .product(&claims.product)
+        .map_err(|e| e.with_support(None))?
+        .and_then(|p| p.support_message);
+    Ok(Presented {
+        lease_id: claims.id,
+        sha256: hex(&key_hash(&unverified.bytes)),
+        support,
+    })
+}
+
+/// The lease's state for a request presenting `sha256`: the current token of a live lease,
+/// or why not.
+fn live(lease: Option<Lease>, sha256: &str, now: u64) -> Result<Lease, ApiError> {
+    let lease = lease.ok_or(ApiError::LeaseInvalid)?;
+    if lease.released_at.is_some() {
+        return Err(ApiError::LeaseReleased);
+    }
+    if !licet::ct_eq(lease.token_sha256.as_bytes(), sha256.as_bytes()) {
+        return Err(ApiError::LeaseInvalid);
+    }
+    if now >= lease.expires_at {
+        return Err(ApiError::LeaseExpired);
+    }
+    Ok(lease)
+}
+
+/// `POST /v1/leases/renew` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewReq {
+    lease_token: String,
+    ttl: Option<u64>,
+}
+
+/// `POST /v1/leases/renew`: while the lease is live, a new lease token and expiry; the old
+/// token is refused online from then on.
+pub async fn renew(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<RenewReq>,
+) -> Result<Json<Value>, WithSupport> {
+    let p = presented(&s, &req.lease_token)?;
+    let support = p.support.clone();
+    let fail = move |e: ApiError| e.with_support(support.clone());
+    let now = s.now();
+    let snap = Snapshot::of(&s.store).map_err(&fail)?;
+    let lease = live(snap.lease(&p.lease_id).map_err(&fail)?, &p.sha256, now).map_err(&fail)?;
+    let license_id = id_bytes(&lease.license_id)
+        .ok_or(ApiError::Internal)
+        .map_err(&fail)?;
+    let license = snap
+        .license(&license_id)
+        .map_err(&fail)?
+        .ok_or(ApiError::LeaseInvalid)
+        .map_err(&fail)?;
+    if let Some(e) = refusal(&license, now) {
+        refused(
+            &s,
+            "lease.renew",
+            Some(license.id.clone()),
+            &e,
+            json!({"lease_id": lease.id}),
+        );
+        return Err(fail(e));
+    }
+    drop(snap);
+    let expires_at = expiry(&license, req.ttl, now).map_err(&fail)?;
+    let token = sign_lease(
+        &s,
+        &license,
+        p.lease_id,
+        lease.client_id.as_deref(),
+        now,
+        expires_at,
+    )
+    .map_err(&fail)?;
+    let new_sha = hex(&key_hash(token.bytes()));
+    let (lease_id, old_sha) = (p.lease_id, p.sha256);
+    let lease = s
+        .store
+        .write(move |tx| {
+            // Everything again, inside the write: a concurrent renewal or release wins or
+            // loses here, never both.
+            let mut lease = live(tx.lease(&lease_id)?, &old_sha, now)?;
+            usable(tx, &license_id, now, "lease.renew")?;
+            lease.expires_at = expires_at;
+            lease.renewals += 1;
+            lease.token_sha256 = new_sha;
+            tx.put_lease(&lease)?;
+            tx.seats
+                .insert(seat_key(&license_id, &lease_id).as_slice(), expires_at)?;
+            tx.audit(client_event(
+                now,
+                "lease.renew",
+                &lease.license_id,
+                json!({"lease_id": lease.id, "expires_at": expires_at}),
+            ))?;
+            Ok(lease)
+        })
+        .await
+        .map_err(&fail)?;
+    Ok(Json(json!({
+        "lease_token": token.text(),
+        "lease_id": lease.id,
+        "expires_at": rfc3339(lease.expires_at),
+    })))
+}
+
+/// `POST /v1/leases/release` and `/validate` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenReq {
+    lease_token: String,
+}
+
+/// `POST /v1/leases/release`: frees the seat at once.
+pub async fn release(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<TokenReq>,
+) -> Result<Json<Value>, WithSupport> {
+    let p = presented(&s, &req.lease_token)?;
+    let support = p.support.clone();
+    let now = s.now();
+    let (lease_id, sha) = (p.lease_id, p.sha256);
+    let lease = s
+        .store
+        .write(move |tx| {
+            let mut lease = live(tx.lease(&lease_id)?, &sha, now)?;
+            let license_id = id_bytes(&lease.license_id).ok_or(ApiError::Internal)?;
+            lease.released_at = Some(now);
+            tx.put_lease(&lease)?;
+            tx.seats
+                .remove(seat_key(&license_id, &lease_id).as_slice())?;
+            tx.audit(client_event(
+                now,
+                "lease.release",
+                &lease.license_id,
+                json!({"lease_id": lease.id}),
+            ))?;
+            Ok(lease)
+        })
+        .await
+        .map_err(|e| e.with_support(support))?;
+    Ok(Json(json!({"released": true, "lease_id": lease.id})))
+}
+
+/// `POST /v1/leases/validate`: the lease's online state.
+pub async fn validate(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<TokenReq>,
+) -> Result<Json<Value>, WithSupport> {
+    let p = presented(&s, &req.lease_token)?;
+    let support = p.support.clone();
+    let fail = move |e: ApiError| e.with_support(support.clone());
+    let now = s.now();
+    let snap = Snapshot::of(&s.store).map_err(&fail)?;
+    let lease = live(snap.lease(&p.lease_id).map_err(&fail)?, &p.sha256, now).map_err(&fail)?;
+    let license_id = id_bytes(&lease.license_id)
+        .ok_or(ApiError::Internal)
+        .map_err(&fail)?;
+    let license = snap
+        .license(&license_id)
+        .map_err(&fail)?
+        .ok_or(ApiError::LeaseInvalid)
+        .map_err(&fail)?;
+    if let Some(e) = refusal(&license, now) {
+        return Err(fail(e));
+    }
+    Ok(Json(json!({
+        "valid": true,
+        "lease_id": lease.id,
+        "license_id": lease.license_id,
+        "client_id": lease.client_id,
+        "expires_at": rfc3339(lease.expires_at),
+    })))
+}
+
+fn lease_json(l: &Lease, now: u64) -> Value {
+    json!({
+        "id": l.id,
+        "state": l.state(now),
+        "client_id": l.client_id,
+        "created_at": rfc3339(l.created_at),
+        "expires_at": rfc3339(l.expires_at),
+        "released_at": l.released_at.map(rfc3339),
+        "renewals": l.renewals,
+    })
+}
+
+/// `GET /v1/admin/licenses/{id}/leases` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    state: Option<String>,
+}
+
+/// Lists a license's leases (`?state=active|released|expired` filters).
+pub async fn list(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(st) = &q.state
+        && !["active", "released", "expired"].contains(&st.as_str())
+    {
+        return Err(ApiError::BadRequest(
+            "state must be active, released or expired".into(),
+        ));
+    }
+    let bid = id_bytes(&id).ok_or_else(|| ApiError::NotFound(format!("no license '{id}'")))?;
+    let now = s.now();
+    let store = s.store.clone();
+    let leases = tokio::task::spawn_blocking(move || -> Result<Vec<Value>, ApiError> {
+        let snap = Snapshot::of(&store)?;
+        if snap.license(&bid)?.is_none() {
+            return Err(ApiError::NotFound(format!("no license '{id}'")));
+        }
+        Ok(snap
+            .leases_of(&bid)?
+            .iter()
+            .filter(|l| q.state.as_deref().is_none_or(|st| l.state(now) == st))
+            .map(|l| lease_json(l, now))
+            .collect())
+    })
+    .await
+    .map_err(|_| ApiError::Internal)??;
+    Ok(Json(json!({ "leases": leases })))
+}
+
+/// Force-releases a lease: its seat is free at once and its token refused online.
+pub async fn force_release(
+    State(s): State<AppState>,
+    Path((id, lease)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let license_id =
+        id_bytes(&id).ok_or_else(|| ApiError::NotFound(format!("no license '{id}'")))?;
+    let lease_id =
+        id_bytes(&lease).ok_or_else(|| ApiError::NotFound(format!("no lease '{lease}'")))?;
+    let now = s.now();
+    let l = s
+        .store
+        .write(move |tx| {
+            let mut l = tx
+                .lease(&lease_id)?
+                .filter(|l| l.license_id == id)
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("no lease '{lease}' on license '{id}'"))
+                })?;
+            if l.released_at.is_some() {
+                return Err(ApiError::LeaseReleased);
+            }
+            l.released_at = Some(now);
+            tx.put_lease(&l)?;
+            tx.seats
+                .remove(seat_key(&license_id, &lease_id).as_slice())?;
+            tx.audit(AuditEvent {
+                seq: 0,
+                at: now,
+                action: "lease.force_release".into(),
+                actor: "admin".into(),
+                license_id: Some(id),
+                detail: json!({"lease_id": l.id}),
+            })?;
+            Ok(l)
+        })
+        .await?;
+    Ok(Json(lease_json(&l, now)))
 }

@@ -1,0 +1,329 @@
+//! Floating licenses: exact seats under concurrency, expiry without a sweeper, renewal
+//! replacing the token, release, suspension, and the admin view.
+
+mod common;
+
+use common::TestServer;
+use reqwest::Method;
+use serde_json::json;
+
+use licet_verifier::{Expectations, Keyring, Kind};
+
+async fn obtain_many(s: &TestServer, key: &str, n: usize) -> Vec<(u16, serde_json::Value)> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (http, base, key) = (s.http.clone(), s.base.clone(), key.to_owned());
+        tasks.push(tokio::spawn(async move {
+            common::send(
+                http.post(format!("{base}/v1/leases/obtain"))
+                    .json(&json!({"license_key": key, "client_id": format!("client-{i}")})),
+            )
+            .await
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+fn count(results: &[(u16, serde_json::Value)], status: u16) -> usize {
+    results.iter().filter(|(s, _)| *s == status).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_hundred_obtains_against_five_seats() {
+    let s = TestServer::start().await;
+    let l = s.license("cad", json!({"max_leases": 5})).await;
+    let key = l["license_key"].as_str().expect("key");
+    let results = obtain_many(&s, key, 100).await;
+    assert_eq!((count(&results, 201), count(&results, 409)), (5, 95));
+    for (st, b) in &results {
+        if *st == 409 {
+            assert_eq!(b["error"]["code"], "LEASE_LIMIT_REACHED");
+        }
+    }
+    // Release one: exactly one more of twenty concurrent obtains succeeds.
+    let first = results
+        .iter()
+        .find(|(st, _)| *st == 201)
+        .expect("a lease")
+        .1
+        .clone();
+    let (st, r) = s
+        .post(
+            "/v1/leases/release",
+            json!({"lease_token": first["lease_token"]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    let again = obtain_many(&s, key, 20).await;
+    assert_eq!((count(&again, 201), count(&again, 409)), (1, 19));
+    let (_, v) = s.post("/v1/validate", json!({"license_key": key})).await;
+    assert_eq!(v["leases"], json!({"used": 5, "allowed": 5}));
+}
+
+#[tokio::test]
+async fn an_expired_lease_frees_its_seat_without_any_sweeper() {
+    let s = TestServer::start().await;
+    let l = s
+        .license(
+            "cad",
+            json!({"max_leases": 1, "lease_ttl": 30, "lease_ttl_max": 60}),
+        )
+        .await;
+    let key = l["license_key"].as_str().expect("key");
+    let (st, a) = s
+        .post("/v1/leases/obtain", json!({"license_key": key}))
+        .await;
+    assert_eq!(st, 201, "{a}");
+    let (st, e) = s
+        .post("/v1/leases/obtain", json!({"license_key": key}))
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (409, Some("LEASE_LIMIT_REACHED"))
+    );
+    s.advance(29);
+    let (st, _) = s
+        .post("/v1/leases/obtain", json!({"license_key": key}))
+        .await;
+    assert_eq!(st, 409, "still held one second before expiry");
+    s.advance(1);
+    let (st, b) = s
+        .post("/v1/leases/obtain", json!({"license_key": key}))
+        .await;
+    assert_eq!(st, 201, "the seat is free at expiry: {b}");
+    let (st, e) = s
+        .post("/v1/leases/renew", json!({"lease_token": a["lease_token"]}))
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (410, Some("LEASE_EXPIRED"))
+    );
+    let (st, e) = s
+        .post(
+            "/v1/leases/validate",
+            json!({"lease_token": a["lease_token"]}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (410, Some("LEASE_EXPIRED"))
+    );
+}
+
+#[tokio::test]
+async fn renew_replaces_the_token_and_release_ends_it() {
+    let s = TestServer::start().await;
+    let l = s.license("cad", json!({"max_leases": 2, "features": ["render"], "lease_ttl": 600, "lease_ttl_max": 900})).await;
+    let key = l["license_key"].as_str().expect("key");
+    let pem = s
+        .http
+        .get(format!("{}/signature.pem", s.base))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("pem");
+    let ring = Keyring::from_pem(&pem).expect("ring");
+
+    let (st, a) = s
+        .post(
+            "/v1/leases/obtain",
+            json!({"license_key": key, "client_id": "ws-7", "ttl": 5000}),
+        )
+        .await;
+    assert_eq!(st, 201, "{a}");
+    let t1 = a["lease_token"].as_str().expect("token").to_owned();
+    let v = ring
+        .verify(&t1, &Expectations::new(Kind::Lease, "cad", s.now()))
+        .expect("the lease token verifies offline");
+    assert_eq!(
+        v.claims.expires_at,
+        Some(s.now() + 900),
+        "ttl is capped by lease_ttl_max"
+    );
+    assert!(v.claims.has_feature("render"));
+
+    s.advance(300);
+    let (st, r) = s
+        .post("/v1/leases/renew", json!({"lease_token": t1, "ttl": 120}))
+        .await;
+    assert_eq!(st, 200, "{r}");
+    let t2 = r["lease_token"].as_str().expect("token").to_owned();
+    assert_ne!(t1, t2);
+    let v2 = ring
+        .verify(&t2, &Expectations::new(Kind::Lease, "cad", s.now()))
+        .expect("renewed token verifies");
+    assert_eq!(v2.claims.expires_at, Some(s.now() + 120));
+    assert_eq!(v2.claims.id, v.claims.id, "the same lease");
+
+    // The old token is refused online from now on.
+    for path in [
+        "/v1/leases/renew",
+        "/v1/leases/validate",
+        "/v1/leases/release",
+    ] {
+        let (st, e) = s.post(path, json!({"lease_token": t1})).await;
+        assert_eq!(
+            (st, e["error"]["code"].as_str()),
+            (404, Some("LEASE_INVALID")),
+            "{path}"
+        );
+    }
+    let (st, ok) = s
+        .post("/v1/leases/validate", json!({"lease_token": t2}))
+        .await;
+    assert_eq!((st, ok["valid"].as_bool()), (200, Some(true)));
+
+    let (st, _) = s
+        .post("/v1/leases/release", json!({"lease_token": t2}))
+        .await;
+    assert_eq!(st, 200);
+    for path in [
+        "/v1/leases/renew",
+        "/v1/leases/validate",
+        "/v1/leases/release",
+    ] {
+        let (st, e) = s.post(path, json!({"lease_token": t2})).await;
+        assert_eq!(
+            (st, e["error"]["code"].as_str()),
+            (410, Some("LEASE_RELEASED")),
+            "{path}"
+        );
+    }
+    // A token that is not a lease, or is forged, is invalid.
+    let (st, e) = s
+        .post("/v1/leases/validate", json!({"lease_token": key}))
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (404, Some("LEASE_INVALID"))
+    );
+}
+
+#[tokio::test]
+async fn suspension_refuses_every_renewal() {
+    let s = TestServer::start().await;
+    let l = s.license("cad", json!({"max_leases": 3})).await;
+    let key = l["license_key"].as_str().expect("key");
+    let id = l["id"].as_str().expect("id");
+    let (_, a) = s
+        .post("/v1/leases/obtain", json!({"license_key": key}))
+        .await;
+    let (st, _) = s
+        .admin(Method::POST, &format!("/licenses/{id}/suspend"), None)
+        .await;
+    assert_eq!(st, 200);
+    let (st, e) = s
+        .post("/v1/leases/renew", json!({"lease_token": a["lease_token"]}))
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (403, Some("KEY_SUSPENDED"))
+    );
+    assert_eq!(e["error"]["support_message"], "Contact support@example.com");
+    let (st, e) = s
+        .post("/v1/leases/obtain", json!({"license_key": key}))
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (403, Some("KEY_SUSPENDED"))
+    );
+    let (st, _) = s
+        .admin(Method::POST, &format!("/licenses/{id}/revoke"), None)
+        .await;
+    assert_eq!(st, 200);
+    let (st, e) = s
+        .post("/v1/leases/renew", json!({"lease_token": a["lease_token"]}))
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (403, Some("KEY_REVOKED"))
+    );
+}
+
+#[tokio::test]
+async fn admin_lists_force_releases_and_audits_leases() {
+    let s = TestServer::start().await;
+    let l = s
+        .license("cad", json!({"max_leases": 2, "lease_ttl": 60}))
+        .await;
+    let key = l["license_key"].as_str().expect("key");
+    let id = l["id"].as_str().expect("id");
+    let (_, a) = s
+        .post("/v1/leases/obtain", json!({"license_key": key}))
+        .await;
+    let (_, b) = s
+        .post("/v1/leases/obtain", json!({"license_key": key}))
+        .await;
+    let (_, _) = s
+        .post(
+            "/v1/leases/release",
+            json!({"lease_token": b["lease_token"]}),
+        )
+        .await;
+    let (st, list) = s
+        .admin(Method::GET, &format!("/licenses/{id}/leases"), None)
+        .await;
+    assert_eq!(st, 200);
+    let states: Vec<&str> = list["leases"]
+        .as_array()
+        .expect("leases")
+        .iter()
+        .filter_map(|l| l["state"].as_str())
+        .collect();
+    assert_eq!(states.len(), 2);
+    assert!(states.contains(&"active") && states.contains(&"released"));
+    let lease_id = a["lease_id"].as_str().expect("id");
+    let (st, r) = s
+        .admin(
+            Method::POST,
+            &format!("/licenses/{id}/leases/{lease_id}/release"),
+            None,
+        )
+        .await;
+    assert_eq!((st, r["state"].as_str()), (200, Some("released")));
+    let (st, e) = s
+        .post("/v1/leases/renew", json!({"lease_token": a["lease_token"]}))
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (410, Some("LEASE_RELEASED"))
+    );
+    let (_, active) = s
+        .admin(
+            Method::GET,
+            &format!("/licenses/{id}/leases?state=active"),
+            None,
+        )
+        .await;
+    assert_eq!(active["leases"].as_array().map(Vec::len), Some(0));
+    let (_, c) = s
+        .post("/v1/leases/obtain", json!({"license_key": key}))
+        .await;
+    s.advance(61);
+    let (_, expired) = s
+        .admin(
+            Method::GET,
+            &format!("/licenses/{id}/leases?state=expired"),
+            None,
+        )
+        .await;
+    assert_eq!(expired["leases"][0]["id"], c["lease_id"]);
+    let (_, audit) = s
+        .admin(Method::GET, &format!("/audit?license_id={id}"), None)
+        .await;
+    let actions: Vec<&str> = audit["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for want in ["lease.obtain", "lease.release", "lease.force_release"] {
+        assert!(actions.contains(&want), "audit lacks {want}: {actions:?}");
+    }
+}
