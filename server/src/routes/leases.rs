@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use licet::Builder;
-use licet_verifier::{Expectations, Kind, hex};
+use licet_verifier::{Kind, hex};
 
 use crate::error::{ApiError, WithSupport};
 use crate::extract::ApiJson;
@@ -201,8 +201,12 @@ pub async fn obtain(
     ))
 }
 
-/// A presented lease token: its lease id, its hash, and the license it names. The token
-/// must carry this server's signature; its expiry is judged from the stored lease.
+/// A presented lease token: its lease id, its hash, and its product's support message.
+///
+/// No signature is checked here: the token is identified by the SHA-256 of its exact bytes,
+/// which [`live`] compares with the hash of the one current token the server issued for
+/// that lease. A forged or altered token cannot match it, and the signature check it would
+/// otherwise cost (tens of microseconds, milliseconds with RSA) is saved on every renewal.
 struct Presented {
     lease_id: [u8; 16],
     sha256: String,
@@ -210,25 +214,17 @@ struct Presented {
 }
 
 fn presented(s: &AppState, token: &str) -> Result<Presented, WithSupport> {
-    let invalid = || ApiError::LeaseInvalid.with_support(None);
-    let unverified = licet_verifier::decode_unverified(token).map_err(|_| invalid())?;
-    let claims = &unverified.claims;
-    // Checked as of its own issue time: an expired lease must still be recognised, to
-    // answer LEASE_EXPIRED rather than LEASE_INVALID.
-    s.signer
-        .keyring
-        .verify(
-            token,
-            &Expectations::new(Kind::Lease, &claims.product, claims.issued_at),
-        )
-        .map_err(|_| invalid())?;
+    let unverified = licet_verifier::decode_unverified(token)
+        .ok()
+        .filter(|t| t.claims.kind() == Kind::Lease)
+        .ok_or_else(|| ApiError::LeaseInvalid.with_support(None))?;
     let snap = Snapshot::of(&s.store).map_err(|e| e.with_support(None))?;
     let support = snap
-        .product(&claims.product)
+        .product(&unverified.claims.product)
         .map_err(|e| e.with_support(None))?
         .and_then(|p| p.support_message);
     Ok(Presented {
-        lease_id: claims.id,
+        lease_id: unverified.claims.id,
         sha256: hex(&key_hash(&unverified.bytes)),
         support,
     })
