@@ -132,6 +132,9 @@ pub struct MintCommon {
     /// Write the file form here (mode 0644) instead of printing the text form.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Replace the --out file if it exists (by default an existing file is never overwritten).
+    #[arg(long)]
+    pub force: bool,
     /// Print the token and its claims as JSON.
     #[arg(long)]
     pub json: bool,
@@ -282,8 +285,9 @@ pub enum KindArg {
 
 #[derive(Debug, Args)]
 pub struct FingerprintArgs {
-    /// The product to salt the fingerprint for (each product sees a different value).
-    #[arg(long, default_value = "")]
+    /// The product to salt the fingerprint for (each product sees a different value; use
+    /// the product name your vendor's tokens carry).
+    #[arg(long)]
     pub product: String,
     /// Print as JSON.
     #[arg(long)]
@@ -303,6 +307,9 @@ pub enum OfflineCommand {
         /// Write the request here (default: standard output).
         #[arg(long, value_name = "FILE")]
         out: Option<std::path::PathBuf>,
+        /// Replace the --out file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// On the vendor's side: check a request and write the machine token that answers it.
     Respond {
@@ -324,6 +331,9 @@ pub enum OfflineCommand {
         /// Where to write the machine token file for the customer.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Replace the --out file if it exists.
+        #[arg(long)]
+        force: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,

@@ -214,3 +214,18 @@ pub fn fingerprint(s: &str) -> Result<licet_verifier::Fingerprint, Failure> {
 pub fn now() -> u64 {
     licet_verifier::Expectations::now_from_system_clock()
 }
+
+/// Writes an output file, refusing to replace an existing one unless `force`: an `--out`
+/// that names the wrong file (a signing key, say) must never destroy it.
+pub fn write_out(path: &Path, contents: &[u8], force: bool) -> Result<(), Failure> {
+    if !force && path.exists() {
+        return Err(Failure::error(
+            "FILE_EXISTS",
+            format!(
+                "{} exists already; choose another --out file, or add --force to replace it",
+                path.display()
+            ),
+        ));
+    }
+    licet_keys::dir::write_file(path, contents, 0o644).map_err(Failure::from)
+}

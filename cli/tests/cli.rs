@@ -1245,8 +1245,9 @@ fn offline_respond_refuses_a_license_it_did_not_issue() {
 
     // An expired license of our own is refused too.
     s.ok(&format!(
-        "mint license {KEY} --product {PRODUCT} --expires 2020-06-30 --out license.lic"
+        "mint license {KEY} --product {PRODUCT} --expires 2020-06-30 --out license.lic --force"
     ));
+    std::fs::remove_file(s.path("request.json")).expect("remove the old request");
     request(&s, "request.json");
     let err = s.fails(&line, INVALID, "TOKEN_EXPIRED");
     assert!(err.contains("expired at 2020-07-01T00:00:00Z"), "{err}");
@@ -1495,4 +1496,33 @@ fn change_char(text: &str, at: usize) -> String {
     let mut bytes = text.as_bytes().to_vec();
     bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
     String::from_utf8(bytes).expect("ASCII")
+}
+
+#[test]
+fn out_never_overwrites_an_existing_file_without_force() {
+    let s = Sandbox::new();
+    s.keys();
+    let before = std::fs::read_to_string(s.path("keys/signing-key.pem")).expect("key");
+    let err = s.fails(
+        &format!("mint license {KEY} --product {PRODUCT} --out keys/signing-key.pem"),
+        2,
+        "FILE_EXISTS",
+    );
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(s.path("keys/signing-key.pem")).expect("key"),
+        before,
+        "the signing key survived"
+    );
+    s.ok(&format!(
+        "mint license {KEY} --product {PRODUCT} --out lic.lic"
+    ));
+    s.fails(
+        &format!("mint license {KEY} --product {PRODUCT} --out lic.lic"),
+        2,
+        "FILE_EXISTS",
+    );
+    s.ok(&format!(
+        "mint license {KEY} --product {PRODUCT} --out lic.lic --force"
+    ));
 }

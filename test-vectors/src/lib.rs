@@ -853,6 +853,20 @@ pub fn vectors(keys: &Keys) -> Vec<Vector> {
         E("TOKEN_MALFORMED", None),
     ));
     v.push(Vector::new(
+        "text-around-white-space",
+        "the text form with spaces, a tab and line breaks before and after it",
+        format!(" \t\n{}\r\n ", full.text()),
+        Kind::License,
+        Valid(Box::new(full_license())),
+    ));
+    v.push(Vector::new(
+        "armor-text-on-begin-line",
+        "the file form with the token starting on the BEGIN line",
+        full.file().replacen("-----\n", "-----", 1),
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    v.push(Vector::new(
         "oversized",
         "20000 characters: refused before decoding",
         format!("LIC-{}", "0".repeat(20_000)),

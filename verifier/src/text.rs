@@ -98,6 +98,16 @@ pub fn decode(input: &str) -> Result<(Kind, Vec<u8>), Error> {
         let body = rest.strip_suffix(end.as_str()).ok_or(Error::malformed(
             "armor END line is missing or does not match BEGIN",
         ))?;
+        // The armor lines are lines of their own (§6.3): the body starts after a line
+        // break and ends with one.
+        let body = body.trim_start_matches([' ', '\t']);
+        let body = body
+            .strip_prefix("\r\n")
+            .or_else(|| body.strip_prefix('\n'))
+            .ok_or(Error::malformed("text follows the BEGIN line on the same line"))?;
+        if !body.trim_end_matches([' ', '\t']).ends_with('\n') {
+            return Err(Error::malformed("the END line does not start a line of its own"));
+        }
         let (text_kind, bytes) = decode_text(body)?;
         if text_kind != kind {
             return Err(Error::malformed(

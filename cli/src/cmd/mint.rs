@@ -130,8 +130,8 @@ fn emit(token: &Token, common: &MintCommon) -> Result<(), Failure> {
         .map_err(|e| Failure::error(e.code(), e.to_string()).json(common.json))?
         .claims;
     if let Some(out) = &common.out {
-        licet_keys::dir::write_file(out, token.file().as_bytes(), 0o644)
-            .map_err(|e| Failure::from(e).json(common.json))?;
+        input::write_out(out, token.file().as_bytes(), common.force)
+            .map_err(|f| f.json(common.json))?;
     }
     if common.json {
         println!(

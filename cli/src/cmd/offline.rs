@@ -12,7 +12,12 @@ use crate::{input, output};
 
 pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
     match cmd {
-        OfflineCommand::Request { license, name, out } => {
+        OfflineCommand::Request {
+            license,
+            name,
+            out,
+            force,
+        } => {
             let text = input::token(&license)?;
             let claims = licet_verifier::decode_unverified(&text)
                 .map_err(|e| {
@@ -30,7 +35,7 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
             let request = Request::new(&text, &fingerprint, &name, input::now())?;
             match out {
                 Some(path) => {
-                    licet_keys::dir::write_file(&path, request.to_json().as_bytes(), 0o644)?;
+                    input::write_out(&path, request.to_json().as_bytes(), force)?;
                     println!(
                         "Wrote {}: send it to your vendor, then run `licet offline import` on the file they send back",
                         path.display()
@@ -47,6 +52,7 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
             pubkey,
             days,
             out,
+            force,
             json,
         } => {
             let signing = input::signing_key(&key, &passphrase).map_err(|f| f.json(json))?;
@@ -69,8 +75,7 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
                     }
                     .json(json)
                 })?;
-            licet_keys::dir::write_file(&out, token.file().as_bytes(), 0o644)
-                .map_err(|e| Failure::from(e).json(json))?;
+            input::write_out(&out, token.file().as_bytes(), force).map_err(|f| f.json(json))?;
             let claims = licet_verifier::decode_unverified(&token.text())
                 .map_err(|e| Failure::error(e.code(), e.to_string()).json(json))?
                 .claims;
