@@ -1,0 +1,108 @@
+//! JSON over HTTP to the licensing server: one POST, its answer or the server's error.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::Error;
+
+/// Largest answer read from the server. The biggest real one (an activation, with a
+/// machine token of at most 16 KiB of text) is far below it; a larger body is not a licet
+/// server's and is not read into memory.
+const MAX_RESPONSE_BYTES: u64 = 64 * 1024;
+
+pub(crate) struct Http {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Http {
+    pub(crate) fn new(base: &str, timeout: Duration) -> Result<Http, Error> {
+        let base = base.trim().trim_end_matches('/');
+        let https = base.starts_with("https://");
+        if !https && !base.starts_with("http://") {
+            return Err(Error::Config {
+                reason: format!("server URL '{base}' must start with http:// or https://"),
+            });
+        }
+        if https && !cfg!(feature = "https") {
+            return Err(Error::Config {
+                reason: "https needs licet-client's `https` feature".into(),
+            });
+        }
+        let agent = ureq::Agent::config_builder()
+            // Every wait is bounded: a renewal thread must never hang on a dead server.
+            .timeout_global(Some(timeout))
+            // Refusals are answers to read (their JSON has the code), not transport errors.
+            .http_status_as_error(false)
+            // The API never redirects; following one would send the license key elsewhere.
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .user_agent(concat!("licet-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        Ok(Http {
+            agent,
+            base: base.to_owned(),
+        })
+    }
+
+    /// POSTs `body` to `path`; the JSON answer of a 2xx, else the server's error.
+    pub(crate) fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), Error> {
+        let url = format!("{}{path}", self.base);
+        let mut resp = self
+            .agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(body.to_string())
+            .map_err(network)?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_RESPONSE_BYTES)
+            .read_to_string()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => Error::BadResponse {
+                    status,
+                    message: format!("answer larger than {MAX_RESPONSE_BYTES} bytes"),
+                },
+                e => network(e),
+            })?;
+        let json: Option<Value> = serde_json::from_str(&text).ok();
+        if (200..300).contains(&status) {
+            return match json {
+                Some(v @ Value::Object(_)) => Ok((status, v)),
+                _ => Err(Error::BadResponse {
+                    status,
+                    message: "not a JSON object".into(),
+                }),
+            };
+        }
+        let error = json.as_ref().and_then(|v| v.get("error"));
+        let field = |name: &str| {
+            error
+                .and_then(|e| e.get(name))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        match (field("code"), field("message")) {
+            (Some(code), Some(message)) => Err(Error::Server {
+                status,
+                code,
+                message,
+                support_message: field("support_message"),
+            }),
+            _ => Err(Error::BadResponse {
+                status,
+                message: "no licet error object in the answer".into(),
+            }),
+        }
+    }
+}
+
+fn network(e: ureq::Error) -> Error {
+    Error::Network {
+        message: e.to_string(),
+    }
+}

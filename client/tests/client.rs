@@ -1,0 +1,365 @@
+//! The client library against a real server in this process: activation and offline start,
+//! the offline refusals, check-in and deactivation, the server's codes passed through, and
+//! floating seats renewed in the background, lost, resumed and released.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use licet_client::{Client, Error, SeatStatus};
+use licet_verifier::{Expectations, Keyring};
+
+use common::Server;
+
+fn now() -> u64 {
+    Expectations::now_from_system_clock()
+}
+
+/// A client of `server` for one simulated machine, storing its tokens in `store`.
+fn client(
+    server: &Server,
+    product: &str,
+    key: &str,
+    machine: &str,
+    store: &std::path::Path,
+) -> Client {
+    Client::builder(&server.base, product, key, server.keyring())
+        .fingerprint(licet::fingerprint::fingerprint_of(product, machine))
+        .store_dir(store)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client")
+}
+
+/// The same machine with no server to reach: only offline calls can succeed.
+fn offline(
+    server: &Server,
+    product: &str,
+    key: &str,
+    machine: &str,
+    store: &std::path::Path,
+) -> licet_client::ClientBuilder {
+    Client::builder("http://127.0.0.1:1", product, key, server.keyring())
+        .fingerprint(licet::fingerprint::fingerprint_of(product, machine))
+        .store_dir(store)
+}
+
+fn store_json(store: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(store.join("client.json")).expect("store"))
+        .expect("json")
+}
+
+#[test]
+fn activate_then_start_offline() {
+    let s = Server::start();
+    let (_, key) = s.license(
+        "acme-cad",
+        json!({"features": ["render"], "max_machines": 2}),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = client(&s, "acme-cad", &key, "machine-a", dir.path());
+
+    assert_eq!(
+        c.load_machine().expect_err("nothing stored").code(),
+        "OFFLINE"
+    );
+    let m = c.activate().expect("activate");
+    assert!(m.token().starts_with("MCH-"));
+    assert!(m.has_feature("render"));
+    assert!(
+        m.check_in_before() > now() + 86_400,
+        "the license's check-in interval"
+    );
+    // Activating again is the same activation, with a fresh token.
+    assert_eq!(c.activate().expect("again").id(), m.id());
+
+    let o = offline(&s, "acme-cad", &key, "machine-a", dir.path())
+        .build()
+        .expect("client");
+    let loaded = o.load_machine().expect("offline start");
+    assert_eq!(loaded.id(), m.id());
+    assert_eq!(o.activate().expect_err("no server").code(), "NETWORK");
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("client.json"))
+            .expect("store")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the store holds the customer's tokens");
+    }
+    let stored = store_json(dir.path());
+    assert!(stored["last_seen"].as_u64().expect("last_seen") + 5 >= now());
+}
+
+#[test]
+fn offline_start_refuses_what_it_should() {
+    let s = Server::start();
+    let (_, key) = s.license("acme-cad", json!({}));
+    let dir = tempfile::tempdir().expect("tempdir");
+    client(&s, "acme-cad", &key, "machine-a", dir.path())
+        .activate()
+        .expect("activate");
+
+    // The store copied to another machine.
+    let other = offline(&s, "acme-cad", &key, "machine-b", dir.path())
+        .build()
+        .expect("client");
+    assert_eq!(
+        other.load_machine().expect_err("other machine").code(),
+        "FINGERPRINT_MISMATCH"
+    );
+
+    // The clock set back: once a later time was seen, an earlier one is refused.
+    let ahead = offline(&s, "acme-cad", &key, "machine-a", dir.path())
+        .clock(|| now() + 3_600)
+        .build()
+        .expect("client");
+    ahead.load_machine().expect("an hour later");
+    let back = offline(&s, "acme-cad", &key, "machine-a", dir.path())
+        .build()
+        .expect("client");
+    assert_eq!(
+        back.load_machine().expect_err("set back").code(),
+        "CLOCK_ROLLBACK"
+    );
+    // Going online again with the right clock proves the clock and clears the check.
+    client(&s, "acme-cad", &key, "machine-a", dir.path())
+        .check_in()
+        .expect("check in");
+    back.load_machine().expect("after check-in");
+
+    // Past the check-in deadline.
+    let late = offline(&s, "acme-cad", &key, "machine-a", dir.path())
+        .clock(|| now() + 8 * 86_400)
+        .build()
+        .expect("client");
+    assert_eq!(
+        late.load_machine().expect_err("deadline passed").code(),
+        "TOKEN_EXPIRED"
+    );
+
+    // An edited token.
+    let mut stored = store_json(dir.path());
+    let token = stored["machine_token"].as_str().expect("token").to_owned();
+    let mut chars: Vec<char> = token.chars().collect();
+    let i = chars.len() - 20;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    stored["machine_token"] = json!(chars.into_iter().collect::<String>());
+    std::fs::write(dir.path().join("client.json"), stored.to_string()).expect("write");
+    let code = back.load_machine().expect_err("edited").code().to_owned();
+    assert!(
+        ["SIGNATURE_INVALID", "TOKEN_MALFORMED"].contains(&code.as_str()),
+        "{code}"
+    );
+
+    // A good machine token of another license of the same vendor and product.
+    let (_, key2) = s.license("acme-cad", json!({}));
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let m2 = client(&s, "acme-cad", &key2, "machine-a", dir2.path())
+        .activate()
+        .expect("activate");
+    stored["machine_token"] = json!(m2.token());
+    std::fs::write(dir.path().join("client.json"), stored.to_string()).expect("write");
+    assert_eq!(
+        back.load_machine().expect_err("another license").code(),
+        "TOKEN_MISMATCH"
+    );
+
+    // Keys from another vendor: the license key itself is refused, before any request.
+    let foreign =
+        Keyring::from_pem(include_str!("../../test-vectors/keys/signature.pem")).expect("keyring");
+    let e = Client::builder(&s.base, "acme-cad", &key, foreign)
+        .build()
+        .expect_err("foreign keys");
+    assert_eq!(e.code(), "KEY_UNKNOWN");
+    // A license of another product.
+    let e = Client::builder(&s.base, "other-app", &key, s.keyring())
+        .build()
+        .expect_err("product");
+    assert_eq!(e.code(), "WRONG_PRODUCT");
+    let e = Client::builder("ftp://x", "acme-cad", &key, s.keyring())
+        .build()
+        .expect_err("url");
+    assert_eq!(e.code(), "CONFIG_INVALID");
+}
+
+#[test]
+fn check_in_deactivate_and_server_codes() {
+    let s = Server::start();
+    let (_, key) = s.license("acme-cad", json!({"max_machines": 1}));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = client(&s, "acme-cad", &key, "machine-a", dir.path());
+    let first = a.activate().expect("activate");
+    let checked = a.check_in().expect("check in");
+    assert_eq!(checked.id(), first.id());
+
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    let b = client(&s, "acme-cad", &key, "machine-b", other_dir.path());
+    let e = b.activate().expect_err("one machine only");
+    assert_eq!(e.code(), "ACTIVATION_LIMIT_REACHED");
+    match &e {
+        Error::Server {
+            status,
+            support_message,
+            ..
+        } => {
+            assert_eq!(*status, 409);
+            assert_eq!(
+                support_message.as_deref(),
+                Some("Write to support@example.com")
+            );
+        }
+        other => panic!("not the server's answer: {other:?}"),
+    }
+    let v = a.validate().expect("validate");
+    assert!(v.valid, "{v:?}");
+    assert_eq!((v.machines.used, v.machines.allowed), (1, Some(1)));
+
+    a.deactivate().expect("deactivate");
+    assert_eq!(a.load_machine().expect_err("removed").code(), "OFFLINE");
+    assert_eq!(a.check_in().expect_err("gone").code(), "MACHINE_NOT_FOUND");
+    b.activate().expect("the activation is free again");
+}
+
+/// Waits (bounded) until `f` holds.
+fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !f() {
+        assert!(Instant::now() < end, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_held_seat_outlives_its_ttl_and_is_released() {
+    let s = Server::start();
+    let (_, key) = s.license(
+        "acme-cad",
+        json!({"max_leases": 1, "lease_ttl": 2, "lease_ttl_max": 2}),
+    );
+    let (da, db) = (
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    );
+    let a = client(&s, "acme-cad", &key, "machine-a", da.path());
+    let b = client(&s, "acme-cad", &key, "machine-b", db.path());
+
+    let renewals = Arc::new(Mutex::new(0u32));
+    let r = Arc::clone(&renewals);
+    let seat = a
+        .hold_seat_with(move |st| {
+            if matches!(st, SeatStatus::Held { .. }) {
+                *r.lock().expect("lock") += 1;
+            }
+        })
+        .expect("seat");
+    let id = seat.lease().id();
+    assert_eq!(
+        store_json(da.path())["lease_token"].as_str(),
+        Some(seat.lease().token())
+    );
+
+    // Three TTLs later the seat is still held, by renewals of the same lease.
+    std::thread::sleep(Duration::from_secs(6));
+    assert!(seat.is_held(), "{:?}", seat.status());
+    assert_eq!(seat.lease().id(), id);
+    assert!(
+        *renewals.lock().expect("lock") >= 3,
+        "renewed at about half the TTL"
+    );
+    assert_eq!(
+        b.obtain_lease().expect_err("taken").code(),
+        "LEASE_LIMIT_REACHED"
+    );
+    // The renewed token verifies offline too, from the store.
+    assert_eq!(a.load_lease().expect("stored lease").id(), id);
+
+    seat.release().expect("release");
+    assert!(
+        store_json(da.path()).get("lease_token").is_none(),
+        "released: not stored"
+    );
+    let l = b.obtain_lease().expect("free at once");
+    b.release_lease(&l).expect("release");
+    assert_eq!(
+        b.release_lease(&l).expect_err("twice").code(),
+        "LEASE_RELEASED"
+    );
+}
+
+#[test]
+fn a_seat_taken_away_is_reported_lost() {
+    let s = Server::start();
+    let (license_id, key) = s.license(
+        "acme-cad",
+        json!({"max_leases": 1, "lease_ttl": 2, "lease_ttl_max": 2}),
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = client(&s, "acme-cad", &key, "machine-a", dir.path());
+    let lost = Arc::new(Mutex::new(None));
+    let l = Arc::clone(&lost);
+    let seat = a
+        .hold_seat_with(move |st| {
+            if let SeatStatus::Lost(e) = st {
+                *l.lock().expect("lock") = Some(e.code().to_owned());
+            }
+        })
+        .expect("seat");
+    let (st, body) = s.admin(
+        &format!(
+            "/licenses/{license_id}/leases/{}/release",
+            seat.lease().id()
+        ),
+        json!({}),
+    );
+    assert_eq!(st, 200, "{body}");
+    eventually("the seat is reported lost", Duration::from_secs(5), || {
+        matches!(seat.status(), SeatStatus::Lost(_))
+    });
+    assert_eq!(
+        lost.lock().expect("lock").as_deref(),
+        Some("LEASE_RELEASED")
+    );
+    assert!(store_json(dir.path()).get("lease_token").is_none());
+    // Dropping a lost seat sends nothing and returns at once.
+    let t = Instant::now();
+    drop(seat);
+    assert!(t.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn a_restart_takes_back_its_own_seat() {
+    let s = Server::start();
+    let (_, key) = s.license(
+        "acme-cad",
+        json!({"max_leases": 1, "lease_ttl": 30, "lease_ttl_max": 30}),
+    );
+    let dir = tempfile::tempdir().expect("tmp");
+    let a = client(&s, "acme-cad", &key, "machine-a", dir.path());
+
+    // A run that crashed holding the seat: its lease is in the store, no process holds it.
+    let crashed = a.obtain_lease().expect("lease");
+    let mut stored = json!({"version": 1, "last_seen": now()});
+    stored["lease_token"] = json!(crashed.token());
+    std::fs::write(dir.path().join("client.json"), stored.to_string()).expect("write");
+
+    let seat = a.hold_seat().expect("the same seat, not a second one");
+    assert_eq!(seat.lease().id(), crashed.id());
+    // Another instance on the same store, while this one holds the seat lock, gets a seat
+    // of its own (here: none is left) and does not touch the stored lease.
+    let a2 = client(&s, "acme-cad", &key, "machine-a", dir.path());
+    assert_eq!(
+        a2.hold_seat().expect_err("one seat").code(),
+        "LEASE_LIMIT_REACHED"
+    );
+    assert_eq!(
+        store_json(dir.path())["lease_token"].as_str(),
+        Some(seat.lease().token())
+    );
+    seat.release().expect("release");
+}
