@@ -44,6 +44,7 @@ use rand::TryCryptoRng;
 
 pub mod builder;
 pub mod fingerprint;
+pub mod json;
 pub mod offline;
 
 pub use builder::Builder;

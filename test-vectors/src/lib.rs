@@ -216,46 +216,8 @@ impl Vector {
     }
 }
 
-/// Claims as the manifest writes them (the spec's "claims in JSON" in the vectors section).
-pub fn claims_json(c: &Claims) -> Json {
-    let mut m = serde_json::Map::new();
-    m.insert("kind".into(), json!(c.kind().name()));
-    m.insert("product".into(), json!(c.product));
-    m.insert("issued_at".into(), json!(c.issued_at));
-    m.insert("id".into(), json!(hex(&c.id)));
-    m.insert("issuer".into(), json!(c.issuer));
-    m.insert("customer".into(), json!(c.customer));
-    m.insert("expires_at".into(), json!(c.expires_at));
-    m.insert("not_before".into(), json!(c.not_before));
-    m.insert("features".into(), json!(c.features));
-    m.insert("metadata".into(), json!(c.metadata));
-    match &c.kind {
-        KindClaims::License {
-            license_type,
-            max_machines,
-            max_leases,
-        } => {
-            m.insert("license_type".into(), json!(license_type.map(|t| t.name())));
-            m.insert("max_machines".into(), json!(max_machines));
-            m.insert("max_leases".into(), json!(max_leases));
-        }
-        KindClaims::Machine {
-            license_id,
-            fingerprint,
-        } => {
-            m.insert("license_id".into(), json!(hex(license_id)));
-            m.insert("fingerprint".into(), json!(hex(fingerprint)));
-        }
-        KindClaims::Lease {
-            license_id,
-            client_id,
-        } => {
-            m.insert("license_id".into(), json!(hex(license_id)));
-            m.insert("client_id".into(), json!(client_id));
-        }
-    }
-    Json::Object(m)
-}
+/// Claims as the manifest writes them (the spec's "claims in JSON", §7.3).
+pub use licet::json::claims_json;
 
 fn cbor(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
