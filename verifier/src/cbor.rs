@@ -3,14 +3,15 @@
 //! form without building a CBOR tree (`docs/benchmarks.md` has the measurement that asked
 //! for it). It says only "yes, this" or "no": anything it refuses goes to the full parse
 //! with `coset`, which says what is wrong.
+//!
+//! The heads are decoded by `ciborium-ll` (the low-level layer of ciborium, which `coset`
+//! is built on); this module adds only the strictness the format asks for and hands out
+//! string contents as sub-slices of the input.
 
-/// Major types (RFC 8949 §3.1).
-const UINT: u8 = 0;
-const NINT: u8 = 1;
-const BYTES: u8 = 2;
-const TEXT: u8 = 3;
-const ARRAY: u8 = 4;
-const MAP: u8 = 5;
+use ciborium_ll::{Decoder, Encoder, Header};
+
+/// The longest CBOR head: the initial byte and an 8-byte argument.
+const MAX_HEAD: usize = 9;
 
 /// Reads items off the front of a byte slice.
 pub(crate) struct Reader<'a> {
@@ -27,78 +28,90 @@ impl<'a> Reader<'a> {
         self.rest
     }
 
-    /// Reads a head of major type `major` and returns its argument, if the head is in its
-    /// shortest form. Indefinite lengths, reserved values and longer forms are refused.
-    fn head(&mut self, major: u8) -> Option<u64> {
-        let (&initial, rest) = self.rest.split_first()?;
-        if initial >> 5 != major {
+    /// The next head and what follows it, without moving past it, if the head is in its
+    /// shortest form. Indefinite lengths are refused by the callers (a `None` length);
+    /// reserved values, a head cut short and a length beyond `usize` by `ciborium-ll`.
+    fn peek(&self) -> Option<(Header, &'a [u8])> {
+        // A decoder for each head, over what is left: a `Decoder` owns its reader and can
+        // move past string content only by copying it out, and the content is wanted here
+        // as a sub-slice of the input, not copied, with no buffer sized by its length.
+        let mut decoder = Decoder::from(self.rest);
+        let header = decoder.pull().ok()?;
+        let received = decoder.offset();
+        // Shortest form, so that one value has one encoding (RFC 8949 §4.2.1): the head
+        // must be as long as the one `ciborium-ll`'s encoder, which always writes the
+        // shortest head, writes for the header its decoder read. A longer form of the same
+        // value (`18 17` for 23, `19 00 ff` for 255) is refused; two heads of one length for
+        // one value are the same bytes.
+        let mut canonical = [0u8; MAX_HEAD];
+        let mut unused: &mut [u8] = &mut canonical;
+        Encoder::from(&mut unused).push(header).ok()?;
+        if MAX_HEAD.checked_sub(unused.len())? != received {
             return None;
         }
-        // Each longer head only for an argument too big for the shorter ones: the shortest
-        // form, so that one value has one encoding.
-        let (argument, least, rest) = match initial & 0x1f {
-            info @ 0..=23 => (u64::from(info), 0, rest),
-            24 => {
-                let (&n, rest) = rest.split_first()?;
-                (u64::from(n), 24, rest)
-            }
-            25 => {
-                let (n, rest) = rest.split_first_chunk::<2>()?;
-                (u64::from(u16::from_be_bytes(*n)), 0x100, rest)
-            }
-            26 => {
-                let (n, rest) = rest.split_first_chunk::<4>()?;
-                (u64::from(u32::from_be_bytes(*n)), 0x1_0000, rest)
-            }
-            27 => {
-                let (n, rest) = rest.split_first_chunk::<8>()?;
-                (u64::from_be_bytes(*n), 0x1_0000_0000, rest)
-            }
-            // 28 to 30 are reserved, 31 is an indefinite length.
-            _ => return None,
-        };
-        if argument < least {
-            return None;
-        }
+        Some((header, self.rest.get(received..)?))
+    }
+
+    /// Moves past the next head if `want` takes its header; otherwise reads nothing, so
+    /// that the caller may try another type (a map key is an unsigned or a negative integer).
+    fn take<T>(&mut self, want: impl FnOnce(Header) -> Option<T>) -> Option<T> {
+        let (header, rest) = self.peek()?;
+        let value = want(header)?;
         self.rest = rest;
-        Some(argument)
+        Some(value)
     }
 
     /// An unsigned integer.
     pub(crate) fn uint(&mut self) -> Option<u64> {
-        self.head(UINT)
+        self.take(|h| match h {
+            Header::Positive(n) => Some(n),
+            _ => None,
+        })
     }
 
     /// A negative integer, as `n` for the value `-1 - n`.
     pub(crate) fn nint(&mut self) -> Option<u64> {
-        self.head(NINT)
+        self.take(|h| match h {
+            Header::Negative(n) => Some(n),
+            _ => None,
+        })
     }
 
-    fn content(&mut self, major: u8) -> Option<&'a [u8]> {
-        let len = usize::try_from(self.head(major)?).ok()?;
-        let content = self.rest.get(..len)?;
-        self.rest = self.rest.get(len..)?;
+    /// A byte string: its content, a sub-slice of the input.
+    pub(crate) fn bytes(&mut self) -> Option<&'a [u8]> {
+        let (Header::Bytes(Some(len)), rest) = self.peek()? else {
+            return None;
+        };
+        let (content, rest) = rest.split_at_checked(len)?;
+        self.rest = rest;
         Some(content)
     }
 
-    /// A byte string.
-    pub(crate) fn bytes(&mut self) -> Option<&'a [u8]> {
-        self.content(BYTES)
-    }
-
-    /// A text string (valid UTF-8).
+    /// A text string (valid UTF-8): its content, a sub-slice of the input.
     pub(crate) fn text(&mut self) -> Option<&'a str> {
-        core::str::from_utf8(self.content(TEXT)?).ok()
+        let (Header::Text(Some(len)), rest) = self.peek()? else {
+            return None;
+        };
+        let (content, rest) = rest.split_at_checked(len)?;
+        let text = core::str::from_utf8(content).ok()?;
+        self.rest = rest;
+        Some(text)
     }
 
     /// The head of an array: its number of items.
     pub(crate) fn array(&mut self) -> Option<u64> {
-        self.head(ARRAY)
+        self.take(|h| match h {
+            Header::Array(Some(n)) => u64::try_from(n).ok(),
+            _ => None,
+        })
     }
 
     /// The head of a map: its number of entries.
     pub(crate) fn map(&mut self) -> Option<u64> {
-        self.head(MAP)
+        self.take(|h| match h {
+            Header::Map(Some(n)) => u64::try_from(n).ok(),
+            _ => None,
+        })
     }
 }
 
@@ -125,6 +138,14 @@ mod tests {
         );
         assert_eq!(Reader::new(&[0x1c]).uint(), None);
         assert_eq!(Reader::new(&[0x3a, 0, 1, 0, 0]).nint(), Some(65536));
+        // Lengths and counts too, not only integers.
+        assert_eq!(Reader::new(&[0x58, 1, 7]).bytes(), None);
+        assert_eq!(Reader::new(&[0x78, 1, b'a']).text(), None);
+        assert_eq!(Reader::new(&[0x98, 0]).array(), None);
+        assert_eq!(Reader::new(&[0xb9, 0, 1]).map(), None);
+        assert_eq!(Reader::new(&[0x58, 24]).bytes(), None);
+        let long = [[0x58, 24].as_slice(), &[0; 24]].concat();
+        assert_eq!(Reader::new(&long).bytes(), Some(&[0u8; 24][..]));
     }
 
     #[test]
@@ -135,8 +156,28 @@ mod tests {
         assert_eq!(r.array(), None);
         assert_eq!(Reader::new(&[0xbf]).map(), None);
         assert_eq!(Reader::new(&[0x5f, 0x41, 7, 0xff]).bytes(), None);
+        assert_eq!(Reader::new(&[0x7f, 0x61, b'a', 0xff]).text(), None);
         assert_eq!(Reader::new(&[0x62, 0xff, 0xfe]).text(), None);
         assert_eq!(Reader::new(&[0x43, 1]).bytes(), None);
         assert_eq!(Reader::new(&[0x01]).nint(), None);
+        // No tags, simple values or floats anywhere the reader is asked for an item.
+        assert_eq!(Reader::new(&[0xc0, 0x01]).uint(), None);
+        assert_eq!(Reader::new(&[0xd2, 0x80]).array(), None);
+        assert_eq!(Reader::new(&[0xf5]).uint(), None);
+        assert_eq!(Reader::new(&[0xf9, 0x3c, 0x00]).uint(), None);
+        assert_eq!(Reader::new(&[0xff]).map(), None);
+    }
+
+    /// A head of another type is left in place, for the next try; one taken is gone.
+    #[test]
+    fn a_miss_reads_nothing() {
+        let mut r = Reader::new(&[0x3a, 0, 1, 0, 0, 0x01]);
+        assert_eq!(r.uint(), None);
+        assert_eq!(r.rest().len(), 6);
+        assert_eq!(r.nint(), Some(65536));
+        assert_eq!(r.rest(), &[0x01]);
+        assert_eq!(r.uint(), Some(1));
+        assert!(r.rest().is_empty());
+        assert_eq!(r.uint(), None);
     }
 }

@@ -104,9 +104,13 @@ pub fn decode(input: &str) -> Result<(Kind, Vec<u8>), Error> {
         let body = body
             .strip_prefix("\r\n")
             .or_else(|| body.strip_prefix('\n'))
-            .ok_or(Error::malformed("text follows the BEGIN line on the same line"))?;
+            .ok_or(Error::malformed(
+                "text follows the BEGIN line on the same line",
+            ))?;
         if !body.trim_end_matches([' ', '\t']).ends_with('\n') {
-            return Err(Error::malformed("the END line does not start a line of its own"));
+            return Err(Error::malformed(
+                "the END line does not start a line of its own",
+            ));
         }
         let (text_kind, bytes) = decode_text(body)?;
         if text_kind != kind {

@@ -7,7 +7,9 @@ use ed25519_dalek::Verifier;
 use licet_verifier::{Algorithm, PublicKey};
 
 fn spki(x: &[u8; 32]) -> Vec<u8> {
-    let mut der = vec![0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+    let mut der = vec![
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
     der.extend_from_slice(x);
     der
 }
@@ -21,7 +23,8 @@ fn small_order_key_and_r_are_refused() {
     // The lax check accepts this forgery; the strict one must not.
     let lax = ed25519_dalek::VerifyingKey::from_bytes(&identity).expect("a curve point");
     assert!(
-        lax.verify(b"any message", &ed25519_dalek::Signature::from_bytes(&sig)).is_ok(),
+        lax.verify(b"any message", &ed25519_dalek::Signature::from_bytes(&sig))
+            .is_ok(),
         "the forgery should pass the lax check, or this test proves nothing"
     );
     match PublicKey::from_spki_der(&spki(&identity)) {
