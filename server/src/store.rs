@@ -25,7 +25,10 @@ use crate::model::{AuditEvent, License, Machine, Product};
 /// table's key or value layout; on open, an older file is migrated in one write transaction
 /// by the steps in [`migrate`] (each step N → N+1), and a newer file is refused, so an old
 /// binary never misreads data written by a new one.
-pub const SCHEMA_VERSION: u64 = 1;
+///
+/// Versions: 1, the first; 2, `seats` and `license_leases` keyed by the lease's creation
+/// time before its id (see [`lease_key`]).
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// `meta`: settings of the database itself (`schema_version`, `admin_token_sha256`).
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -41,13 +44,29 @@ pub const MACHINES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("machin
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// `leases`: lease id (16) → Lease (JSON).
 pub const LEASES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("leases");
-/// `seats`: license id (16) ‖ lease id (16) → the lease's expiry: the leases that may hold a
-/// seat now. A released lease leaves; an expired one no longer counts and is tidied away.
+/// `seats`: [`lease_key`] → the lease's expiry: the leases that may hold a seat now. A
+/// released lease leaves; an expired one no longer counts and is tidied away.
 pub const SEATS: TableDefinition<&[u8], u64> = TableDefinition::new("seats");
 
-/// `license_leases`: license id (16) ‖ lease id (16) → (): every lease of a license, for
-/// the admin listing. Client requests never scan it.
+/// `license_leases`: [`lease_key`] → (): every lease of a license, oldest first, for the
+/// admin listing. Client requests never scan it.
 pub const LICENSE_LEASES: TableDefinition<&[u8], ()> = TableDefinition::new("license_leases");
+
+/// The key of a lease in `seats` and `license_leases`: license id (16) ‖ the lease's
+/// creation time (8, big-endian) ‖ lease id (16).
+///
+/// Why the time: lease ids are random, so with license ‖ lease id every new lease was
+/// written into a random page of an index that never stops growing (a million past leases
+/// of one license: a cold page, copied and flushed at each commit). Ordered by creation,
+/// new leases land on the last page, which every lease of a commit shares. A lease's
+/// creation time never changes, so renewals and releases find the same key.
+pub fn lease_key(license: &[u8; 16], created_at: u64, lease: &[u8; 16]) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..16].copy_from_slice(license);
+    k[16..24].copy_from_slice(&created_at.to_be_bytes());
+    k[24..].copy_from_slice(lease);
+    k
+}
 
 /// Encodes a record.
 pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
@@ -174,9 +193,17 @@ impl Tx<'_> {
 
     /// How many machines a license has.
     pub fn machine_count(&self, license: &[u8; 16]) -> Result<u64, ApiError> {
+        self.machine_count_up_to(license, u64::MAX)
+    }
+
+    /// How many machines a license has, counting no further than `limit`.
+    pub fn machine_count_up_to(&self, license: &[u8; 16], limit: u64) -> Result<u64, ApiError> {
         let (lo, hi) = prefix_range(license);
         let mut n = 0;
         for item in self.machines.range(lo.as_slice()..hi.as_slice())? {
+            if n >= limit {
+                break;
+            }
             item?;
             n += 1;
         }
@@ -417,14 +444,68 @@ fn migrate(db: &Database) -> Result<(), String> {
                 ));
             }
             Some(v) => {
-                // Steps from older versions go here, each N -> N+1, in this transaction.
-                return Err(format!("no migration from schema version {v}"));
+                // Each step N -> N+1, in this transaction.
+                for step in v..SCHEMA_VERSION {
+                    match step {
+                        1 => migrate_1_to_2(&w).map_err(|e| e.to_string())?,
+                        _ => return Err(format!("no migration from schema version {step}")),
+                    }
+                }
+                meta.insert("schema_version", SCHEMA_VERSION.to_be_bytes().as_slice())
+                    .map_err(|e| e.to_string())?;
             }
         }
         drop(meta);
         open_tx(&w).map_err(|e| e.to_string())?;
     }
     w.commit().map_err(|e| e.to_string())
+}
+
+/// Version 1 → 2: `seats` and `license_leases` re-keyed from license ‖ lease id to
+/// [`lease_key`], the creation time read from each lease record.
+fn migrate_1_to_2(w: &redb::WriteTransaction) -> Result<(), ApiError> {
+    let leases = w.open_table(LEASES)?;
+    let rekey = |old: &[u8]| -> Result<Option<Vec<u8>>, ApiError> {
+        let (Some(license), Some(lease)) = (old.get(..16), old.get(16..32)) else {
+            return Ok(None);
+        };
+        let (license, lease): ([u8; 16], [u8; 16]) = (
+            license.try_into().map_err(|_| ApiError::Internal)?,
+            lease.try_into().map_err(|_| ApiError::Internal)?,
+        );
+        let Some(record) = leases.get(lease.as_slice())? else {
+            return Ok(None);
+        };
+        let record: crate::model::Lease = decode(record.value())?;
+        Ok(Some(
+            lease_key(&license, record.created_at, &lease).to_vec(),
+        ))
+    };
+    let mut seats = Vec::new();
+    for item in w.open_table(SEATS)?.iter()? {
+        let (k, v) = item?;
+        if let Some(k) = rekey(k.value())? {
+            seats.push((k, v.value()));
+        }
+    }
+    let mut index = Vec::new();
+    for item in w.open_table(LICENSE_LEASES)?.iter()? {
+        let (k, _) = item?;
+        if let Some(k) = rekey(k.value())? {
+            index.push(k);
+        }
+    }
+    let mut t = w.open_table(SEATS)?;
+    t.retain(|_, _| false)?;
+    for (k, v) in seats {
+        t.insert(k.as_slice(), v)?;
+    }
+    let mut t = w.open_table(LICENSE_LEASES)?;
+    t.retain(|_, _| false)?;
+    for k in index {
+        t.insert(k.as_slice(), ())?;
+    }
+    Ok(())
 }
 
 /// Reads from a snapshot.
@@ -494,6 +575,21 @@ impl Snapshot {
         Ok(out)
     }
 
+    /// How many machines a license has (keys counted, records not read).
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`].
+    pub fn machine_count(&self, license: &[u8; 16]) -> Result<u64, ApiError> {
+        let t = self.txn.open_table(MACHINES)?;
+        let (lo, hi) = prefix_range(license);
+        let mut n = 0;
+        for item in t.range(lo.as_slice()..hi.as_slice())? {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// One machine.
     ///
     /// # Errors
@@ -550,7 +646,7 @@ impl Snapshot {
         let mut out = Vec::new();
         for item in index.range(lo.as_slice()..hi.as_slice())? {
             let (k, _) = item?;
-            if let Some(v) = leases.get(k.value().get(16..).unwrap_or_default())? {
+            if let Some(v) = leases.get(k.value().get(24..).unwrap_or_default())? {
                 out.push(decode(v.value())?);
             }
         }
@@ -563,5 +659,87 @@ impl Snapshot {
     /// [`ApiError::Internal`].
     pub fn audit_len(&self) -> Result<u64, ApiError> {
         Ok(self.txn.open_table(AUDIT)?.len()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Lease;
+
+    /// A version-1 file (seats and license_leases keyed license ‖ lease id) opens as
+    /// version 2 with both re-keyed by creation time, and nothing else lost.
+    #[test]
+    fn migrates_version_1_lease_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("licet.redb");
+        let (license, live, gone) = ([1u8; 16], [7u8; 16], [3u8; 16]);
+        {
+            let db = Database::create(&path).expect("create");
+            let w = db.begin_write().expect("write");
+            {
+                let mut meta = w.open_table(META).expect("meta");
+                meta.insert("schema_version", 1u64.to_be_bytes().as_slice())
+                    .expect("version");
+                let mut leases = w.open_table(LEASES).expect("leases");
+                let mut seats = w.open_table(SEATS).expect("seats");
+                let mut index = w.open_table(LICENSE_LEASES).expect("index");
+                for (id, created, released) in [(live, 2_000, None), (gone, 1_000, Some(1_500))] {
+                    let lease = Lease {
+                        id: licet_verifier::hex(&id),
+                        license_id: licet_verifier::hex(&license),
+                        client_id: None,
+                        created_at: created,
+                        expires_at: created + 600,
+                        released_at: released,
+                        renewals: 0,
+                        token_sha256: "00".repeat(32),
+                    };
+                    let old = [license.as_slice(), id.as_slice()].concat();
+                    leases
+                        .insert(id.as_slice(), encode(&lease).expect("encode").as_slice())
+                        .expect("lease");
+                    index.insert(old.as_slice(), ()).expect("index entry");
+                    if released.is_none() {
+                        seats.insert(old.as_slice(), created + 600).expect("seat");
+                    }
+                }
+            }
+            w.commit().expect("commit");
+        }
+        let (store, writer) = Store::open(&path, WriterConfig { max_batch: 1 }).expect("open");
+        {
+            let snap = Snapshot::of(&store).expect("snapshot");
+            let meta = snap.txn().open_table(META).expect("meta");
+            let version = meta.get("schema_version").expect("get").expect("version");
+            assert_eq!(version.value(), SCHEMA_VERSION.to_be_bytes().as_slice());
+            let seats = snap.txn().open_table(SEATS).expect("seats");
+            let keys: Vec<(Vec<u8>, u64)> = seats
+                .iter()
+                .expect("iter")
+                .map(|i| {
+                    i.map(|(k, v)| (k.value().to_vec(), v.value()))
+                        .expect("item")
+                })
+                .collect();
+            assert_eq!(
+                keys,
+                vec![(lease_key(&license, 2_000, &live).to_vec(), 2_600)]
+            );
+            assert_eq!(snap.seats_held(&license, 2_100).expect("held"), 1);
+            let listed: Vec<String> = snap
+                .leases_of(&license)
+                .expect("leases")
+                .into_iter()
+                .map(|l| l.id)
+                .collect();
+            // Oldest first.
+            assert_eq!(
+                listed,
+                vec![licet_verifier::hex(&gone), licet_verifier::hex(&live)]
+            );
+        }
+        drop(store);
+        writer.join().expect("writer");
     }
 }

@@ -74,6 +74,22 @@ async fn activation_lifecycle_and_tokens_verify_offline() {
     assert_eq!(st, 200, "{again}");
     assert_eq!(again["remaining_activations"], 1);
     assert_eq!(again["machine_id"], a["machine_id"]);
+    // The fresh token is for the machine that exists, not the one signed ahead of the write
+    // for a new activation.
+    let m2 = ring
+        .verify(
+            again["machine_token"].as_str().expect("token"),
+            &Expectations::new(Kind::Machine, "acme-studio-pro", s.now()).fingerprint(fp1),
+        )
+        .expect("the fresh machine token verifies offline");
+    assert_eq!(
+        licet_verifier::hex(&m2.claims.id),
+        a["machine_id"].as_str().expect("id")
+    );
+    assert_eq!(
+        licet_verifier::hex(&m.claims.id),
+        a["machine_id"].as_str().expect("id")
+    );
 
     let (st, _) = s
         .post(

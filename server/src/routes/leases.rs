@@ -81,8 +81,8 @@ fn sign_lease(
     s.signer.sign(b.claims().clone())
 }
 
-fn seat_key(license: &[u8; 16], lease: &[u8; 16]) -> Vec<u8> {
-    [license.as_slice(), lease.as_slice()].concat()
+fn seat_key(license: &[u8; 16], l: &Lease, lease: &[u8; 16]) -> [u8; 40] {
+    crate::store::lease_key(license, l.created_at, lease)
 }
 
 /// The current license inside a write, refused (and audited) when it cannot be used.
@@ -156,9 +156,10 @@ pub async fn obtain(
         .store
         .write(move |tx| {
             let l = usable(tx, &id, now, "lease.obtain")?;
-            let held = tx.seats_held(&id, now)?;
+            // Without a limit there is nothing to count (and the count would grow with
+            // every seat held, in the writer).
             if let Some(max) = l.max_leases
-                && held >= max
+                && tx.seats_held(&id, now)? >= max
             {
                 tx.audit(client_event(
                     now,
@@ -179,8 +180,9 @@ pub async fn obtain(
                 token_sha256,
             };
             tx.put_lease(&lease)?;
-            tx.seats.insert(seat_key(&id, &lease_id).as_slice(), expires_at)?;
-            tx.license_leases.insert(seat_key(&id, &lease_id).as_slice(), ())?;
+            let key = seat_key(&id, &lease, &lease_id);
+            tx.seats.insert(key.as_slice(), expires_at)?;
+            tx.license_leases.insert(key.as_slice(), ())?;
             tx.audit(client_event(
                 now,
                 "lease.obtain",
@@ -308,8 +310,10 @@ pub async fn renew(
             lease.renewals += 1;
             lease.token_sha256 = new_sha;
             tx.put_lease(&lease)?;
-            tx.seats
-                .insert(seat_key(&license_id, &lease_id).as_slice(), expires_at)?;
+            tx.seats.insert(
+                seat_key(&license_id, &lease, &lease_id).as_slice(),
+                expires_at,
+            )?;
             tx.audit(client_event(
                 now,
                 "lease.renew",
@@ -351,7 +355,7 @@ pub async fn release(
             lease.released_at = Some(now);
             tx.put_lease(&lease)?;
             tx.seats
-                .remove(seat_key(&license_id, &lease_id).as_slice())?;
+                .remove(seat_key(&license_id, &lease, &lease_id).as_slice())?;
             tx.audit(client_event(
                 now,
                 "lease.release",
@@ -473,7 +477,7 @@ pub async fn force_release(
             l.released_at = Some(now);
             tx.put_lease(&l)?;
             tx.seats
-                .remove(seat_key(&license_id, &lease_id).as_slice())?;
+                .remove(seat_key(&license_id, &l, &lease_id).as_slice())?;
             tx.audit(AuditEvent {
                 seq: 0,
                 at: now,
