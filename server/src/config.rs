@@ -37,7 +37,7 @@ pub struct Config {
     #[arg(long, env = "LICET_PASSPHRASE_FILE", value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
     /// Log as JSON lines instead of text.
-    #[arg(long, env = "LICET_LOG_JSON")]
+    #[arg(long, env = "LICET_LOG_JSON", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub log_json: bool,
     /// Largest request body, in bytes (bulk license creation allows 64 times as much).
     #[arg(long, env = "LICET_BODY_LIMIT", default_value_t = 64 * 1024)]

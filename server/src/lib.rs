@@ -212,19 +212,28 @@ pub async fn start(
     options: Options,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Server, String> {
-    std::fs::create_dir_all(&config.data).map_err(|e| {
+    // The data directory holds every license key and the signing key: owner only.
+    let mut dir = std::fs::DirBuilder::new();
+    dir.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+    dir.create(&config.data).map_err(|e| {
         format!(
             "{}: cannot create the data directory: {e}",
             config.data.display()
         )
     })?;
-    let signer = load_signer(config)?;
     let (store, writer) = Store::open(
         &config.data.join("licet.redb"),
         WriterConfig {
             max_batch: config.max_batch,
         },
     )?;
+    let has_licenses = store::Snapshot::of(&store)
+        .and_then(|s| s.license_count())
+        .map_err(|e| e.to_string())?
+        > 0;
+    let signer = load_signer(config, has_licenses)?;
     let (admin_token_sha256, generated_admin_token) =
         admin_token(&store, options.admin_token).await?;
     let state = AppState {
@@ -255,7 +264,7 @@ pub async fn start(
     })
 }
 
-fn load_signer(config: &Config) -> Result<Signer, String> {
+fn load_signer(config: &Config, has_licenses: bool) -> Result<Signer, String> {
     let (key, signature_pem) = match &config.signing_key {
         Some(path) => {
             let pem = zeroize::Zeroizing::new(
@@ -283,6 +292,14 @@ fn load_signer(config: &Config) -> Result<Signer, String> {
         None => {
             let keys = licet_keys::dir::KeyDir::new(&config.data);
             if !keys.signing_key_path().exists() {
+                // A restored database without its signing key: a new key would make every
+                // token already issued fail to check. Refuse, and say what to do.
+                if has_licenses {
+                    return Err(format!(
+                        "{} is missing but the database already holds licenses signed by it; restore signing-key.pem from your backup, or pass --signing-key",
+                        keys.signing_key_path().display()
+                    ));
+                }
                 let key = licet::SigningKey::generate_ed25519().map_err(|e| e.to_string())?;
                 keys.create(&key, None, false).map_err(|e| e.to_string())?;
                 tracing::info!(kid = %licet_verifier::hex(key.kid()), path = %keys.signing_key_path().display(), "generated a new Ed25519 signing key");

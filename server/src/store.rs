@@ -260,6 +260,7 @@ impl Store {
                 path.display()
             )
         })?;
+        restrict(path);
         migrate(&db).map_err(|e| format!("{}: {e}", path.display()))?;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel::<Job>(16_384);
@@ -335,6 +336,7 @@ impl Store {
     pub fn backup_to(&self, out: &Path) -> Result<(), ApiError> {
         let snap = self.read()?;
         let copy = Database::create(out)?;
+        restrict(out);
         let w = copy.begin_write()?;
         copy_table(&snap, &w, META)?;
         copy_table(&snap, &w, PRODUCTS)?;
@@ -348,6 +350,19 @@ impl Store {
         w.commit()?;
         Ok(())
     }
+}
+
+/// Makes a database file readable by its owner only: it holds every license key.
+fn restrict(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot make the database file private");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -651,6 +666,14 @@ impl Snapshot {
             }
         }
         Ok(out)
+    }
+
+    /// Number of licenses.
+    ///
+    /// # Errors
+    /// [`ApiError::Internal`].
+    pub fn license_count(&self) -> Result<u64, ApiError> {
+        Ok(self.txn.open_table(LICENSES)?.len()?)
     }
 
     /// Number of audit events.

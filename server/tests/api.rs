@@ -572,3 +572,33 @@ async fn admin_products_and_licenses() {
     let (_, v) = s.post("/v1/validate", json!({"license_key": key})).await;
     assert_eq!(v["machines"]["used"], 0);
 }
+
+#[tokio::test]
+async fn data_is_private_and_a_lost_signing_key_is_not_silently_replaced() {
+    let s = TestServer::start().await;
+    s.license("p", json!({})).await;
+    let dir = s.stop().await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("licet.redb"))
+            .expect("db")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the database holds every license key");
+    }
+    std::fs::remove_file(dir.path().join("signing-key.pem")).expect("remove key");
+    let err = licet_server::start(
+        &common::config(dir.path(), 8),
+        licet_server::Options::default(),
+        async {},
+    )
+    .await
+    .err()
+    .expect("a restart without the signing key is refused");
+    assert!(err.contains("restore signing-key.pem"), "{err}");
+    assert!(
+        !dir.path().join("signing-key.pem").exists(),
+        "no new key was made"
+    );
+}

@@ -67,15 +67,20 @@ async fn backup_while_serving_then_restore() {
         .collect();
 
     // Restore: a new data directory holding the backup as its database.
+    // The documented procedure: the database from the backup, the signing key from its own
+    // backup (here, the original data directory).
+    let original_key = s.dir.path().join("signing-key.pem");
     let restored = TestServer::start_with(|c| {
         let dir = c.data.join("restored");
         std::fs::create_dir_all(&dir).expect("dir");
         std::fs::write(dir.join("licet.redb"), &bytes).expect("write backup");
-        // The signing key comes from the original data directory.
-        let orig = c.data.clone();
-        c.signing_key = None;
+        std::fs::copy(&original_key, dir.join("signing-key.pem")).expect("restore the key");
+        std::fs::copy(
+            original_key.with_file_name("signature.pem"),
+            dir.join("signature.pem"),
+        )
+        .expect("restore signature.pem");
         c.data = dir;
-        let _ = orig;
     })
     .await;
     let (st, b) = restored

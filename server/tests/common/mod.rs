@@ -92,7 +92,6 @@ impl TestServer {
         if let Some(s) = self.server.take() {
             s.wait().await.expect("clean stop");
         }
-        tempfile::tempdir().map(|_| ()).ok();
         std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
     }
 
