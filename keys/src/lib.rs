@@ -266,7 +266,14 @@ impl SigningKey {
             reason: "private key cannot be encoded".into(),
         };
         match &self.inner {
-            Inner::Ed25519(k) => k.to_pkcs8_der().map_err(bad),
+            // PKCS#8 v1 (RFC 5208, no embedded public key): what OpenSSL 3.0 and
+            // Python's `cryptography` read; v2 (RFC 5958), dalek's default, they refuse.
+            Inner::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: k.to_bytes(),
+                public_key: None,
+            }
+            .to_pkcs8_der()
+            .map_err(bad),
             Inner::Rsa(k) => k.as_ref().as_ref().to_pkcs8_der().map_err(bad),
         }
     }
@@ -299,14 +306,9 @@ impl SigningKey {
         let bad = |_| Error::InvalidKey {
             reason: "private key cannot be encoded".into(),
         };
-        match &self.inner {
-            Inner::Ed25519(k) => k.to_pkcs8_pem(LineEnding::LF).map_err(bad),
-            Inner::Rsa(k) => k
-                .as_ref()
-                .as_ref()
-                .to_pkcs8_pem(LineEnding::LF)
-                .map_err(bad),
-        }
+        self.to_pkcs8_der()?
+            .to_pem("PRIVATE KEY", LineEnding::LF)
+            .map_err(bad)
     }
 
     /// The public key as SubjectPublicKeyInfo DER.
@@ -398,5 +400,24 @@ mod tests {
             "# note\n{}",
             encrypted.as_str()
         )));
+    }
+}
+
+#[cfg(test)]
+mod pkcs8_form {
+    use super::*;
+
+    #[test]
+    fn ed25519_keys_are_written_as_pkcs8_v1_and_read_back() {
+        let key = SigningKey::ed25519_from_seed(&[7; 32]).expect("key");
+        let pem = key.to_pkcs8_pem().expect("pem");
+        let (_, der) = pkcs8::SecretDocument::from_pem(&pem).expect("pem");
+        let info = pkcs8::PrivateKeyInfoRef::try_from(der.as_bytes()).expect("pkcs8");
+        // v1 (no embedded public key): OpenSSL 3.0 and Python's cryptography refuse v2.
+        assert_eq!(info.version(), pkcs8::Version::V1);
+        assert_eq!(
+            SigningKey::from_pkcs8_pem(&pem).expect("reads back").kid(),
+            key.kid()
+        );
     }
 }
