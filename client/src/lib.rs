@@ -602,7 +602,15 @@ impl Client {
     /// [`Error::Mismatch`].
     pub fn renew_lease(&self, lease: &Lease) -> Result<Lease, Error> {
         let i = &self.inner;
-        let mut body = json!({"lease_token": lease.token});
+        // The request id is derived from the token being renewed, so a retry after a lost
+        // answer repeats the very same request and the server answers it with the same new
+        // token (instead of LEASE_INVALID, which would cost the seat until its TTL).
+        let request_id = {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(lease.token.as_bytes());
+            licet_verifier::hex(digest.get(..16).unwrap_or_default())
+        };
+        let mut body = json!({"lease_token": lease.token, "request_id": request_id});
         if let Some(t) = i.lease_ttl {
             body["ttl"] = json!(t);
         }

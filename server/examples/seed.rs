@@ -170,6 +170,7 @@ async fn seed(data: PathBuf, out: PathBuf, licenses: usize, leases: usize) -> Re
                     released_at: Some(created + 60),
                     renewals: 0,
                     token_sha256: hex(&[rng.id(), rng.id()].concat()),
+                    retry: None,
                 };
                 (id, lease)
             })

@@ -136,6 +136,21 @@ pub struct Lease {
     /// SHA-256 of the current lease token's binary form, hex: a token replaced by a renewal
     /// no longer matches, and is refused online.
     pub token_sha256: String,
+    /// The last renewal made with a `request_id`, so that a client whose answer was lost
+    /// can repeat that same request and get the same token back (`None` once released).
+    #[serde(default)]
+    pub retry: Option<RenewRetry>,
+}
+
+/// What a repeated renewal answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewRetry {
+    /// The client's id for that renewal.
+    pub request_id: String,
+    /// SHA-256 of the token that renewal presented, hex.
+    pub previous_sha256: String,
+    /// The token it was answered with (text form).
+    pub token: String,
 }
 
 impl Lease {

@@ -327,3 +327,78 @@ async fn admin_lists_force_releases_and_audits_leases() {
         assert!(actions.contains(&want), "audit lacks {want}: {actions:?}");
     }
 }
+
+#[tokio::test]
+async fn a_repeated_renewal_with_the_same_request_id_gets_the_same_answer() {
+    let s = TestServer::start().await;
+    let l = s.license("cad", json!({"max_leases": 1})).await;
+    let key = l["license_key"].as_str().expect("key");
+    let (st, a) = s
+        .post("/v1/leases/obtain", json!({"license_key": key}))
+        .await;
+    assert_eq!(st, 201, "{a}");
+    let t1 = a["lease_token"].clone();
+    // Later than the obtain: a renewal in the same second with the same TTL would sign the
+    // very same bytes (Ed25519 is deterministic) and replace nothing.
+    s.advance(5);
+    let (st, r1) = s
+        .post(
+            "/v1/leases/renew",
+            json!({"lease_token": t1, "request_id": "r-1"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{r1}");
+    // The answer was lost: the client repeats the same request.
+    let (st, r2) = s
+        .post(
+            "/v1/leases/renew",
+            json!({"lease_token": t1, "request_id": "r-1"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{r2}");
+    assert_eq!(
+        r2["lease_token"], r1["lease_token"],
+        "the same token, not a second renewal"
+    );
+    // Anything else with the old token is still refused.
+    let (st, e) = s
+        .post(
+            "/v1/leases/renew",
+            json!({"lease_token": t1, "request_id": "r-2"}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (404, Some("LEASE_INVALID"))
+    );
+    let (st, e) = s.post("/v1/leases/renew", json!({"lease_token": t1})).await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (404, Some("LEASE_INVALID"))
+    );
+    let (st, e) = s
+        .post("/v1/leases/validate", json!({"lease_token": t1}))
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (404, Some("LEASE_INVALID"))
+    );
+    // After a release, the repeat is refused too.
+    let (st, _) = s
+        .post(
+            "/v1/leases/release",
+            json!({"lease_token": r1["lease_token"]}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, e) = s
+        .post(
+            "/v1/leases/renew",
+            json!({"lease_token": t1, "request_id": "r-1"}),
+        )
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (410, Some("LEASE_RELEASED"))
+    );
+}

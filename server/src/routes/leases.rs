@@ -178,6 +178,7 @@ pub async fn obtain(
                 released_at: None,
                 renewals: 0,
                 token_sha256,
+                retry: None,
             };
             tx.put_lease(&lease)?;
             let key = seat_key(&id, &lease, &lease_id);
@@ -254,10 +255,15 @@ fn live(lease: Option<Lease>, sha256: &str, now: u64) -> Result<Lease, ApiError>
 pub struct RenewReq {
     lease_token: String,
     ttl: Option<u64>,
+    /// The client's id for this renewal (1 to 64 bytes). Repeating a renewal with the same
+    /// id and the same old token returns the same new token instead of LEASE_INVALID, so a
+    /// lost answer does not cost the seat.
+    request_id: Option<String>,
 }
 
 /// `POST /v1/leases/renew`: while the lease is live, a new lease token and expiry; the old
-/// token is refused online from then on.
+/// token is refused online from then on, except by a repeat of the very renewal that
+/// replaced it (same `request_id`), which gets the same answer again.
 pub async fn renew(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<RenewReq>,
@@ -266,8 +272,35 @@ pub async fn renew(
     let support = p.support.clone();
     let fail = move |e: ApiError| e.with_support(support.clone());
     let now = s.now();
+    if req
+        .request_id
+        .as_ref()
+        .is_some_and(|r| r.is_empty() || r.len() > 64)
+    {
+        return Err(fail(ApiError::BadRequest(
+            "request_id must be 1 to 64 bytes".into(),
+        )));
+    }
     let snap = Snapshot::of(&s.store).map_err(&fail)?;
-    let lease = live(snap.lease(&p.lease_id).map_err(&fail)?, &p.sha256, now).map_err(&fail)?;
+    let stored = snap.lease(&p.lease_id).map_err(&fail)?;
+    // A repeat of the renewal that replaced this token: the same answer again.
+    if let (Some(rid), Some(l)) = (&req.request_id, &stored)
+        && let Some(r) = &l.retry
+        && l.released_at.is_none()
+        && now < l.expires_at
+        && licet::ct_eq(r.request_id.as_bytes(), rid.as_bytes())
+        && licet::ct_eq(r.previous_sha256.as_bytes(), p.sha256.as_bytes())
+        // Only a token that was replaced: renewing within the same second with the same TTL
+        // signs identical bytes, and the current token must then renew for real.
+        && !licet::ct_eq(l.token_sha256.as_bytes(), p.sha256.as_bytes())
+    {
+        return Ok(Json(json!({
+            "lease_token": r.token,
+            "lease_id": l.id,
+            "expires_at": rfc3339(l.expires_at),
+        })));
+    }
+    let lease = live(stored, &p.sha256, now).map_err(&fail)?;
     let license_id = id_bytes(&lease.license_id)
         .ok_or(ApiError::Internal)
         .map_err(&fail)?;
@@ -299,6 +332,12 @@ pub async fn renew(
     .map_err(&fail)?;
     let new_sha = hex(&key_hash(token.bytes()));
     let (lease_id, old_sha) = (p.lease_id, p.sha256);
+    let token_text = token.text();
+    let retry = req.request_id.map(|request_id| crate::model::RenewRetry {
+        request_id,
+        previous_sha256: old_sha.clone(),
+        token: token_text.clone(),
+    });
     let lease = s
         .store
         .write(move |tx| {
@@ -309,6 +348,7 @@ pub async fn renew(
             lease.expires_at = expires_at;
             lease.renewals += 1;
             lease.token_sha256 = new_sha;
+            lease.retry = retry;
             tx.put_lease(&lease)?;
             tx.seats.insert(
                 seat_key(&license_id, &lease, &lease_id).as_slice(),
@@ -325,7 +365,7 @@ pub async fn renew(
         .await
         .map_err(&fail)?;
     Ok(Json(json!({
-        "lease_token": token.text(),
+        "lease_token": token_text,
         "lease_id": lease.id,
         "expires_at": rfc3339(lease.expires_at),
     })))
@@ -353,6 +393,7 @@ pub async fn release(
             let mut lease = live(tx.lease(&lease_id)?, &sha, now)?;
             let license_id = id_bytes(&lease.license_id).ok_or(ApiError::Internal)?;
             lease.released_at = Some(now);
+            lease.retry = None;
             tx.put_lease(&lease)?;
             tx.seats
                 .remove(seat_key(&license_id, &lease, &lease_id).as_slice())?;
@@ -475,6 +516,7 @@ pub async fn force_release(
                 return Err(ApiError::LeaseReleased);
             }
             l.released_at = Some(now);
+            l.retry = None;
             tx.put_lease(&l)?;
             tx.seats
                 .remove(seat_key(&license_id, &l, &lease_id).as_slice())?;
