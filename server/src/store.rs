@@ -717,6 +717,7 @@ mod tests {
                         released_at: released,
                         renewals: 0,
                         token_sha256: "00".repeat(32),
+                        retry: None,
                     };
                     let old = [license.as_slice(), id.as_slice()].concat();
                     leases
