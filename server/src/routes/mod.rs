@@ -7,17 +7,8 @@ pub mod leases;
 
 use serde::{Deserialize, Deserializer, Serializer};
 
-/// Times in JSON: RFC 3339 UTC strings.
-pub fn rfc3339(t: u64) -> String {
-    i64::try_from(t)
-        .ok()
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+/// Times in JSON: RFC 3339 UTC strings, formatted as everywhere else in licet.
+pub use licet::json::rfc3339;
 
 /// Parses an RFC 3339 time into seconds since 1970.
 pub fn parse_time(s: &str) -> Option<u64> {
