@@ -557,14 +557,47 @@ async fn admin_products_and_licenses() {
     let ms = ms["machines"].as_array().expect("machines").clone();
     assert_eq!(ms.len(), 3);
     let mid = ms[0]["id"].as_str().expect("id");
+    // Ids in any case; an unknown machine or license is NOT_FOUND, naming what is missing.
     let (st, _) = s
+        .admin(
+            Method::DELETE,
+            &format!(
+                "/licenses/{}/machines/{}",
+                lid.to_uppercase(),
+                mid.to_uppercase()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (st, e) = s
         .admin(
             Method::DELETE,
             &format!("/licenses/{lid}/machines/{mid}"),
             None,
         )
         .await;
-    assert_eq!(st, 204);
+    assert_eq!((st, e["error"]["code"].as_str()), (404, Some("NOT_FOUND")));
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no machine")),
+        "{e}"
+    );
+    let (st, e) = s
+        .admin(
+            Method::DELETE,
+            &format!("/licenses/{}/machines/{mid}", "0".repeat(32)),
+            None,
+        )
+        .await;
+    assert_eq!((st, e["error"]["code"].as_str()), (404, Some("NOT_FOUND")));
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no license")),
+        "{e}"
+    );
     let (st, r) = s
         .admin(Method::DELETE, &format!("/licenses/{lid}/machines"), None)
         .await;

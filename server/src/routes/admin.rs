@@ -706,9 +706,14 @@ pub async fn deactivate_machine(
     Path((id, machine)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let bid = license_id(&id)?;
+    // Ids are stored as lower-case hex; accept them in any case, as every other path does.
+    let (id, machine) = (id.to_ascii_lowercase(), machine.to_ascii_lowercase());
     let now = s.now();
     s.store
         .write(move |tx| {
+            if tx.license(&bid)?.is_none() {
+                return Err(ApiError::NotFound(format!("no license '{id}'")));
+            }
             let (lo, hi) = prefix_range(&bid);
             let mut found = None;
             for item in tx.machines.range(lo.as_slice()..hi.as_slice())? {
@@ -719,7 +724,9 @@ pub async fn deactivate_machine(
                     break;
                 }
             }
-            let key = found.ok_or(ApiError::MachineNotFound)?;
+            let key = found.ok_or_else(|| {
+                ApiError::NotFound(format!("no machine '{machine}' on license '{id}'"))
+            })?;
             tx.machines.remove(key.as_slice())?;
             tx.audit(admin_event(
                 now,

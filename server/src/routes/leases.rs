@@ -502,6 +502,8 @@ pub async fn force_release(
         id_bytes(&id).ok_or_else(|| ApiError::NotFound(format!("no license '{id}'")))?;
     let lease_id =
         id_bytes(&lease).ok_or_else(|| ApiError::NotFound(format!("no lease '{lease}'")))?;
+    // Stored ids are lower-case hex; accept them in any case.
+    let id = id.to_ascii_lowercase();
     let now = s.now();
     let l = s
         .store
