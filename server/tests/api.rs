@@ -506,6 +506,19 @@ async fn admin_products_and_licenses() {
         }
     }
     assert_eq!(seen.len(), 50);
+    // A last page that is exactly full ends the listing (no empty page after it).
+    let (_, page) = s
+        .admin(Method::GET, "/licenses?limit=50&customer=c1", None)
+        .await;
+    assert_eq!(page["licenses"].as_array().map(Vec::len), Some(50));
+    assert!(page["next_cursor"].is_null(), "{}", page["next_cursor"]);
+    let (_, page) = s
+        .admin(Method::GET, "/licenses?limit=49&customer=c1", None)
+        .await;
+    assert!(
+        page["next_cursor"].is_string(),
+        "one more license, one more page"
+    );
 
     // Update, get, delete.
     let id = made["licenses"][0]["id"].as_str().expect("id");

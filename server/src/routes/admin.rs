@@ -444,6 +444,7 @@ pub async fn list_licenses(
             let t = snap.txn().open_table(LICENSES)?;
             let mut out = Vec::new();
             let mut next = None;
+            let mut more = false;
             let range = match &start {
                 Some(c) => t.range::<&[u8]>((
                     std::ops::Bound::Excluded(c.as_slice()),
@@ -462,14 +463,17 @@ pub async fn list_licenses(
                     && before.is_none_or(|b| l.expires_at.is_some_and(|e| e < b))
                     && after.is_none_or(|a| l.expires_at.is_none_or(|e| e > a));
                 if keep {
+                    // A further match is what proves there is another page: a last page
+                    // that is exactly full ends the listing instead of pointing at an
+                    // empty one.
                     if out.len() == limit {
+                        more = true;
                         break;
                     }
                     next = Some(l.id.clone());
                     out.push(license_json(&l));
                 }
             }
-            let more = out.len() == limit;
             Ok((out, if more { next } else { None }))
         })
         .await
@@ -808,6 +812,7 @@ pub async fn audit(
             let upper = q.cursor.unwrap_or(u64::MAX);
             let mut out = Vec::new();
             let mut last = None;
+            let mut more = false;
             for item in t.range(..upper)?.rev() {
                 let (_, v) = item?;
                 let e: AuditEvent = decode(v.value())?;
@@ -822,6 +827,7 @@ pub async fn audit(
                     && until.is_none_or(|u| e.at <= u);
                 if keep {
                     if out.len() == limit {
+                        more = true;
                         break;
                     }
                     last = Some(e.seq);
@@ -835,7 +841,6 @@ pub async fn audit(
                     }));
                 }
             }
-            let more = out.len() == limit;
             Ok((out, if more { last } else { None }, total))
         },
     )
