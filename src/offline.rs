@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use licet_verifier::{Claims, Expectations, Fingerprint, Keyring, Kind, Verified, hex};
+use licet_verifier::{Claims, Expectations, Fingerprint, Keyring, Kind, Verified, hex, unhex};
 
 use crate::{Builder, Error, SigningKey, Token};
 
@@ -153,17 +153,6 @@ fn text_form(license: &str) -> String {
         Ok((kind, bytes)) => licet_verifier::text::encode_text(kind, &bytes),
         Err(_) => license.split_whitespace().collect(),
     }
-}
-
-fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != N * 2 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
 }
 
 /// The vendor's answer to a request: checks the license inside it against `keyring` (the

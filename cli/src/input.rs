@@ -48,8 +48,8 @@ pub fn read_file(path: &Path) -> Result<String, Failure> {
 
 /// Reads a keyring (signature.pem).
 pub fn keyring(path: &Path) -> Result<licet_verifier::Keyring, Failure> {
-    // Read here rather than with `Keyring::from_pem_file`, whose I/O message speaks of a
-    // token file: this is the vendor's public keys, and the message should say so.
+    // Read here rather than with `Keyring::from_pem_file`, so that the message can name the
+    // flag to fix.
     let text = std::fs::read_to_string(path).map_err(|e| {
         Failure::error(
             "IO_ERROR",
@@ -200,14 +200,7 @@ pub fn fingerprint(s: &str) -> Result<licet_verifier::Fingerprint, Failure> {
             format!("'{s}' is not a fingerprint: expected 64 hex digits"),
         )
     };
-    if s.len() != 64 || !s.is_ascii() {
-        return Err(bad());
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
-    }
-    Ok(out)
+    licet_verifier::unhex(s).ok_or_else(bad)
 }
 
 /// Now, from the system clock.

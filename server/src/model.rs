@@ -116,6 +116,45 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
+impl AuditEvent {
+    /// An event caused by a client request (`seq` is assigned when it is written).
+    pub fn client(
+        at: u64,
+        action: &str,
+        license_id: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Self {
+        Self::by("client", at, action, license_id, detail)
+    }
+
+    /// An event caused by an admin request.
+    pub fn admin(
+        at: u64,
+        action: &str,
+        license_id: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Self {
+        Self::by("admin", at, action, license_id, detail)
+    }
+
+    fn by(
+        actor: &str,
+        at: u64,
+        action: &str,
+        license_id: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Self {
+        AuditEvent {
+            seq: 0,
+            at,
+            action: action.to_owned(),
+            actor: actor.to_owned(),
+            license_id: license_id.map(str::to_owned),
+            detail,
+        }
+    }
+}
+
 /// A floating seat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {

@@ -89,17 +89,7 @@ pub fn id_bytes(hex: &str) -> Option<[u8; 16]> {
     unhex(hex)
 }
 
-/// Parses hex into a fixed array.
-pub fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != N * 2 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
+pub use licet_verifier::unhex;
 
 /// The tables a write closure works on.
 pub struct Tx<'t> {

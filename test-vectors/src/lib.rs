@@ -14,7 +14,7 @@ use std::path::Path;
 use ciborium::value::Value;
 use licet::{Claims, KindClaims, LicenseType, Token};
 use licet_keys::SigningKey;
-use licet_verifier::{Kind, envelope, hex, text};
+use licet_verifier::{Expectations, Kind, hex, text};
 use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 
@@ -845,6 +845,28 @@ pub fn vectors(keys: &Keys) -> Vec<Vector> {
     v
 }
 
+/// The expectations of a vector (or of a Python-minted token), read back from the
+/// manifest's `expect` object: the one reader of the shape [`manifest`] writes.
+///
+/// # Panics
+/// When `e` is not that shape (a broken manifest is a failed test).
+pub fn expectations(e: &Json) -> Expectations<'_> {
+    let kind = Kind::from_name(e["kind"].as_str().expect("kind")).expect("kind name");
+    let mut expect = Expectations::new(
+        kind,
+        e["product"].as_str().expect("product"),
+        e["now"].as_u64().expect("now"),
+    )
+    .leeway(e["leeway"].as_u64().expect("leeway"));
+    if let Some(f) = e["fingerprint"].as_str() {
+        expect = expect.fingerprint(licet_verifier::unhex(f).expect("fingerprint: 64 hex digits"));
+    }
+    if let Some(t) = e["last_seen"].as_u64() {
+        expect = expect.last_seen(t);
+    }
+    expect
+}
+
 /// The manifest, as written to `test-vectors/vectors.json`.
 pub fn manifest(keys: &Keys) -> Json {
     let vectors: Vec<Json> = vectors(keys)
@@ -908,6 +930,5 @@ pub fn files(keys: &Keys) -> BTreeMap<&'static str, String> {
         "vectors.json",
         serde_json::to_string_pretty(&manifest(keys)).expect("json") + "\n",
     );
-    let _ = envelope::MAX_TOKEN_BYTES;
     files
 }

@@ -6,20 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use licet_test_vectors::claims_json;
-use licet_verifier::{Expectations, Keyring, Kind};
+use licet_test_vectors::{claims_json, expectations};
+use licet_verifier::Keyring;
 use serde_json::Value;
 
 fn dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn unhex32(s: &str) -> [u8; 32] {
-    let bytes: Vec<u8> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect();
-    bytes.try_into().expect("32 bytes")
 }
 
 /// Verifies every token of a minted file in each of its forms; returns (tokens, forms).
@@ -41,19 +33,7 @@ fn verify_minted(path: &Path) -> (usize, usize) {
     for t in tokens {
         let name = t["name"].as_str().expect("name");
         let e = &t["expect"];
-        let kind = Kind::from_name(e["kind"].as_str().expect("kind")).expect("kind name");
-        let mut expect = Expectations::new(
-            kind,
-            e["product"].as_str().expect("product"),
-            e["now"].as_u64().expect("now"),
-        )
-        .leeway(e["leeway"].as_u64().expect("leeway"));
-        if let Some(f) = e["fingerprint"].as_str() {
-            expect = expect.fingerprint(unhex32(f));
-        }
-        if let Some(s) = e["last_seen"].as_u64() {
-            expect = expect.last_seen(s);
-        }
+        let expect = expectations(e);
         // The issuer's text form, then the same bytes as the spec lets a person write
         // them (file form with CRLF; lower case, separators and aliases).
         let forms = std::iter::once(&t["token"])

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use licet_test_vectors::{Keys, claims_json, files};
-use licet_verifier::{Expectations, Keyring, Kind};
+use licet_test_vectors::{Keys, claims_json, expectations, files};
+use licet_verifier::Keyring;
 use serde_json::Value;
 
 fn dir() -> &'static Path {
@@ -15,14 +15,6 @@ fn dir() -> &'static Path {
 fn manifest() -> Value {
     let text = std::fs::read_to_string(dir().join("vectors.json")).expect("vectors.json");
     serde_json::from_str(&text).expect("vectors.json is JSON")
-}
-
-fn unhex32(s: &str) -> [u8; 32] {
-    let bytes: Vec<u8> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect();
-    bytes.try_into().expect("32 bytes")
 }
 
 #[test]
@@ -51,19 +43,7 @@ fn every_vector_gives_its_expected_result() {
     for v in vectors {
         let name = v["name"].as_str().expect("name");
         let e = &v["expect"];
-        let kind = Kind::from_name(e["kind"].as_str().expect("kind")).expect("kind name");
-        let mut expect = Expectations::new(
-            kind,
-            e["product"].as_str().expect("product"),
-            e["now"].as_u64().expect("now"),
-        )
-        .leeway(e["leeway"].as_u64().expect("leeway"));
-        if let Some(f) = e["fingerprint"].as_str() {
-            expect = expect.fingerprint(unhex32(f));
-        }
-        if let Some(t) = e["last_seen"].as_u64() {
-            expect = expect.last_seen(t);
-        }
+        let expect = expectations(e);
         let got = keyring.verify(v["token"].as_str().expect("token"), &expect);
         let r = &v["result"];
         if r["valid"].as_bool().expect("valid") {

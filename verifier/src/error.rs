@@ -171,7 +171,10 @@ impl fmt::Display for Error {
                 "machine token is bound to another machine; activate this machine to get its own token",
             ),
             Error::KeyringInvalid { reason } => write!(f, "signature.pem cannot be used: {reason}"),
-            Error::Io { reason } => write!(f, "cannot read token file: {reason}"),
+            Error::Io { reason } => write!(
+                f,
+                "cannot read {reason}; check the path and that this user may read it"
+            ),
         }
     }
 }

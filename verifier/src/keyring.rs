@@ -225,7 +225,9 @@ impl Keyring {
         }
         if keyring.keys.is_empty() {
             return Err(Error::KeyringInvalid {
-                reason: String::from("no PUBLIC KEY block found"),
+                reason: String::from(
+                    "no PUBLIC KEY block found; give the vendor's signature.pem (one or more -----BEGIN PUBLIC KEY----- blocks)",
+                ),
             });
         }
         Ok(keyring)

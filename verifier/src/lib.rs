@@ -69,3 +69,46 @@ pub fn hex(bytes: &[u8]) -> alloc::string::String {
     }
     s
 }
+
+/// Parses exactly `2 * N` hex digits (either case) into `N` bytes: ids, key ids and
+/// fingerprints as [`hex`] writes them. `None` for any other length or character (a `+`
+/// sign included, which `u8::from_str_radix` would let through).
+pub fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let digits = s.as_bytes();
+    if digits.len() != N.checked_mul(2)? {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let [hi, lo] = pair else { return None };
+        // Both nibbles are below 16, so neither the shift nor the `or` can overflow.
+        *byte = nibble(*hi)?.wrapping_shl(4) | nibble(*lo)?;
+    }
+    Some(out)
+}
+
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c.wrapping_sub(b'0')),
+        b'a'..=b'f' => Some(c.wrapping_sub(b'a').wrapping_add(10)),
+        b'A'..=b'F' => Some(c.wrapping_sub(b'A').wrapping_add(10)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod hex_tests {
+    use super::{hex, unhex};
+
+    #[test]
+    fn unhex_reads_what_hex_writes_and_nothing_else() {
+        let bytes = [0x00, 0x7f, 0xa5, 0xff];
+        assert_eq!(unhex::<4>(&hex(&bytes)), Some(bytes));
+        assert_eq!(unhex::<4>("007FA5FF"), Some(bytes));
+        assert_eq!(unhex::<4>("007fa5f"), None, "odd length");
+        assert_eq!(unhex::<4>("007fa5ff00"), None, "too long");
+        assert_eq!(unhex::<2>("+f0a"), None, "a sign is not a digit");
+        assert_eq!(unhex::<2>("0g0a"), None);
+        assert_eq!(unhex::<2>("é0"), None);
+    }
+}

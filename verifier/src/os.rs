@@ -26,7 +26,7 @@ impl Keyring {
     pub fn from_pem_file(path: impl AsRef<std::path::Path>) -> Result<Keyring, Error> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            reason: std::format!("{}: {e}", path.display()),
+            reason: std::format!("the keyring {}: {e}", path.display()),
         })?;
         Keyring::from_pem(&text)
     }
@@ -52,7 +52,7 @@ impl Keyring {
 pub fn read_token_file(path: &std::path::Path) -> Result<std::string::String, Error> {
     use std::io::Read;
     let io = |e: std::io::Error| Error::Io {
-        reason: std::format!("{}: {e}", path.display()),
+        reason: std::format!("the token file {}: {e}", path.display()),
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut text = std::string::String::new();

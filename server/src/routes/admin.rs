@@ -28,17 +28,6 @@ pub const MAX_BULK: usize = 1000;
 /// Largest page of a listing.
 pub const MAX_PAGE: usize = 1000;
 
-fn admin_event(now: u64, action: &str, license_id: Option<String>, detail: Value) -> AuditEvent {
-    AuditEvent {
-        seq: 0,
-        at: now,
-        action: action.into(),
-        actor: "admin".into(),
-        license_id,
-        detail,
-    }
-}
-
 /// `Option<Option<T>>` for PATCH: absent = unchanged, `null` = cleared.
 fn double<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
@@ -121,7 +110,7 @@ pub async fn create_product(
             }
             tx.products
                 .insert(p.name.as_str(), encode(&p)?.as_slice())?;
-            tx.audit(admin_event(
+            tx.audit(AuditEvent::admin(
                 now,
                 "product.create",
                 None,
@@ -183,7 +172,7 @@ pub async fn update_product(
             }
             p.updated_at = now;
             tx.products.insert(name.as_str(), encode(&p)?.as_slice())?;
-            tx.audit(admin_event(
+            tx.audit(AuditEvent::admin(
                 now,
                 "product.update",
                 None,
@@ -216,7 +205,7 @@ pub async fn delete_product(
                 }
             }
             tx.products.remove(name.as_str())?;
-            tx.audit(admin_event(
+            tx.audit(AuditEvent::admin(
                 now,
                 "product.delete",
                 None,
@@ -309,10 +298,10 @@ fn insert_license(tx: &mut Tx<'_>, l: &License, hash: &[u8; 32], now: u64) -> Re
     let id = id_bytes(&l.id).ok_or(ApiError::Internal)?;
     tx.put_license(l)?;
     tx.license_keys.insert(hash.as_slice(), id.as_slice())?;
-    tx.audit(admin_event(
+    tx.audit(AuditEvent::admin(
         now,
         "license.create",
-        Some(l.id.clone()),
+        Some(&l.id),
         json!({"product": l.product, "customer": l.customer}),
     ))
 }
@@ -525,10 +514,10 @@ async fn change_license(
             check_settings(&l)?;
             l.updated_at = now;
             tx.put_license(&l)?;
-            tx.audit(admin_event(
+            tx.audit(AuditEvent::admin(
                 now,
                 action,
-                Some(l.id.clone()),
+                Some(&l.id),
                 json!({"status": l.status}),
             ))?;
             Ok(l)
@@ -662,10 +651,10 @@ pub async fn delete_license(
                 tx.leases.remove(lease.as_slice())?;
             }
             tx.licenses.remove(bid.as_slice())?;
-            tx.audit(admin_event(
+            tx.audit(AuditEvent::admin(
                 now,
                 "license.delete",
-                Some(l.id.clone()),
+                Some(&l.id),
                 json!({"product": l.product}),
             ))?;
             Ok(())
@@ -732,10 +721,10 @@ pub async fn deactivate_machine(
                 ApiError::NotFound(format!("no machine '{machine}' on license '{id}'"))
             })?;
             tx.machines.remove(key.as_slice())?;
-            tx.audit(admin_event(
+            tx.audit(AuditEvent::admin(
                 now,
                 "machine.deactivate",
-                Some(id),
+                Some(&id),
                 json!({"machine_id": machine}),
             ))?;
             Ok(())
@@ -761,10 +750,10 @@ pub async fn reset_machines(
             let (lo, hi) = prefix_range(&bid);
             tx.machines
                 .retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
-            tx.audit(admin_event(
+            tx.audit(AuditEvent::admin(
                 now,
                 "machine.reset",
-                Some(id),
+                Some(&id),
                 json!({"removed": n}),
             ))?;
             Ok(n)

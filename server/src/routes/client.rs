@@ -89,25 +89,17 @@ pub fn find_license_in(
 }
 
 /// Audits a refused client request (without waiting for the disk).
-pub fn refused(
-    s: &AppState,
-    action: &str,
-    license_id: Option<String>,
-    e: &ApiError,
-    detail: Value,
-) {
-    s.store.audit_later(AuditEvent {
-        seq: 0,
-        at: s.now(),
-        action: "request.refused".into(),
-        actor: "client".into(),
+pub fn refused(s: &AppState, action: &str, license_id: Option<&str>, e: &ApiError, detail: Value) {
+    s.store.audit_later(AuditEvent::client(
+        s.now(),
+        "request.refused",
         license_id,
-        detail: json!({"request": action, "code": e.code(), "detail": detail}),
-    });
+        json!({"request": action, "code": e.code(), "detail": detail}),
+    ));
 }
 
 fn fingerprint(s: &str) -> Result<[u8; 32], ApiError> {
-    unhex::<32>(&s.to_ascii_lowercase()).ok_or_else(|| {
+    unhex::<32>(s).ok_or_else(|| {
         ApiError::BadRequest(
             "fingerprint must be 64 hex digits (the machine's fingerprint hash, e.g. from `licet fingerprint --product P`)"
                 .into(),
@@ -257,7 +249,7 @@ fn read_machine(tx: &Tx<'_>, key: &[u8]) -> Result<Option<Machine>, ApiError> {
 }
 
 /// The current license inside a write, refused (and audited) when it cannot be used.
-fn usable_license(
+pub fn usable_license(
     tx: &mut Tx<'_>,
     id: &[u8; 16],
     now: u64,
@@ -265,14 +257,12 @@ fn usable_license(
 ) -> Result<License, ApiError> {
     let l = tx.license(id)?.ok_or(ApiError::KeyInvalid)?;
     if let Some(e) = refusal(&l, now) {
-        tx.audit(AuditEvent {
-            seq: 0,
-            at: now,
-            action: "request.refused".into(),
-            actor: "client".into(),
-            license_id: Some(l.id.clone()),
-            detail: json!({"request": action, "code": e.code()}),
-        })?;
+        tx.audit(AuditEvent::client(
+            now,
+            "request.refused",
+            Some(&l.id),
+            json!({"request": action, "code": e.code()}),
+        ))?;
         return Err(e);
     }
     Ok(l)
@@ -322,7 +312,7 @@ pub async fn activate(
     let f = find_license(&s, &req.license_key, "activate")?;
     let now = s.now();
     if let Some(e) = refusal(&f.license, now) {
-        refused(&s, "activate", Some(f.license.id.clone()), &e, json!({}));
+        refused(&s, "activate", Some(&f.license.id), &e, json!({}));
         return Err(e.with_support(f.support));
     }
     let id = f.id;
@@ -354,14 +344,7 @@ pub async fn activate(
             if let Some(max) = l.max_machines
                 && used >= max
             {
-                tx.audit(AuditEvent {
-                    seq: 0,
-                    at: now,
-                    action: "request.refused".into(),
-                    actor: "client".into(),
-                    license_id: Some(l.id.clone()),
-                    detail: json!({"request": "activate", "code": "ACTIVATION_LIMIT_REACHED", "fingerprint": hex(&fp)}),
-                })?;
+                tx.audit(AuditEvent::client(now, "request.refused", Some(&l.id), json!({"request": "activate", "code": "ACTIVATION_LIMIT_REACHED", "fingerprint": hex(&fp)})))?;
                 return Err(ApiError::ActivationLimitReached { max });
             }
             let m = Machine {
@@ -375,14 +358,7 @@ pub async fn activate(
                 last_check_in: now,
             };
             tx.machines.insert(key.as_slice(), crate::store::encode(&m)?.as_slice())?;
-            tx.audit(AuditEvent {
-                seq: 0,
-                at: now,
-                action: "machine.activate".into(),
-                actor: "client".into(),
-                license_id: Some(l.id.clone()),
-                detail: json!({"machine_id": m.id, "fingerprint": m.fingerprint, "name": m.name}),
-            })?;
+            tx.audit(AuditEvent::client(now, "machine.activate", Some(&l.id), json!({"machine_id": m.id, "fingerprint": m.fingerprint, "name": m.name})))?;
             Ok((l, m, true, used + 1))
         })
         .await;
@@ -507,14 +483,12 @@ pub async fn check_in(
             m.last_check_in = now;
             tx.machines
                 .insert(key.as_slice(), crate::store::encode(&m)?.as_slice())?;
-            tx.audit(AuditEvent {
-                seq: 0,
-                at: now,
-                action: "machine.check_in".into(),
-                actor: "client".into(),
-                license_id: Some(l.id.clone()),
-                detail: json!({"machine_id": m.id}),
-            })?;
+            tx.audit(AuditEvent::client(
+                now,
+                "machine.check_in",
+                Some(&l.id),
+                json!({"machine_id": m.id}),
+            ))?;
             Ok((l, m))
         })
         .await
@@ -541,14 +515,12 @@ pub async fn deactivate(
             let key = machine_key(&id, &fp);
             let m = read_machine(tx, &key)?.ok_or(ApiError::MachineNotFound)?;
             tx.machines.remove(key.as_slice())?;
-            tx.audit(AuditEvent {
-                seq: 0,
-                at: now,
-                action: "machine.deactivate".into(),
-                actor: "client".into(),
-                license_id: Some(m.license_id.clone()),
-                detail: json!({"machine_id": m.id}),
-            })?;
+            tx.audit(AuditEvent::client(
+                now,
+                "machine.deactivate",
+                Some(&m.license_id),
+                json!({"machine_id": m.id}),
+            ))?;
             Ok(m)
         })
         .await

@@ -20,10 +20,10 @@ use licet_verifier::{Kind, hex};
 use crate::error::{ApiError, WithSupport};
 use crate::extract::ApiJson;
 use crate::model::{AuditEvent, Lease, License};
-use crate::routes::client::{find_license, refusal, refused};
+use crate::routes::client::{find_license, refusal, refused, usable_license};
 use crate::routes::rfc3339;
 use crate::state::{AppState, key_hash, license_claims};
-use crate::store::{Snapshot, Tx, id_bytes};
+use crate::store::{Snapshot, id_bytes};
 
 /// Adds the lease routes of the client API.
 pub fn client_routes(r: Router<AppState>) -> Router<AppState> {
@@ -37,17 +37,6 @@ pub fn client_routes(r: Router<AppState>) -> Router<AppState> {
 pub fn admin_routes(r: Router<AppState>) -> Router<AppState> {
     r.route("/licenses/{id}/leases", get(list))
         .route("/licenses/{id}/leases/{lease}/release", post(force_release))
-}
-
-fn client_event(now: u64, action: &str, license_id: &str, detail: Value) -> AuditEvent {
-    AuditEvent {
-        seq: 0,
-        at: now,
-        action: action.into(),
-        actor: "client".into(),
-        license_id: Some(license_id.to_owned()),
-        detail,
-    }
 }
 
 /// The lease length a client gets: its `ttl`, else the license's default, capped by the
@@ -85,21 +74,6 @@ fn seat_key(license: &[u8; 16], l: &Lease, lease: &[u8; 16]) -> [u8; 40] {
     crate::store::lease_key(license, l.created_at, lease)
 }
 
-/// The current license inside a write, refused (and audited) when it cannot be used.
-fn usable(tx: &mut Tx<'_>, id: &[u8; 16], now: u64, action: &str) -> Result<License, ApiError> {
-    let l = tx.license(id)?.ok_or(ApiError::KeyInvalid)?;
-    if let Some(e) = refusal(&l, now) {
-        tx.audit(client_event(
-            now,
-            "request.refused",
-            &l.id,
-            json!({"request": action, "code": e.code()}),
-        ))?;
-        return Err(e);
-    }
-    Ok(l)
-}
-
 /// `POST /v1/leases/obtain` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,13 +100,7 @@ pub async fn obtain(
     let f = find_license(&s, &req.license_key, "lease.obtain")?;
     let now = s.now();
     if let Some(e) = refusal(&f.license, now) {
-        refused(
-            &s,
-            "lease.obtain",
-            Some(f.license.id.clone()),
-            &e,
-            json!({}),
-        );
+        refused(&s, "lease.obtain", Some(&f.license.id), &e, json!({}));
         return Err(e.with_support(f.support));
     }
     let support = f.support.clone();
@@ -155,16 +123,16 @@ pub async fn obtain(
     let lease = s
         .store
         .write(move |tx| {
-            let l = usable(tx, &id, now, "lease.obtain")?;
+            let l = usable_license(tx, &id, now, "lease.obtain")?;
             // Without a limit there is nothing to count (and the count would grow with
             // every seat held, in the writer).
             if let Some(max) = l.max_leases
                 && tx.seats_held(&id, now)? >= max
             {
-                tx.audit(client_event(
+                tx.audit(AuditEvent::client(
                     now,
                     "request.refused",
-                    &l.id,
+                    Some(&l.id),
                     json!({"request": "lease.obtain", "code": "LEASE_LIMIT_REACHED", "client_id": client_id}),
                 ))?;
                 return Err(ApiError::LeaseLimitReached { max });
@@ -184,10 +152,10 @@ pub async fn obtain(
             let key = seat_key(&id, &lease, &lease_id);
             tx.seats.insert(key.as_slice(), expires_at)?;
             tx.license_leases.insert(key.as_slice(), ())?;
-            tx.audit(client_event(
+            tx.audit(AuditEvent::client(
                 now,
                 "lease.obtain",
-                &l.id,
+                Some(&l.id),
                 json!({"lease_id": lease.id, "client_id": lease.client_id, "expires_at": expires_at}),
             ))?;
             Ok(lease)
@@ -313,7 +281,7 @@ pub async fn renew(
         refused(
             &s,
             "lease.renew",
-            Some(license.id.clone()),
+            Some(&license.id),
             &e,
             json!({"lease_id": lease.id}),
         );
@@ -344,7 +312,7 @@ pub async fn renew(
             // Everything again, inside the write: a concurrent renewal or release wins or
             // loses here, never both.
             let mut lease = live(tx.lease(&lease_id)?, &old_sha, now)?;
-            usable(tx, &license_id, now, "lease.renew")?;
+            usable_license(tx, &license_id, now, "lease.renew")?;
             lease.expires_at = expires_at;
             lease.renewals += 1;
             lease.token_sha256 = new_sha;
@@ -354,10 +322,10 @@ pub async fn renew(
                 seat_key(&license_id, &lease, &lease_id).as_slice(),
                 expires_at,
             )?;
-            tx.audit(client_event(
+            tx.audit(AuditEvent::client(
                 now,
                 "lease.renew",
-                &lease.license_id,
+                Some(&lease.license_id),
                 json!({"lease_id": lease.id, "expires_at": expires_at}),
             ))?;
             Ok(lease)
@@ -397,10 +365,10 @@ pub async fn release(
             tx.put_lease(&lease)?;
             tx.seats
                 .remove(seat_key(&license_id, &lease, &lease_id).as_slice())?;
-            tx.audit(client_event(
+            tx.audit(AuditEvent::client(
                 now,
                 "lease.release",
-                &lease.license_id,
+                Some(&lease.license_id),
                 json!({"lease_id": lease.id}),
             ))?;
             Ok(lease)
@@ -522,14 +490,12 @@ pub async fn force_release(
             tx.put_lease(&l)?;
             tx.seats
                 .remove(seat_key(&license_id, &l, &lease_id).as_slice())?;
-            tx.audit(AuditEvent {
-                seq: 0,
-                at: now,
-                action: "lease.force_release".into(),
-                actor: "admin".into(),
-                license_id: Some(id),
-                detail: json!({"lease_id": l.id}),
-            })?;
+            tx.audit(AuditEvent::admin(
+                now,
+                "lease.force_release",
+                Some(&id),
+                json!({"lease_id": l.id}),
+            ))?;
             Ok(l)
         })
         .await?;
