@@ -1,31 +1,19 @@
 //! Settings, from flags or the environment.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::Args;
 
 /// The default port: "LI" on a phone keypad is 54; 5480 is unassigned by IANA.
 pub const DEFAULT_PORT: u16 = 5480;
 
-/// licet-server: keeps products, licenses, machines and leases in an embedded redb
-/// database and issues signed tokens over a JSON HTTP API.
-///
-/// On first start it creates DIR/licet.redb and, unless --signing-key is given, an Ed25519
-/// signing key DIR/signing-key.pem. The admin token comes from LICET_ADMIN_TOKEN, or is
-/// generated on first start and printed once.
-#[derive(Debug, Clone, Parser)]
-#[command(
-    name = "licet-server",
-    version,
-    about,
-    long_about,
-    max_term_width = 100
-)]
+/// The server's settings (flags of `licet-server` and `licet-server init`; see `--help`).
+#[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// Address to listen on.
-    #[arg(long, env = "LICET_LISTEN", default_value_t = SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)))]
-    pub listen: SocketAddr,
+    /// Address to listen on: HOST:PORT, where HOST is an IP address or a name such as
+    /// localhost (IPv6 in brackets: [::1]:5480); port 0 takes any free port.
+    #[arg(long, env = "LICET_LISTEN", default_value_t = format!("127.0.0.1:{DEFAULT_PORT}"), value_parser = listen_address)]
+    pub listen: String,
     /// Data directory (the database, and the generated signing key).
     #[arg(long, env = "LICET_DATA", default_value = "licet-data")]
     pub data: PathBuf,
@@ -48,4 +36,19 @@ pub struct Config {
     /// Most write requests committed in one transaction (group commit); 1 turns batching off.
     #[arg(long, env = "LICET_MAX_BATCH", default_value_t = 512)]
     pub max_batch: usize,
+}
+
+/// Checks the shape HOST:PORT; the name is resolved when the server binds.
+fn listen_address(s: &str) -> Result<String, String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("'{s}' has no port: write HOST:PORT, e.g. 127.0.0.1:5480"))?;
+    if host.is_empty() {
+        return Err(format!(
+            "'{s}' has no host: write HOST:PORT, e.g. 127.0.0.1:5480"
+        ));
+    }
+    port.parse::<u16>()
+        .map_err(|_| format!("'{port}' is not a port (0 to 65535)"))?;
+    Ok(s.to_owned())
 }

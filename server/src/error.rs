@@ -50,6 +50,9 @@ pub enum ApiError {
     Conflict(String),
     /// The request took too long.
     Timeout,
+    /// The server cannot use its storage now (a full disk, an I/O error, the database being
+    /// reopened): the request was not applied.
+    StorageUnavailable,
     /// Something failed inside the server; the cause is logged, not shown.
     Internal,
 }
@@ -75,6 +78,7 @@ impl ApiError {
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::Timeout => "TIMEOUT",
+            ApiError::StorageUnavailable => "STORAGE_UNAVAILABLE",
             ApiError::Internal => "INTERNAL",
         }
     }
@@ -97,7 +101,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -128,6 +132,7 @@ impl ApiError {
             ApiError::NotFound(m) => m.clone(),
             ApiError::Conflict(m) => m.clone(),
             ApiError::Timeout => "the request took too long; try again".into(),
+            ApiError::StorageUnavailable => "the server cannot use its storage right now (disk full or an I/O error) and did not apply this request; retry later, with back-off (the operator sees the cause in GET /healthz and the server log)".into(),
             ApiError::Internal => "internal error; the server log has the cause".into(),
         }
     }
@@ -177,7 +182,13 @@ impl IntoResponse for ApiError {
 impl From<redb::Error> for ApiError {
     fn from(e: redb::Error) -> Self {
         tracing::error!(error = %e, "storage error");
-        ApiError::Internal
+        match e {
+            // The disk, not the request: the writer reopens the database, so a retry can succeed.
+            redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed => {
+                ApiError::StorageUnavailable
+            }
+            _ => ApiError::Internal,
+        }
     }
 }
 

@@ -83,7 +83,7 @@ pub fn app(state: AppState, body_limit: usize, timeout: Duration) -> Router {
     let client_routes = leases::client_routes(client_routes);
     Router::new()
         .route("/signature.pem", get(client::signature_pem))
-        .route("/healthz", get(client::healthz))
+        .route("/healthz", get(healthz))
         .nest("/v1", client_routes)
         .nest("/v1/admin", admin_routes)
         .fallback(|| async { ApiError::NotFound("no such route; see docs/api.md".into()) })
@@ -96,6 +96,31 @@ pub fn app(state: AppState, body_limit: usize, timeout: Duration) -> Router {
         }))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// `GET /healthz`: 200 while the server can write, 503 while writes fail (the writer
+/// reopens the database by itself; see docs/api.md §3.2).
+async fn healthz(State(s): State<AppState>) -> Response {
+    use axum::Json;
+    use axum::http::StatusCode;
+    use serde_json::json;
+    let health = s.store.probe().await;
+    let reads = if health.open { "ok" } else { "unavailable" };
+    match health.fault {
+        None => Json(json!({"status": "ok", "writes": "ok", "reads": reads})).into_response(),
+        Some((fault, since)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "degraded",
+                "writes": "unavailable",
+                "reads": reads,
+                "cause": fault.as_str(),
+                "since": routes::rfc3339(since),
+                "message": "writes fail (disk full or an I/O error) and are answered STORAGE_UNAVAILABLE; the server reopens the database by itself and resumes once a write succeeds; the server log has the cause",
+            })),
+        )
+            .into_response(),
+    }
 }
 
 /// Times requests out and turns a panic into a JSON 500, never an empty reply.
@@ -202,8 +227,12 @@ impl Default for Options {
     }
 }
 
-/// Opens the data directory, loads or creates the signing key and admin token, binds the
-/// listener and starts serving until `shutdown` resolves.
+/// Binds the listener, opens the data directory, loads or creates the signing key and admin
+/// token, and starts serving until `shutdown` resolves.
+///
+/// A data directory that holds a signing key but no database (missing, empty, or never
+/// initialised) is refused: it was used before, and a new empty database would answer
+/// `KEY_INVALID` to every license already issued. [`init`] creates one on purpose.
 ///
 /// # Errors
 /// A message that names what is wrong and what to do.
@@ -212,23 +241,28 @@ pub async fn start(
     options: Options,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<Server, String> {
-    // The data directory holds every license key and the signing key: owner only.
-    let mut dir = std::fs::DirBuilder::new();
-    dir.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
-    dir.create(&config.data).map_err(|e| {
-        format!(
-            "{}: cannot create the data directory: {e}",
-            config.data.display()
-        )
-    })?;
-    let (store, writer) = Store::open(
-        &config.data.join("licet.redb"),
-        WriterConfig {
-            max_batch: config.max_batch,
-        },
-    )?;
+    // First, so that a taken port leaves the data directory untouched.
+    let listener = bind(&config.listen).await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    create_data_dir(&config.data)?;
+    let db = database_path(&config.data);
+    let writer_config = WriterConfig {
+        max_batch: config.max_batch,
+    };
+    let key_beside = licet_keys::dir::KeyDir::new(&config.data).signing_key_path();
+    let (store, writer) = if config.signing_key.is_none() && key_beside.exists() {
+        Store::open_existing(&db, writer_config).map_err(|e| match e {
+            store::OpenError::Uninitialised(what) => format!(
+                "{what}, but the data directory holds a signing key ({}): it was used before, and a new, empty database would answer KEY_INVALID to every license already issued. Restore licet.redb from your backup (stop the server, copy the backup to {}, start it; docs/api.md §6.6), or, to start with an empty database on purpose, run `licet-server init --data {}` first",
+                key_beside.display(),
+                db.display(),
+                config.data.display()
+            ),
+            store::OpenError::Failed(m) => m,
+        })?
+    } else {
+        Store::open(&db, writer_config)?
+    };
     let has_licenses = store::Snapshot::of(&store)
         .and_then(|s| s.license_count())
         .map_err(|e| e.to_string())?
@@ -242,10 +276,6 @@ pub async fn start(
         admin_token_sha256,
         clock: options.clock,
     };
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let router = app(
         state,
         config.body_limit,
@@ -262,6 +292,75 @@ pub async fn start(
         task,
         writer,
     })
+}
+
+/// Binds `listen` (HOST:PORT; a host name such as `localhost` is resolved, and its
+/// addresses tried in turn).
+async fn bind(listen: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(listen).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "; another program uses that port: stop it or choose another with --listen"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "; ports below 1024 need privileges: choose another with --listen"
+            }
+            _ => "",
+        };
+        format!("cannot listen on {listen}: {e}{hint}")
+    })
+}
+
+/// The data directory holds every license key and the signing key: owner only.
+fn create_data_dir(data: &Path) -> Result<(), String> {
+    let mut dir = std::fs::DirBuilder::new();
+    dir.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+    dir.create(data)
+        .map_err(|e| format!("{}: cannot create the data directory: {e}", data.display()))
+}
+
+/// What [`init`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Initialised {
+    /// A new, empty database was created (and the signing key, when the data directory had
+    /// none and no `--signing-key` was given).
+    Created {
+        /// Whether a new signing key was generated too.
+        new_key: bool,
+    },
+    /// The database was initialised already; nothing was changed.
+    Already,
+}
+
+/// `licet-server init`: creates the data directory's database on purpose, where [`start`]
+/// would refuse (a signing key is there but no database), and the signing key when there is
+/// none. An initialised database is left as it is.
+///
+/// # Errors
+/// A message that names what is wrong and what to do.
+pub fn init(config: &Config) -> Result<Initialised, String> {
+    create_data_dir(&config.data)?;
+    let db = database_path(&config.data);
+    let writer_config = WriterConfig { max_batch: 1 };
+    let (store, writer) = match Store::open_existing(&db, writer_config) {
+        Ok(opened) => {
+            drop(opened.0);
+            opened.1.join().map_err(|_| "the writer thread panicked")?;
+            return Ok(Initialised::Already);
+        }
+        Err(store::OpenError::Uninitialised(_)) => Store::open(&db, writer_config)?,
+        Err(store::OpenError::Failed(m)) => return Err(m),
+    };
+    drop(store);
+    writer.join().map_err(|_| "the writer thread panicked")?;
+    let keys = licet_keys::dir::KeyDir::new(&config.data);
+    let new_key = config.signing_key.is_none() && !keys.signing_key_path().exists();
+    if new_key {
+        load_signer(config, false)?;
+    }
+    Ok(Initialised::Created { new_key })
 }
 
 fn load_signer(config: &Config, has_licenses: bool) -> Result<Signer, String> {

@@ -2,11 +2,51 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+
+/// licet-server: keeps products, licenses, machines and leases in an embedded redb
+/// database and issues signed tokens over a JSON HTTP API.
+///
+/// On first start in an empty data directory it creates DIR/licet.redb and, unless
+/// --signing-key is given, an Ed25519 signing key DIR/signing-key.pem. A directory that holds
+/// a signing key but no database is refused (restore the database from a backup, or run
+/// `licet-server init`). The admin token comes from LICET_ADMIN_TOKEN, or is generated on
+/// first start and printed once.
+#[derive(Debug, Parser)]
+#[command(
+    name = "licet-server",
+    version,
+    about,
+    long_about,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(flatten)]
+    config: licet_server::Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Creates a new, empty database in the data directory (and a signing key if there is
+    /// none), then exits. Needed only where a signing key is there already: a start refuses
+    /// then, rather than answer KEY_INVALID to every license the key signed. An initialised
+    /// database is left untouched.
+    Init {
+        #[command(flatten)]
+        config: licet_server::Config,
+    },
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = licet_server::Config::parse();
+    let cli = Cli::parse();
+    let (config, init_only) = match cli.command {
+        Some(Command::Init { config }) => (config, true),
+        None => (cli.config, false),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     if config.log_json {
@@ -16,6 +56,9 @@ async fn main() -> ExitCode {
             .init();
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    if init_only {
+        return init(&config);
     }
     let server = match licet_server::start(
         &config,
@@ -41,6 +84,27 @@ async fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn init(config: &licet_server::Config) -> ExitCode {
+    let db = licet_server::database_path(&config.data);
+    match licet_server::init(config) {
+        Ok(licet_server::Initialised::Created { new_key }) => {
+            println!("created an empty database {}", db.display());
+            if new_key {
+                println!("generated a new signing key in {}", config.data.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(licet_server::Initialised::Already) => {
+            println!("{} is initialised already; nothing changed", db.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -11,7 +11,8 @@
 //! will slot in.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::Serialize;
@@ -27,8 +28,9 @@ use crate::model::{AuditEvent, License, Machine, Product};
 /// binary never misreads data written by a new one.
 ///
 /// Versions: 1, the first; 2, `seats` and `license_leases` keyed by the lease's creation
-/// time before its id (see [`lease_key`]).
-pub const SCHEMA_VERSION: u64 = 2;
+/// time before its id (see [`lease_key`]); 3, the same layout, with the leases that versions
+/// up to 2 left behind when a license was deleted removed (see [`migrate_2_to_3`]).
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// `meta`: settings of the database itself (`schema_version`, `admin_token_sha256`).
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -66,6 +68,19 @@ pub fn lease_key(license: &[u8; 16], created_at: u64, lease: &[u8; 16]) -> [u8; 
     k[16..24].copy_from_slice(&created_at.to_be_bytes());
     k[24..].copy_from_slice(lease);
     k
+}
+
+/// The lease id at the end of a [`lease_key`].
+///
+/// # Errors
+/// [`ApiError::Internal`] when the key is not a lease key.
+pub fn lease_id_of(key: &[u8]) -> Result<[u8; 16], ApiError> {
+    key.get(24..)
+        .and_then(|id| <[u8; 16]>::try_from(id).ok())
+        .ok_or_else(|| {
+            tracing::error!(len = key.len(), "a lease index key of the wrong length");
+            ApiError::Internal
+        })
 }
 
 /// Encodes a record.
@@ -150,6 +165,26 @@ impl Tx<'_> {
         Ok(held)
     }
 
+    /// Deletes every lease of a license: its records, its seats and its index entries.
+    /// `license_leases` lists them all, released and expired ones included (`seats` holds
+    /// only those that may hold a seat).
+    pub fn delete_leases_of(&mut self, license: &[u8; 16]) -> Result<(), ApiError> {
+        let (lo, hi) = prefix_range(license);
+        let mut leases = Vec::new();
+        for item in self.license_leases.range(lo.as_slice()..hi.as_slice())? {
+            let (k, _) = item?;
+            leases.push(lease_id_of(k.value())?);
+        }
+        for lease in leases {
+            self.leases.remove(lease.as_slice())?;
+        }
+        self.seats
+            .retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
+        self.license_leases
+            .retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
+        Ok(())
+    }
+
     /// Appends an audit event.
     pub fn audit(&mut self, mut event: AuditEvent) -> Result<(), ApiError> {
         let seq = self.audit.last()?.map_or(1, |(k, _)| k.value() + 1);
@@ -213,17 +248,101 @@ pub fn prefix_range(prefix: &[u8; 16]) -> (Vec<u8>, Vec<u8>) {
 type Job = Box<dyn FnOnce(&mut Tx<'_>) -> Finish + Send>;
 type Finish = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
 
+/// Why writes cannot be served, as `GET /healthz` reports it.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A commit failed on an I/O error (most often a full disk). redb refuses every later
+    /// operation on that handle ("Previous I/O error occurred"), so the writer closes the
+    /// database and reopens it.
+    Io,
+    /// A write job, or redb inside one, panicked in the writer; the batch was failed and the
+    /// database reopened, since redb's state after a panic is unknown.
+    Panic,
+}
+
+impl Fault {
+    /// The word `GET /healthz` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fault::Io => "io",
+            Fault::Panic => "panic",
+        }
+    }
+}
+
+/// The writer's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Why the last commit failed and when (seconds since 1970); `None` once a commit has
+    /// succeeded since.
+    pub fault: Option<(Fault, u64)>,
+    /// Whether the database is open, so that reads can be served; false while the writer
+    /// waits to reopen it.
+    pub open: bool,
+}
+
+/// What readers and the writer share: the database behind a handle the writer can swap.
+struct Shared {
+    /// `None` while the writer waits to reopen the database after a failure. Readers hold the
+    /// lock only to begin a read transaction, which owns what it needs; the writer holds it
+    /// shared for a batch and exclusively only to close or reopen.
+    db: RwLock<Option<Database>>,
+    fault: Mutex<Option<(Fault, u64)>>,
+    /// When `GET /healthz` last tried a write while degraded.
+    last_probe: Mutex<Option<Instant>>,
+    path: PathBuf,
+}
+
+impl Shared {
+    fn set_fault(&self, fault: Option<Fault>) {
+        let mut f = self.fault.lock().unwrap_or_else(PoisonError::into_inner);
+        match fault {
+            None => *f = None,
+            // The first failure of a run is the one to report: "since" is when writes stopped.
+            Some(kind) => {
+                if f.is_none_or(|(k, _)| k != kind) {
+                    *f = Some((kind, licet_verifier::Expectations::now_from_system_clock()));
+                }
+            }
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// Closes the database, releasing its file lock at once, even while read transactions
+    /// are alive (their reads then fail, and they answer `STORAGE_UNAVAILABLE`).
+    fn close(&self) {
+        let old = self
+            .db
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(db) = old
+            && let Err(e) = db.close()
+        {
+            tracing::warn!(error = %e, "closing the database after a failure");
+        }
+    }
+}
+
 /// The database and its writer.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    shared: Arc<Shared>,
     jobs: mpsc::Sender<Job>,
-    path: PathBuf,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("path", &self.shared.path)
+            .finish()
     }
 }
 
@@ -232,6 +351,24 @@ impl std::fmt::Debug for Store {
 pub struct WriterConfig {
     /// Most write requests in one transaction; 1 turns batching off.
     pub max_batch: usize,
+}
+
+/// Why [`Store::open_existing`] refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// There is no licet database at the path: missing, empty, or a redb file that was never
+    /// initialised. The text says which.
+    Uninitialised(String),
+    /// Anything else; the text names the file and what to do.
+    Failed(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Uninitialised(m) | OpenError::Failed(m) => f.write_str(m),
+        }
+    }
 }
 
 impl Store {
@@ -244,30 +381,71 @@ impl Store {
         path: &Path,
         config: WriterConfig,
     ) -> Result<(Store, std::thread::JoinHandle<()>), String> {
-        let db = Database::create(path).map_err(|e| {
-            format!(
-                "{}: cannot open the database ({e}); is another licet-server using it?",
-                path.display()
-            )
-        })?;
+        Self::open_inner(path, config, true).map_err(|e| e.to_string())
+    }
+
+    /// Opens the database at `path` like [`Store::open`], but refuses to create one: a
+    /// missing file, an empty one, or one without a schema version is
+    /// [`OpenError::Uninitialised`], and nothing is written.
+    ///
+    /// # Errors
+    /// [`OpenError`].
+    pub fn open_existing(
+        path: &Path,
+        config: WriterConfig,
+    ) -> Result<(Store, std::thread::JoinHandle<()>), OpenError> {
+        Self::open_inner(path, config, false)
+    }
+
+    fn open_inner(
+        path: &Path,
+        config: WriterConfig,
+        create: bool,
+    ) -> Result<(Store, std::thread::JoinHandle<()>), OpenError> {
+        if !create {
+            match std::fs::metadata(path) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(OpenError::Uninitialised(format!(
+                        "{} is missing",
+                        path.display()
+                    )));
+                }
+                Err(e) => {
+                    return Err(OpenError::Failed(format!("{}: {e}", path.display())));
+                }
+                // redb would initialise an empty file as a new database.
+                Ok(m) if m.len() == 0 => {
+                    return Err(OpenError::Uninitialised(format!(
+                        "{} is empty",
+                        path.display()
+                    )));
+                }
+                Ok(_) => {}
+            }
+        }
+        let db = open_database(path, create).map_err(OpenError::Failed)?;
         restrict(path);
-        migrate(&db).map_err(|e| format!("{}: {e}", path.display()))?;
-        let db = Arc::new(db);
+        if !create && schema_version(&db).map_err(OpenError::Failed)?.is_none() {
+            return Err(OpenError::Uninitialised(format!(
+                "{} holds no licet data (no schema version)",
+                path.display()
+            )));
+        }
+        migrate(&db).map_err(|e| OpenError::Failed(format!("{}: {e}", path.display())))?;
+        let shared = Arc::new(Shared {
+            db: RwLock::new(Some(db)),
+            fault: Mutex::new(None),
+            last_probe: Mutex::new(None),
+            path: path.to_path_buf(),
+        });
         let (tx, rx) = mpsc::channel::<Job>(16_384);
-        let writer_db = Arc::clone(&db);
+        let writer_shared = Arc::clone(&shared);
         let max_batch = config.max_batch.max(1);
         let handle = std::thread::Builder::new()
             .name("licet-writer".into())
-            .spawn(move || writer(&writer_db, rx, max_batch))
-            .map_err(|e| format!("cannot start the writer thread: {e}"))?;
-        Ok((
-            Store {
-                db,
-                jobs: tx,
-                path: path.to_path_buf(),
-            },
-            handle,
-        ))
+            .spawn(move || writer(&writer_shared, rx, max_batch))
+            .map_err(|e| OpenError::Failed(format!("cannot start the writer thread: {e}")))?;
+        Ok((Store { shared, jobs: tx }, handle))
     }
 
     /// Runs `f` in the writer, inside a write transaction, and answers once that transaction
@@ -275,7 +453,9 @@ impl Store {
     /// roll back what it wrote (so that refusals can be audited).
     ///
     /// # Errors
-    /// What `f` returns, or [`ApiError::Internal`] when the commit fails.
+    /// What `f` returns, or [`ApiError::StorageUnavailable`] when the commit fails, `f` or
+    /// another job of its batch panics, or the writer is reopening the database (then `f`
+    /// is not run).
     pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
@@ -288,8 +468,13 @@ impl Store {
                 let _ = reply.send(committed.and(result));
             })
         });
-        self.jobs.send(job).await.map_err(|_| ApiError::Internal)?;
-        answer.await.map_err(|_| ApiError::Internal)?
+        // A job dropped unanswered was never run: the writer is reopening the database (it
+        // fails queued jobs at once rather than let them wait into a TIMEOUT) or has stopped.
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| ApiError::StorageUnavailable)?;
+        answer.await.map_err(|_| ApiError::StorageUnavailable)?
     }
 
     /// Queues an audit event without waiting for it (refused client requests: their answer
@@ -309,14 +494,67 @@ impl Store {
     /// A read snapshot.
     ///
     /// # Errors
-    /// [`ApiError::Internal`].
+    /// [`ApiError::StorageUnavailable`] while the database is being reopened or the disk
+    /// fails, else [`ApiError::Internal`].
     pub fn read(&self) -> Result<redb::ReadTransaction, ApiError> {
-        Ok(self.db.begin_read()?)
+        let db = self
+            .shared
+            .db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        match db.as_ref() {
+            Some(db) => Ok(db.begin_read()?),
+            None => Err(ApiError::StorageUnavailable),
+        }
+    }
+
+    /// The writer's state, as last seen.
+    pub fn health(&self) -> Health {
+        Health {
+            fault: *self
+                .shared
+                .fault
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+            open: self.shared.is_open(),
+        }
+    }
+
+    /// The writer's state; while degraded, first tries one small write (at most once a
+    /// second, whoever asks) so that a disk freed while no client writes is noticed.
+    pub async fn probe(&self) -> Health {
+        let due = {
+            let mut last = self
+                .shared
+                .last_probe
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let due = self.health().fault.is_some()
+                && last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            let now = licet_verifier::Expectations::now_from_system_clock();
+            let probed = self
+                .write(move |tx| {
+                    tx.meta
+                        .insert("write_probe", now.to_be_bytes().as_slice())?;
+                    Ok(())
+                })
+                .await;
+            if let Err(e) = probed {
+                tracing::debug!(error = %e, "health probe: writes still fail");
+            }
+        }
+        self.health()
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.shared.path
     }
 
     /// Writes a consistent copy of every table, as of one snapshot, to a new redb file.
@@ -340,6 +578,53 @@ impl Store {
         w.commit()?;
         Ok(())
     }
+}
+
+/// Opens the database file, creating it only when `create`. The message says what failed and
+/// what to do; it names a lock held elsewhere only when the lock is what failed.
+fn open_database(path: &Path, create: bool) -> Result<Database, String> {
+    // redb may panic on a file damaged outside it; that must be a message, not a crash.
+    let opened = std::panic::catch_unwind(|| {
+        if create {
+            Database::create(path)
+        } else {
+            Database::open(path)
+        }
+    });
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(redb::DatabaseError::DatabaseAlreadyOpen)) => Err(format!(
+            "{}: cannot open the database: it is locked by another process; is another licet-server using it? Stop it first",
+            path.display()
+        )),
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))) => Err(format!(
+            "{}: cannot open the database: {e}; check the disk (free space, permissions) and start again",
+            path.display()
+        )),
+        Ok(Err(e)) => Err(damaged(path, &e.to_string())),
+        Err(_) => Err(damaged(path, "redb panicked reading it")),
+    }
+}
+
+fn damaged(path: &Path, cause: &str) -> String {
+    format!(
+        "{}: cannot open the database: the file is damaged or is not a licet database ({cause}); stop the server, copy your latest backup over it (docs/api.md §6.6, \"Restore\") and start again",
+        path.display()
+    )
+}
+
+fn schema_version(db: &Database) -> Result<Option<u64>, String> {
+    let r = db.begin_read().map_err(|e| e.to_string())?;
+    let meta = match r.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    Ok(meta
+        .get("schema_version")
+        .map_err(|e| e.to_string())?
+        .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+        .map(u64::from_be_bytes))
 }
 
 /// Makes a database file readable by its owner only: it holds every license key.
@@ -390,9 +675,26 @@ fn open_tx(w: &redb::WriteTransaction) -> Result<Tx<'_>, redb::TableError> {
     })
 }
 
-fn writer(db: &Database, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+/// Why a batch was not committed.
+enum Failure {
+    Storage(redb::Error),
+    Panic(String),
+}
+
+fn writer(shared: &Shared, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
-    while let Some(first) = rx.blocking_recv() {
+    // Failures in a row (of commits or of reopening); reset by a commit that succeeds.
+    let mut failures: u32 = 0;
+    loop {
+        if !shared.is_open() {
+            if !reopen(shared, &mut rx, &mut failures) {
+                break;
+            }
+            continue;
+        }
+        let Some(first) = rx.blocking_recv() else {
+            break;
+        };
         batch.push(first);
         while batch.len() < max_batch {
             match rx.try_recv() {
@@ -401,31 +703,124 @@ fn writer(db: &Database, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
             }
         }
         let mut finishers: Vec<Finish> = Vec::with_capacity(batch.len());
-        let outcome: Result<(), ApiError> = (|| {
-            let w = db.begin_write()?;
-            {
-                let mut tx = open_tx(&w)?;
-                for job in batch.drain(..) {
-                    finishers.push(job(&mut tx));
-                }
+        let outcome = {
+            let db = shared.db.read().unwrap_or_else(PoisonError::into_inner);
+            match db.as_ref() {
+                Some(db) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    commit(db, &mut batch, &mut finishers).map_err(Failure::Storage)
+                }))
+                .unwrap_or_else(|p| Err(Failure::Panic(panic_message(p.as_ref())))),
+                None => Err(Failure::Storage(redb::Error::DatabaseClosed)),
             }
-            w.commit()?;
-            Ok(())
-        })();
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, requests = finishers.len(), "a write transaction failed; nothing in it was stored");
-        }
-        // Jobs not yet run (the transaction could not even start) are answered too.
-        for job in batch.drain(..) {
-            drop(job);
-        }
-        let n = finishers.len();
+        };
+        let answered = finishers.len();
+        // Jobs not yet run (the transaction could not start, or a job before them panicked)
+        // are dropped unanswered, which their callers read as STORAGE_UNAVAILABLE.
+        let unrun = batch.len();
+        batch.clear();
+        let result = match outcome {
+            Ok(()) => {
+                shared.set_fault(None);
+                failures = 0;
+                Ok(())
+            }
+            Err(failure) => {
+                match &failure {
+                    Failure::Storage(e) => {
+                        tracing::error!(error = %e, requests = answered + unrun, "a write transaction failed; nothing in it was stored; reopening the database");
+                        shared.set_fault(Some(Fault::Io));
+                    }
+                    Failure::Panic(m) => {
+                        tracing::error!(panic = %m, requests = answered + unrun, "a write job panicked; nothing of its batch was stored; reopening the database");
+                        shared.set_fault(Some(Fault::Panic));
+                    }
+                }
+                shared.close();
+                failures = failures.saturating_add(1);
+                Err(ApiError::StorageUnavailable)
+            }
+        };
         for finish in finishers {
-            finish(outcome.clone());
+            finish(result.clone());
         }
-        tracing::trace!(requests = n, "committed");
+        tracing::trace!(requests = answered, "committed");
     }
+    shared.close();
     tracing::debug!("writer stopped: every request queued was committed");
+}
+
+/// Runs a batch in one write transaction and commits it.
+fn commit(
+    db: &Database,
+    batch: &mut Vec<Job>,
+    finishers: &mut Vec<Finish>,
+) -> Result<(), redb::Error> {
+    let w = db.begin_write()?;
+    {
+        let mut tx = open_tx(&w)?;
+        // On a panic, unwinding drops the jobs not yet run, unanswered.
+        for job in batch.drain(..) {
+            finishers.push(job(&mut tx));
+        }
+    }
+    w.commit()?;
+    Ok(())
+}
+
+/// How long to wait before reopening after `failures` failures in a row: a disk that is
+/// still full fails again at once, and each reopen after an I/O error repairs the file.
+fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(7);
+    Duration::from_millis(50u64 << doublings).min(Duration::from_secs(5))
+}
+
+/// Waits out the back-off, failing queued jobs at once, then reopens the database. Returns
+/// false when every [`Store`] is gone.
+fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>, failures: &mut u32) -> bool {
+    let until = Instant::now() + backoff(*failures);
+    let mut dropped = 0u64;
+    loop {
+        loop {
+            match rx.try_recv() {
+                Ok(job) => {
+                    drop(job);
+                    dropped += 1;
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+            }
+        }
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(20)));
+    }
+    if dropped > 0 {
+        tracing::warn!(
+            requests = dropped,
+            "refused write requests while the database is closed"
+        );
+    }
+    // Open, never create: a file that vanished must not come back empty.
+    match open_database(&shared.path, false) {
+        Ok(db) => {
+            *shared.db.write().unwrap_or_else(PoisonError::into_inner) = Some(db);
+            tracing::warn!(path = %shared.path.display(), "database reopened; writes resume when a commit succeeds");
+        }
+        Err(e) => {
+            *failures = failures.saturating_add(1);
+            tracing::error!(error = %e, retry_in_ms = backoff(*failures).as_millis() as u64, "cannot reopen the database");
+        }
+    }
+    true
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 fn migrate(db: &Database) -> Result<(), String> {
@@ -453,6 +848,7 @@ fn migrate(db: &Database) -> Result<(), String> {
                 for step in v..SCHEMA_VERSION {
                     match step {
                         1 => migrate_1_to_2(&w).map_err(|e| e.to_string())?,
+                        2 => migrate_2_to_3(&w).map_err(|e| e.to_string())?,
                         _ => return Err(format!("no migration from schema version {step}")),
                     }
                 }
@@ -509,6 +905,62 @@ fn migrate_1_to_2(w: &redb::WriteTransaction) -> Result<(), ApiError> {
     t.retain(|_, _| false)?;
     for k in index {
         t.insert(k.as_slice(), ())?;
+    }
+    Ok(())
+}
+
+/// Version 2 → 3: deleting a license used to leave its leases behind (it read the lease id
+/// at the wrong offset of the 40-byte [`lease_key`], and never touched `license_leases`), so
+/// a lease of a deleted license could still be renewed or released. This removes every
+/// lease record, seat and index entry whose license is gone.
+fn migrate_2_to_3(w: &redb::WriteTransaction) -> Result<(), ApiError> {
+    let licenses = w.open_table(LICENSES)?;
+    let gone = |key: &[u8]| -> Result<bool, ApiError> {
+        let license = key.get(..16).ok_or(ApiError::Internal)?;
+        Ok(licenses.get(license)?.is_none())
+    };
+    let mut index = Vec::new();
+    for item in w.open_table(LICENSE_LEASES)?.iter()? {
+        let (k, _) = item?;
+        if gone(k.value())? {
+            index.push(k.value().to_vec());
+        }
+    }
+    let mut seats = Vec::new();
+    for item in w.open_table(SEATS)?.iter()? {
+        let (k, _) = item?;
+        if gone(k.value())? {
+            seats.push(k.value().to_vec());
+        }
+    }
+    let mut leases = Vec::new();
+    for item in w.open_table(LEASES)?.iter()? {
+        let (k, v) = item?;
+        let lease: crate::model::Lease = decode(v.value())?;
+        let license = id_bytes(&lease.license_id).ok_or(ApiError::Internal)?;
+        if licenses.get(license.as_slice())?.is_none() {
+            leases.push(k.value().to_vec());
+        }
+    }
+    let mut t = w.open_table(LICENSE_LEASES)?;
+    for k in &index {
+        t.remove(k.as_slice())?;
+    }
+    let mut t = w.open_table(SEATS)?;
+    for k in &seats {
+        t.remove(k.as_slice())?;
+    }
+    let mut t = w.open_table(LEASES)?;
+    for k in &leases {
+        t.remove(k.as_slice())?;
+    }
+    if !(index.is_empty() && seats.is_empty() && leases.is_empty()) {
+        tracing::info!(
+            leases = leases.len(),
+            seats = seats.len(),
+            index_entries = index.len(),
+            "schema 3: removed the leases of deleted licenses"
+        );
     }
     Ok(())
 }
@@ -680,6 +1132,127 @@ mod tests {
     use super::*;
     use crate::model::Lease;
 
+    fn license(id: &[u8; 16]) -> License {
+        License {
+            id: licet_verifier::hex(id),
+            key: String::new(),
+            product: "p".into(),
+            license_type: None,
+            status: crate::model::Status::Active,
+            features: Vec::new(),
+            expires_at: None,
+            max_machines: None,
+            max_leases: Some(5),
+            lease_ttl: 600,
+            lease_ttl_max: 3600,
+            check_in_interval: 86_400,
+            customer: None,
+            metadata: Default::default(),
+            created_at: 1_000,
+            updated_at: 1_000,
+        }
+    }
+
+    fn lease(id: &[u8; 16], license: &[u8; 16], created: u64, released: Option<u64>) -> Lease {
+        Lease {
+            id: licet_verifier::hex(id),
+            license_id: licet_verifier::hex(license),
+            client_id: None,
+            created_at: created,
+            expires_at: created + 600,
+            released_at: released,
+            renewals: 0,
+            token_sha256: "00".repeat(32),
+            retry: None,
+        }
+    }
+
+    fn keys<V: redb::Value + 'static>(
+        snap: &Snapshot,
+        def: TableDefinition<&'static [u8], V>,
+    ) -> Vec<Vec<u8>> {
+        let t = snap.txn().open_table(def).expect("table");
+        t.iter()
+            .expect("iter")
+            .map(|i| i.map(|(k, _)| k.value().to_vec()).expect("item"))
+            .collect()
+    }
+
+    /// A version-2 file holding the leases a deleted license left behind (what deleting a
+    /// license did up to version 2) opens as version 3 without them, and with every lease of
+    /// the license that still exists.
+    #[test]
+    fn migrates_version_2_dropping_leases_of_deleted_licenses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("licet.redb");
+        let (kept, deleted) = ([1u8; 16], [2u8; 16]);
+        let (live, released, orphan_live, orphan_released) =
+            ([7u8; 16], [8u8; 16], [9u8; 16], [10u8; 16]);
+        {
+            let db = Database::create(&path).expect("create");
+            let w = db.begin_write().expect("write");
+            {
+                let mut meta = w.open_table(META).expect("meta");
+                meta.insert("schema_version", 2u64.to_be_bytes().as_slice())
+                    .expect("version");
+                let mut licenses = w.open_table(LICENSES).expect("licenses");
+                licenses
+                    .insert(
+                        kept.as_slice(),
+                        encode(&license(&kept)).expect("encode").as_slice(),
+                    )
+                    .expect("license");
+                let mut leases = w.open_table(LEASES).expect("leases");
+                let mut seats = w.open_table(SEATS).expect("seats");
+                let mut index = w.open_table(LICENSE_LEASES).expect("index");
+                for (id, of, created, rel) in [
+                    (live, kept, 2_000, None),
+                    (released, kept, 1_000, Some(1_500)),
+                    (orphan_live, deleted, 2_000, None),
+                    (orphan_released, deleted, 1_000, Some(1_500)),
+                ] {
+                    let key = lease_key(&of, created, &id);
+                    leases
+                        .insert(
+                            id.as_slice(),
+                            encode(&lease(&id, &of, created, rel))
+                                .expect("encode")
+                                .as_slice(),
+                        )
+                        .expect("lease");
+                    index.insert(key.as_slice(), ()).expect("index entry");
+                    if rel.is_none() {
+                        seats.insert(key.as_slice(), created + 600).expect("seat");
+                    }
+                }
+            }
+            w.commit().expect("commit");
+        }
+        let (store, writer) = Store::open(&path, WriterConfig { max_batch: 1 }).expect("open");
+        {
+            let snap = Snapshot::of(&store).expect("snapshot");
+            let meta = snap.txn().open_table(META).expect("meta");
+            let version = meta.get("schema_version").expect("get").expect("version");
+            assert_eq!(version.value(), SCHEMA_VERSION.to_be_bytes().as_slice());
+            assert_eq!(keys(&snap, LEASES), vec![live.to_vec(), released.to_vec()]);
+            assert_eq!(
+                keys(&snap, SEATS),
+                vec![lease_key(&kept, 2_000, &live).to_vec()]
+            );
+            assert_eq!(
+                keys(&snap, LICENSE_LEASES),
+                vec![
+                    lease_key(&kept, 1_000, &released).to_vec(),
+                    lease_key(&kept, 2_000, &live).to_vec()
+                ]
+            );
+            assert!(snap.lease(&orphan_live).expect("read").is_none());
+            assert_eq!(snap.seats_held(&deleted, 2_100).expect("held"), 0);
+        }
+        drop(store);
+        writer.join().expect("writer");
+    }
+
     /// A version-1 file (seats and license_leases keyed license ‖ lease id) opens as
     /// version 2 with both re-keyed by creation time, and nothing else lost.
     #[test]
@@ -694,21 +1267,18 @@ mod tests {
                 let mut meta = w.open_table(META).expect("meta");
                 meta.insert("schema_version", 1u64.to_be_bytes().as_slice())
                     .expect("version");
+                w.open_table(LICENSES)
+                    .expect("licenses")
+                    .insert(
+                        license.as_slice(),
+                        encode(&self::license(&license)).expect("encode").as_slice(),
+                    )
+                    .expect("license");
                 let mut leases = w.open_table(LEASES).expect("leases");
                 let mut seats = w.open_table(SEATS).expect("seats");
                 let mut index = w.open_table(LICENSE_LEASES).expect("index");
                 for (id, created, released) in [(live, 2_000, None), (gone, 1_000, Some(1_500))] {
-                    let lease = Lease {
-                        id: licet_verifier::hex(&id),
-                        license_id: licet_verifier::hex(&license),
-                        client_id: None,
-                        created_at: created,
-                        expires_at: created + 600,
-                        released_at: released,
-                        renewals: 0,
-                        token_sha256: "00".repeat(32),
-                        retry: None,
-                    };
+                    let lease = lease(&id, &license, created, released);
                     let old = [license.as_slice(), id.as_slice()].concat();
                     leases
                         .insert(id.as_slice(), encode(&lease).expect("encode").as_slice())

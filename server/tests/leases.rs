@@ -402,3 +402,78 @@ async fn a_repeated_renewal_with_the_same_request_id_gets_the_same_answer() {
         (410, Some("LEASE_RELEASED"))
     );
 }
+
+/// Deleting a license deletes its leases: live and released ones, their seats and their
+/// index entries. Releasing or renewing a lease of a deleted license is LEASE_INVALID, not 200.
+#[tokio::test]
+async fn deleting_a_license_deletes_its_leases() {
+    let s = TestServer::start().await;
+    let l = s.license("cad", json!({"max_leases": 3})).await;
+    let (key, id) = (
+        l["license_key"].as_str().expect("key"),
+        l["id"].as_str().expect("id"),
+    );
+    let results = obtain_many(&s, key, 2).await;
+    assert_eq!(count(&results, 201), 2);
+    let (held, released) = (&results[0].1, &results[1].1);
+    let (st, r) = s
+        .post(
+            "/v1/leases/release",
+            json!({"lease_token": released["lease_token"]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{r}");
+    let (st, r) = s
+        .admin(Method::DELETE, &format!("/licenses/{id}"), None)
+        .await;
+    assert_eq!(st, 204, "{r}");
+    for path in [
+        "/v1/leases/release",
+        "/v1/leases/renew",
+        "/v1/leases/validate",
+    ] {
+        let (st, r) = s
+            .post(path, json!({"lease_token": held["lease_token"]}))
+            .await;
+        assert_eq!(
+            (st, r["error"]["code"].as_str()),
+            (404, Some("LEASE_INVALID")),
+            "{path} on a lease of a deleted license: {r}"
+        );
+    }
+    let (st, r) = s
+        .post(
+            "/v1/leases/release",
+            json!({"lease_token": released["lease_token"]}),
+        )
+        .await;
+    assert_eq!(
+        (st, r["error"]["code"].as_str()),
+        (404, Some("LEASE_INVALID")),
+        "a released lease of a deleted license: {r}"
+    );
+    // Nothing of the license is left in the lease tables.
+    let dir = s.stop().await;
+    let (store, writer) = licet_server::store::Store::open(
+        &licet_server::database_path(dir.path()),
+        licet_server::store::WriterConfig { max_batch: 1 },
+    )
+    .expect("reopen");
+    {
+        use licet_server::store::{LEASES, LICENSE_LEASES, SEATS};
+        use redb::ReadableTableMetadata;
+        let snap = licet_server::store::Snapshot::of(&store).expect("snapshot");
+        let t = snap.txn();
+        let counts = (
+            t.open_table(LEASES).expect("leases").len().expect("len"),
+            t.open_table(SEATS).expect("seats").len().expect("len"),
+            t.open_table(LICENSE_LEASES)
+                .expect("index")
+                .len()
+                .expect("len"),
+        );
+        assert_eq!(counts, (0, 0, 0), "leases, seats, index entries left");
+    }
+    drop(store);
+    writer.join().expect("writer");
+}

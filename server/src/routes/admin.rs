@@ -640,16 +640,7 @@ pub async fn delete_license(
             let (lo, hi) = prefix_range(&bid);
             tx.machines
                 .retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
-            let mut leases = Vec::new();
-            for item in tx.seats.range(lo.as_slice()..hi.as_slice())? {
-                let (k, _) = item?;
-                leases.push(k.value().get(16..).unwrap_or_default().to_vec());
-            }
-            tx.seats
-                .retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
-            for lease in leases {
-                tx.leases.remove(lease.as_slice())?;
-            }
+            tx.delete_leases_of(&bid)?;
             tx.licenses.remove(bid.as_slice())?;
             tx.audit(AuditEvent::admin(
                 now,

@@ -26,11 +26,6 @@ pub async fn signature_pem(State(s): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// `GET /healthz`.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
-}
-
 /// The refusal a license's state gives at `now`, if any.
 pub fn refusal(l: &License, now: u64) -> Option<ApiError> {
     match l.status {
