@@ -190,11 +190,17 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The admin token, when this start generated it (to be shown once).
     pub generated_admin_token: Option<String>,
+    store: Store,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     writer: std::thread::JoinHandle<()>,
 }
 
 impl Server {
+    /// The server's storage (to embed the server, or to inject faults in tests).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Waits until the server has stopped: in-flight requests answered, queued writes
     /// committed, the database closed.
     ///
@@ -202,6 +208,8 @@ impl Server {
     /// The listener's I/O error.
     pub async fn wait(self) -> std::io::Result<()> {
         let r = self.task.await.unwrap_or(Ok(()));
+        // The writer stops once every handle on the store is gone.
+        drop(self.store);
         let writer = self.writer;
         tokio::task::spawn_blocking(move || writer.join())
             .await
@@ -271,7 +279,7 @@ pub async fn start(
     let (admin_token_sha256, generated_admin_token) =
         admin_token(&store, options.admin_token).await?;
     let state = AppState {
-        store,
+        store: store.clone(),
         signer: Arc::new(signer),
         admin_token_sha256,
         clock: options.clock,
@@ -289,6 +297,7 @@ pub async fn start(
     Ok(Server {
         addr,
         generated_admin_token,
+        store,
         task,
         writer,
     })

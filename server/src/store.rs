@@ -245,8 +245,25 @@ pub fn prefix_range(prefix: &[u8; 16]) -> (Vec<u8>, Vec<u8>) {
     (lo, hi)
 }
 
-type Job = Box<dyn FnOnce(&mut Tx<'_>) -> Finish + Send>;
+type Run = Box<dyn FnOnce(&mut Tx<'_>) -> Finish + Send>;
 type Finish = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
+type Fail = Box<dyn FnOnce(ApiError) + Send>;
+
+/// A write request: what to run inside the transaction (which returns how to answer once the
+/// commit is known), and how to answer when it is not run or its batch fails. The caller's
+/// reply is held outside `run`, so a panic inside `run` drops nothing the caller waits on:
+/// every caller is answered after the writer has recorded the fault.
+struct Job {
+    run: Run,
+    fail: Fail,
+}
+
+/// Answers a caller once, whichever of `run` or `fail` comes first.
+fn answer<T>(slot: &Mutex<Option<oneshot::Sender<T>>>, v: T) {
+    if let Some(reply) = slot.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        let _ = reply.send(v);
+    }
+}
 
 /// Why writes cannot be served, as `GET /healthz` reports it.
 #[non_exhaustive]
@@ -461,31 +478,41 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut Tx<'_>) -> Result<T, ApiError> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |tx| {
-            let result = f(tx);
-            Box::new(move |committed: Result<(), ApiError>| {
-                let _ = reply.send(committed.and(result));
-            })
-        });
-        // A job dropped unanswered was never run: the writer is reopening the database (it
-        // fails queued jobs at once rather than let them wait into a TIMEOUT) or has stopped.
+        let (reply, answered) = oneshot::channel();
+        let reply = Arc::new(Mutex::new(Some(reply)));
+        let reply_after_run = Arc::clone(&reply);
+        let job = Job {
+            run: Box::new(move |tx| {
+                let result = f(tx);
+                Box::new(move |committed: Result<(), ApiError>| {
+                    answer(&reply_after_run, committed.and(result));
+                })
+            }),
+            fail: Box::new(move |e| answer(&reply, Err(e))),
+        };
+        // The writer has stopped, or dropped the job unanswered (it cannot: every path
+        // answers; but a caller must never hang on it).
         self.jobs
             .send(job)
             .await
             .map_err(|_| ApiError::StorageUnavailable)?;
-        answer.await.map_err(|_| ApiError::StorageUnavailable)?
+        answered.await.map_err(|_| ApiError::StorageUnavailable)?
     }
 
     /// Queues an audit event without waiting for it (refused client requests: their answer
     /// must not wait on a disk write).
     pub fn audit_later(&self, event: AuditEvent) {
-        let job: Job = Box::new(move |tx| {
-            if let Err(e) = tx.audit(event) {
-                tracing::error!(error = %e, "writing an audit event");
-            }
-            Box::new(|_| {})
-        });
+        let job = Job {
+            run: Box::new(move |tx| {
+                if let Err(e) = tx.audit(event) {
+                    tracing::error!(error = %e, "writing an audit event");
+                }
+                Box::new(|_| {})
+            }),
+            fail: Box::new(|_| {
+                tracing::warn!("an audit event of a refused request was lost with its batch")
+            }),
+        };
         if self.jobs.try_send(job).is_err() {
             tracing::warn!("audit queue full: an audit event of a refused request was dropped");
         }
@@ -597,10 +624,14 @@ fn open_database(path: &Path, create: bool) -> Result<Database, String> {
             "{}: cannot open the database: it is locked by another process; is another licet-server using it? Stop it first",
             path.display()
         )),
-        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))) => Err(format!(
-            "{}: cannot open the database: {e}; check the disk (free space, permissions) and start again",
-            path.display()
-        )),
+        Ok(Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))))
+            if e.kind() != std::io::ErrorKind::InvalidData =>
+        {
+            Err(format!(
+                "{}: cannot open the database: {e}; check the disk (free space, permissions) and start again",
+                path.display()
+            ))
+        }
         Ok(Err(e)) => Err(damaged(path, &e.to_string())),
         Err(_) => Err(damaged(path, "redb panicked reading it")),
     }
@@ -682,7 +713,8 @@ enum Failure {
 }
 
 fn writer(shared: &Shared, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
-    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut batch: Vec<Run> = Vec::with_capacity(max_batch);
+    let mut fails: Vec<Fail> = Vec::with_capacity(max_batch);
     // Failures in a row (of commits or of reopening); reset by a commit that succeeds.
     let mut failures: u32 = 0;
     loop {
@@ -695,10 +727,14 @@ fn writer(shared: &Shared, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
         let Some(first) = rx.blocking_recv() else {
             break;
         };
-        batch.push(first);
+        batch.push(first.run);
+        fails.push(first.fail);
         while batch.len() < max_batch {
             match rx.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) => {
+                    batch.push(job.run);
+                    fails.push(job.fail);
+                }
                 Err(_) => break,
             }
         }
@@ -713,37 +749,39 @@ fn writer(shared: &Shared, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
                 None => Err(Failure::Storage(redb::Error::DatabaseClosed)),
             }
         };
-        let answered = finishers.len();
         // Jobs not yet run (the transaction could not start, or a job before them panicked)
-        // are dropped unanswered, which their callers read as STORAGE_UNAVAILABLE.
-        let unrun = batch.len();
+        // are failed with the rest of the batch.
         batch.clear();
-        let result = match outcome {
+        let requests = fails.len();
+        match outcome {
             Ok(()) => {
                 shared.set_fault(None);
                 failures = 0;
-                Ok(())
+                fails.clear();
+                for finish in finishers {
+                    finish(Ok(()));
+                }
+                tracing::trace!(requests, "committed");
             }
             Err(failure) => {
                 match &failure {
                     Failure::Storage(e) => {
-                        tracing::error!(error = %e, requests = answered + unrun, "a write transaction failed; nothing in it was stored; reopening the database");
+                        tracing::error!(error = %e, requests, "a write transaction failed; nothing in it was stored; reopening the database");
                         shared.set_fault(Some(Fault::Io));
                     }
                     Failure::Panic(m) => {
-                        tracing::error!(panic = %m, requests = answered + unrun, "a write job panicked; nothing of its batch was stored; reopening the database");
+                        tracing::error!(panic = %m, requests, "a write job panicked; nothing of its batch was stored; reopening the database");
                         shared.set_fault(Some(Fault::Panic));
                     }
                 }
                 shared.close();
                 failures = failures.saturating_add(1);
-                Err(ApiError::StorageUnavailable)
+                drop(finishers);
+                for fail in fails.drain(..) {
+                    fail(ApiError::StorageUnavailable);
+                }
             }
-        };
-        for finish in finishers {
-            finish(result.clone());
         }
-        tracing::trace!(requests = answered, "committed");
     }
     shared.close();
     tracing::debug!("writer stopped: every request queued was committed");
@@ -752,15 +790,14 @@ fn writer(shared: &Shared, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
 /// Runs a batch in one write transaction and commits it.
 fn commit(
     db: &Database,
-    batch: &mut Vec<Job>,
+    batch: &mut Vec<Run>,
     finishers: &mut Vec<Finish>,
 ) -> Result<(), redb::Error> {
     let w = db.begin_write()?;
     {
         let mut tx = open_tx(&w)?;
-        // On a panic, unwinding drops the jobs not yet run, unanswered.
-        for job in batch.drain(..) {
-            finishers.push(job(&mut tx));
+        for run in batch.drain(..) {
+            finishers.push(run(&mut tx));
         }
     }
     w.commit()?;
@@ -774,7 +811,8 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_millis(50u64 << doublings).min(Duration::from_secs(5))
 }
 
-/// Waits out the back-off, failing queued jobs at once, then reopens the database. Returns
+/// Waits out the back-off, failing queued jobs at once (rather than let them wait into a
+/// TIMEOUT), then reopens the database. Returns
 /// false when every [`Store`] is gone.
 fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>, failures: &mut u32) -> bool {
     let until = Instant::now() + backoff(*failures);
@@ -783,7 +821,7 @@ fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>, failures: &mut u32) -> 
         loop {
             match rx.try_recv() {
                 Ok(job) => {
-                    drop(job);
+                    (job.fail)(ApiError::StorageUnavailable);
                     dropped += 1;
                 }
                 Err(mpsc::error::TryRecvError::Empty) => break,

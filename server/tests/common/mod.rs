@@ -76,6 +76,11 @@ impl TestServer {
         }
     }
 
+    /// The running server's storage.
+    pub fn store(&self) -> licet_server::store::Store {
+        self.server.as_ref().expect("running").store().clone()
+    }
+
     pub fn now(&self) -> u64 {
         self.clock.load(Ordering::SeqCst)
     }
@@ -167,11 +172,21 @@ pub struct Process {
 
 impl Process {
     pub fn start(data: &Path, extra_env: &[(&str, &str)]) -> Process {
+        Self::start_args(
+            &[
+                "--listen".as_ref(),
+                "127.0.0.1:0".as_ref(),
+                "--data".as_ref(),
+                data.as_os_str(),
+            ],
+            extra_env,
+        )
+    }
+
+    /// Starts it with these arguments (no `--listen` or `--data` added).
+    pub fn start_args(args: &[&std::ffi::OsStr], extra_env: &[(&str, &str)]) -> Process {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_licet-server"));
-        cmd.arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data")
-            .arg(data)
+        cmd.args(args)
             .env("LICET_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -247,4 +262,52 @@ impl Drop for Process {
 
 pub fn data_dir(t: &tempfile::TempDir) -> PathBuf {
     t.path().join("data")
+}
+
+/// What a run of the real binary that should end by itself did.
+pub struct Exit {
+    /// Its exit code; `None` when it was still running after 20 s (a server that started
+    /// where it should have refused) and was killed.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `licet-server ARGS` (admin token set, logs at warn) and waits for it to exit, at
+/// most 20 s: a server that serves instead of refusing is killed, not waited on for ever.
+pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> Exit {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_licet-server"))
+        .args(args)
+        .env("LICET_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("licet-server runs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st.code();
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |r: Option<&mut dyn std::io::Read>| {
+        let mut s = String::new();
+        if let Some(r) = r {
+            let _ = r.read_to_string(&mut s);
+        }
+        s
+    };
+    let stdout = read(child.stdout.as_mut().map(|r| r as &mut dyn std::io::Read));
+    let stderr = read(child.stderr.as_mut().map(|r| r as &mut dyn std::io::Read));
+    Exit {
+        code,
+        stdout,
+        stderr,
+    }
 }
