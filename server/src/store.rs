@@ -343,7 +343,7 @@ impl Shared {
         if let Some(db) = old
             && let Err(e) = db.close()
         {
-            tracing::warn!(error = %e, "closing the database after a failure");
+            tracing::debug!(error = %e, "closing the database after a failure");
         }
     }
 }
@@ -550,14 +550,17 @@ impl Store {
     /// The writer's state; while degraded, first tries one small write (at most once a
     /// second, whoever asks) so that a disk freed while no client writes is noticed.
     pub async fn probe(&self) -> Health {
+        let health = self.health();
+        if health.fault.is_none() {
+            return health;
+        }
         let due = {
             let mut last = self
                 .shared
                 .last_probe
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let due = self.health().fault.is_some()
-                && last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+            let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
             if due {
                 *last = Some(Instant::now());
             }
