@@ -6,6 +6,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{ADMIN, Process, TestServer, fp};
@@ -188,19 +190,59 @@ async fn a_full_disk_answers_503_and_recovers_without_restart() {
         filled > 0,
         "the filler wrote nothing: the tmpfs was full already"
     );
-    let mut n = 1_000;
-    let mut refused = None;
-    while n < 6_000 && refused.is_none() {
-        let (st, r) = activate(&http, &base, &key, n).await;
-        match st {
-            201 => acked.push(fp(n)),
-            503 => refused = Some(r),
-            _ => panic!("a write on a full disk answered {st}: {r}"),
-        }
-        n += 1;
+    // Four clients activate (group commit puts several in one batch) while two flood
+    // /v1/validate with unknown keys, which need no credential and are audited.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut flood = Vec::new();
+    for w in 0..2u64 {
+        let (http, base, stop) = (http.clone(), base.clone(), Arc::clone(&stop));
+        flood.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            while !stop.load(Ordering::SeqCst) && i < 3_000 {
+                let bogus = format!("LIC-NOT-A-KEY-{w}-{i}");
+                let (st, r) = common::send(
+                    http.post(format!("{base}/v1/validate"))
+                        .json(&json!({"license_key": bogus})),
+                )
+                .await;
+                assert!(st == 404 || st == 503, "{st} {r}");
+                i += 1;
+            }
+        }));
     }
+    let mut workers = Vec::new();
+    for w in 0..4u64 {
+        let (http, base, key, stop) = (http.clone(), base.clone(), key.clone(), Arc::clone(&stop));
+        workers.push(tokio::spawn(async move {
+            let (mut acked, mut refused) = (Vec::new(), None);
+            for i in 0..1_000u64 {
+                let n = 1_000 + w + 4 * i;
+                let (st, r) = activate(&http, &base, &key, n).await;
+                match st {
+                    201 => acked.push(fp(n)),
+                    503 => {
+                        refused = Some(r);
+                        break;
+                    }
+                    _ => panic!("a write on a full disk answered {st}: {r}"),
+                }
+            }
+            stop.store(true, Ordering::SeqCst);
+            (acked, refused)
+        }));
+    }
+    let mut refused = None;
+    for t in workers {
+        let (a, r) = t.await.expect("worker");
+        acked.extend(a);
+        refused = refused.or(r);
+    }
+    for t in flood {
+        t.await.expect("flood");
+    }
+    let mut n = 10_000;
     let refused =
-        refused.expect("5,000 activations on a full disk all succeeded: the disk never filled");
+        refused.expect("4,000 activations on a full disk all succeeded: the disk never filled");
     assert_eq!(refused["error"]["code"], "STORAGE_UNAVAILABLE", "{refused}");
     assert!(
         refused["error"]["message"]
@@ -283,9 +325,9 @@ async fn a_full_disk_answers_503_and_recovers_without_restart() {
         );
     }
     eprintln!(
-        "full disk: {} activations acknowledged, first refusal after {} more; filler {} KiB",
+        "full disk: {} activations acknowledged, {} more sent after the first refusal; filler {} KiB",
         acked.len(),
-        n - 1_000,
+        n - 10_000,
         filled / 1024
     );
     drop(p);
