@@ -2,13 +2,16 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::Parser;
 
 /// The default port: "LI" on a phone keypad is 54; 5480 is unassigned by IANA.
 pub const DEFAULT_PORT: u16 = 5480;
 
-/// The server's settings (flags of `licet-server` and `licet-server init`; see `--help`).
-#[derive(Debug, Clone, Args)]
+/// The server's settings: the flags of `licet-server` and of `licet-server init` (the
+/// binary's help is in `main.rs`). A `Parser` too, so that embedders and tests parse them
+/// as the command line does, with every default.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "licet-server", version, max_term_width = 100)]
 pub struct Config {
     /// Address to listen on: HOST:PORT, where HOST is an IP address or a name such as
     /// localhost (IPv6 in brackets: [::1]:5480); port 0 takes any free port.
