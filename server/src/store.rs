@@ -509,9 +509,9 @@ impl Store {
                 }
                 Box::new(|_| {})
             }),
-            fail: Box::new(|_| {
-                tracing::warn!("an audit event of a refused request was lost with its batch")
-            }),
+            // Counted in the writer's one error line for its batch: a line per event would
+            // flood the log (maybe on the very disk that is full) under a flood of refusals.
+            fail: Box::new(|_| {}),
         };
         if self.jobs.try_send(job).is_err() {
             tracing::warn!("audit queue full: an audit event of a refused request was dropped");
