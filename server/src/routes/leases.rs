@@ -203,13 +203,17 @@ fn presented(s: &AppState, token: &str) -> Result<Presented, WithSupport> {
 
 /// The lease's state for a request presenting `sha256`: the current token of a live lease,
 /// or why not.
+///
+/// The token is matched before anything about the lease is told: a token that is not the
+/// stored one (forged with a guessed or copied lease id, or replaced by a renewal) gets
+/// `LEASE_INVALID` whether that lease is live, released, expired or unknown, so it learns
+/// nothing about someone else's seat.
 fn live(lease: Option<Lease>, sha256: &str, now: u64) -> Result<Lease, ApiError> {
-    let lease = lease.ok_or(ApiError::LeaseInvalid)?;
+    let lease = lease
+        .filter(|l| licet::ct_eq(l.token_sha256.as_bytes(), sha256.as_bytes()))
+        .ok_or(ApiError::LeaseInvalid)?;
     if lease.released_at.is_some() {
         return Err(ApiError::LeaseReleased);
-    }
-    if !licet::ct_eq(lease.token_sha256.as_bytes(), sha256.as_bytes()) {
-        return Err(ApiError::LeaseInvalid);
     }
     if now >= lease.expires_at {
         return Err(ApiError::LeaseExpired);
