@@ -151,12 +151,21 @@ async fn require_admin(State(s): State<AppState>, req: Request, next: Next) -> R
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| Sha256::digest(t.trim().as_bytes()));
+        .and_then(bearer)
+        .map(|t| Sha256::digest(t.as_bytes()));
     match presented {
         Some(h) if bool::from(h.as_slice().ct_eq(&s.admin_token_sha256)) => next.run(req).await,
         _ => ApiError::Unauthorized.into_response(),
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is matched without
+/// regard to case (RFC 9110 §11.1: `bearer` and `BEARER` are the same scheme) and may be
+/// followed by more than one space.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// A started server.

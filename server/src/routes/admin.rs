@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use redb::{ReadableTable, ReadableTableMetadata};
@@ -15,7 +15,7 @@ use licet::LicenseType;
 use licet_verifier::hex;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::model::{AuditEvent, License, Product, Status, defaults};
 use crate::routes::{opt_time, parse_time, rfc3339};
 use crate::state::{AppState, key_bytes, key_hash, license_claims};
@@ -137,7 +137,7 @@ pub async fn list_products(State(s): State<AppState>) -> Result<Json<Value>, Api
 /// Gets a product.
 pub async fn get_product(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let p = Snapshot::of(&s.store)?
         .product(&name)?
@@ -157,7 +157,7 @@ pub struct ProductPatch {
 /// changes).
 pub async fn update_product(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<ProductPatch>,
 ) -> Result<Json<Value>, ApiError> {
     let now = s.now();
@@ -187,7 +187,7 @@ pub async fn update_product(
 /// Deletes a product that has no licenses.
 pub async fn delete_product(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let now = s.now();
     s.store
@@ -383,7 +383,7 @@ fn license_id(id: &str) -> Result<[u8; 16], ApiError> {
 /// Gets a license.
 pub async fn get_license(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let l = Snapshot::of(&s.store)?
         .license(&license_id(&id)?)?
@@ -531,7 +531,7 @@ async fn change_license(
 /// record; the key's own claims stay as signed.
 pub async fn update_license(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(p): ApiJson<LicensePatch>,
 ) -> Result<Json<Value>, ApiError> {
     change_license(&s, &id, "license.update", move |l| {
@@ -580,7 +580,7 @@ pub async fn update_license(
 /// Suspends a license: every client request is refused until it is reinstated.
 pub async fn suspend(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     change_license(&s, &id, "license.suspend", |l| match l.status {
         Status::Revoked => Err(ApiError::Conflict(
@@ -597,7 +597,7 @@ pub async fn suspend(
 /// Reinstates a suspended license.
 pub async fn reinstate(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     change_license(&s, &id, "license.reinstate", |l| match l.status {
         Status::Revoked => Err(ApiError::Conflict(
@@ -614,7 +614,7 @@ pub async fn reinstate(
 /// Revokes a license for good.
 pub async fn revoke(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     change_license(&s, &id, "license.revoke", |l| {
         l.status = Status::Revoked;
@@ -626,7 +626,7 @@ pub async fn revoke(
 /// Deletes a license with its machines and leases.
 pub async fn delete_license(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let bid = license_id(&id)?;
     let now = s.now();
@@ -668,7 +668,7 @@ pub async fn delete_license(
 /// Lists a license's machines.
 pub async fn list_machines(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let bid = license_id(&id)?;
     let snap = Snapshot::of(&s.store)?;
@@ -696,7 +696,7 @@ pub async fn list_machines(
 /// Deactivates one machine (by machine id).
 pub async fn deactivate_machine(
     State(s): State<AppState>,
-    Path((id, machine)): Path<(String, String)>,
+    ApiPath((id, machine)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let bid = license_id(&id)?;
     // Ids are stored as lower-case hex; accept them in any case, as every other path does.
@@ -736,7 +736,7 @@ pub async fn deactivate_machine(
 /// Deactivates every machine of a license.
 pub async fn reset_machines(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let bid = license_id(&id)?;
     let now = s.now();

@@ -7,7 +7,7 @@
 //! lease's token; the server keeps the hash of the current one, so an older token is
 //! refused online.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,7 +18,7 @@ use licet::Builder;
 use licet_verifier::{Kind, hex};
 
 use crate::error::{ApiError, WithSupport};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::model::{AuditEvent, Lease, License};
 use crate::routes::client::{find_license, refusal, refused, usable_license};
 use crate::routes::rfc3339;
@@ -435,7 +435,7 @@ pub struct ListQuery {
 /// Lists a license's leases (`?state=active|released|expired` filters).
 pub async fn list(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     crate::extract::ApiQuery(q): crate::extract::ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(st) = &q.state
@@ -468,7 +468,7 @@ pub async fn list(
 /// Force-releases a lease: its seat is free at once and its token refused online.
 pub async fn force_release(
     State(s): State<AppState>,
-    Path((id, lease)): Path<(String, String)>,
+    ApiPath((id, lease)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let license_id =
         id_bytes(&id).ok_or_else(|| ApiError::NotFound(format!("no license '{id}'")))?;
