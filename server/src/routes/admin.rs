@@ -16,7 +16,7 @@ use licet_verifier::hex;
 
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::model::{AuditEvent, License, Product, Status, defaults};
+use crate::model::{AuditEvent, License, Product, Status, defaults, limits};
 use crate::routes::{opt_time, parse_time, rfc3339};
 use crate::state::{AppState, key_bytes, key_hash, license_claims};
 use crate::store::{
@@ -240,16 +240,63 @@ pub struct LicenseReq {
     check_in_interval: Option<u64>,
 }
 
-fn check_settings(l: &License) -> Result<(), ApiError> {
-    if l.lease_ttl == 0 || l.lease_ttl > l.lease_ttl_max {
-        return Err(ApiError::BadRequest(
-            "lease_ttl must be at least 1 and at most lease_ttl_max".into(),
-        ));
+/// `value` within `lo..=hi`, else a `BAD_REQUEST` naming the field and the range.
+fn in_range(field: &str, value: u64, lo: u64, hi: u64, unit: &str) -> Result<(), ApiError> {
+    if (lo..=hi).contains(&value) {
+        return Ok(());
     }
-    if l.check_in_interval == 0 {
-        return Err(ApiError::BadRequest(
-            "check_in_interval must be at least 1 second".into(),
-        ));
+    Err(ApiError::BadRequest(format!(
+        "{field} must be {lo} to {hi}{unit}; got {value}"
+    )))
+}
+
+/// Checks a license's settings, as created or as a change leaves them: every number within
+/// its range (`model::limits`) and every claim within the token format's limits
+/// (`docs/token-format.md` §7.4), so that its license key and every machine and lease
+/// token signed from it later can be signed, and a refusal names the field to fix.
+fn check_settings(l: &License) -> Result<(), ApiError> {
+    use licet_verifier::claims::limits as claim;
+    const DAYS_366: &str = " seconds (366 days)";
+    // lease_ttl first: lease_ttl_max defaults to it when it is larger, and the field the
+    // admin gave is the one to name.
+    in_range("lease_ttl", l.lease_ttl, 1, limits::LEASE_TTL_MAX, DAYS_366)?;
+    in_range(
+        "lease_ttl_max",
+        l.lease_ttl_max,
+        1,
+        limits::LEASE_TTL_MAX,
+        DAYS_366,
+    )?;
+    if l.lease_ttl > l.lease_ttl_max {
+        return Err(ApiError::BadRequest(format!(
+            "lease_ttl ({}) must be at most lease_ttl_max ({}); raise lease_ttl_max too",
+            l.lease_ttl, l.lease_ttl_max
+        )));
+    }
+    in_range(
+        "check_in_interval",
+        l.check_in_interval,
+        1,
+        limits::CHECK_IN_INTERVAL,
+        " seconds (ten years)",
+    )?;
+    if let Some(n) = l.max_machines {
+        in_range(
+            "max_machines",
+            n,
+            0,
+            limits::MAX_MACHINES,
+            " (null for unlimited)",
+        )?;
+    }
+    if let Some(n) = l.max_leases {
+        in_range(
+            "max_leases",
+            n,
+            0,
+            limits::MAX_LEASES,
+            " (null for unlimited)",
+        )?;
     }
     if let Some(t) = &l.license_type
         && LicenseType::from_name(t).is_none()
@@ -257,6 +304,45 @@ fn check_settings(l: &License) -> Result<(), ApiError> {
         return Err(ApiError::BadRequest(format!(
             "type '{t}' is not one of trial, subscription, perpetual"
         )));
+    }
+    let text = |field: &str, v: &str, max: usize| {
+        if v.is_empty() || v.len() > max {
+            return Err(ApiError::BadRequest(format!(
+                "{field} must be 1 to {max} bytes; got {}",
+                v.len()
+            )));
+        }
+        Ok(())
+    };
+    if let Some(c) = &l.customer {
+        text("customer", c, claim::NAME)?;
+    }
+    if l.features.len() > claim::FEATURES {
+        return Err(ApiError::BadRequest(format!(
+            "features must hold at most {} names; got {}",
+            claim::FEATURES,
+            l.features.len()
+        )));
+    }
+    for f in &l.features {
+        text("each feature", f, claim::FEATURE)?;
+    }
+    if l.metadata.len() > claim::METADATA_ENTRIES {
+        return Err(ApiError::BadRequest(format!(
+            "metadata must hold at most {} entries; got {}",
+            claim::METADATA_ENTRIES,
+            l.metadata.len()
+        )));
+    }
+    for (k, v) in &l.metadata {
+        text("each metadata key", k, claim::METADATA_KEY)?;
+        if v.len() > claim::METADATA_VALUE {
+            return Err(ApiError::BadRequest(format!(
+                "metadata value of '{k}' must be at most {} bytes; got {}",
+                claim::METADATA_VALUE,
+                v.len()
+            )));
+        }
     }
     Ok(())
 }
@@ -511,7 +597,6 @@ async fn change_license(
                 .license(&bid)?
                 .ok_or_else(|| ApiError::NotFound(format!("no license '{id}'")))?;
             f(&mut l)?;
-            check_settings(&l)?;
             l.updated_at = now;
             tx.put_license(&l)?;
             tx.audit(AuditEvent::admin(
@@ -567,12 +652,9 @@ pub async fn update_license(
         if let Some(v) = p.check_in_interval {
             l.check_in_interval = v;
         }
-        // The same limits as the token format, so that machine and lease tokens can be signed.
-        let mut probe = license_claims(l, 0)?;
-        probe.normalize();
-        probe
-            .check()
-            .map_err(|e| ApiError::BadRequest(e.to_string()))
+        // Here and not for every change: a record stored before these ranges existed can
+        // still be suspended or revoked; it is the edit that must leave it valid.
+        check_settings(l)
     })
     .await
 }

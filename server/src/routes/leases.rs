@@ -45,7 +45,11 @@ fn expiry(l: &License, ttl: Option<u64>, now: u64) -> Result<u64, ApiError> {
     if ttl == Some(0) {
         return Err(ApiError::BadRequest("ttl must be at least 1 second".into()));
     }
-    let ttl = ttl.unwrap_or(l.lease_ttl).min(l.lease_ttl_max);
+    // Capped by the range too, for records stored before the admin API bounded it.
+    let ttl = ttl
+        .unwrap_or(l.lease_ttl)
+        .min(l.lease_ttl_max)
+        .min(crate::model::limits::LEASE_TTL_MAX);
     let exp = now.saturating_add(ttl);
     Ok(l.expires_at.map_or(exp, |e| exp.min(e)))
 }
