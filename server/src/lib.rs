@@ -7,6 +7,7 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod listen;
 pub mod model;
 pub mod routes;
 pub mod state;
@@ -260,17 +261,25 @@ pub async fn start(
         config.body_limit,
         Duration::from_secs(config.request_timeout.max(1)),
     );
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let limits = connection_limits(config);
+    let task = tokio::spawn(listen::serve(listener, router, limits, shutdown));
     Ok(Server {
         addr,
         generated_admin_token,
         task,
         writer,
     })
+}
+
+/// The connection limits of `config`, the cap lowered to what the open-file limit allows.
+fn connection_limits(config: &Config) -> listen::Limits {
+    listen::Limits {
+        max_connections: listen::connection_cap(
+            usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+        ),
+        header_read_timeout: Duration::from_secs(config.header_read_timeout),
+        idle_timeout: Duration::from_secs(config.idle_timeout),
+    }
 }
 
 fn load_signer(config: &Config, has_licenses: bool) -> Result<Signer, String> {

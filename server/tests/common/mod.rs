@@ -39,6 +39,9 @@ pub fn config(data: &Path, max_batch: usize) -> licet_server::Config {
         body_limit: 64 * 1024,
         request_timeout: 30,
         max_batch,
+        max_connections: 10_000,
+        idle_timeout: 15,
+        header_read_timeout: 30,
     }
 }
 
@@ -167,7 +170,29 @@ pub struct Process {
 
 impl Process {
     pub fn start(data: &Path, extra_env: &[(&str, &str)]) -> Process {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_licet-server"));
+        Self::start_with(data, extra_env, &[], None)
+    }
+
+    /// As [`Process::start`], with more flags, and with the open-file soft limit first set
+    /// to `nofile` (1,024 is the usual default of a login shell) when it is given.
+    pub fn start_with(
+        data: &Path,
+        extra_env: &[(&str, &str)],
+        args: &[&str],
+        nofile: Option<u64>,
+    ) -> Process {
+        let bin = env!("CARGO_BIN_EXE_licet-server");
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -Sn {n} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        cmd.args(args);
         cmd.arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data")
