@@ -2,6 +2,10 @@
 //! or path answers in the one JSON error shape like every other failure. Handlers use these,
 //! never axum's own `Json`, `Query` or `Path`, whose rejections are plain text.
 
+// The one place axum's own extractors may be used (server/clippy.toml): each is wrapped
+// here so that its rejection is an ApiError.
+#![allow(clippy::disallowed_types)]
+
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
