@@ -44,6 +44,9 @@ async fn vendor_keys_server_activation_offline_check() {
         body_limit: 64 * 1024,
         request_timeout: 30,
         max_batch: 64,
+        max_connections: 10_000,
+        idle_timeout: 15,
+        header_read_timeout: 30,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = licet_server::start(

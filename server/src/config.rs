@@ -39,6 +39,19 @@ pub struct Config {
     /// Most write requests committed in one transaction (group commit); 1 turns batching off.
     #[arg(long, env = "LICET_MAX_BATCH", default_value_t = 512)]
     pub max_batch: usize,
+    /// Most client connections served at once; more wait in the listen backlog. Lowered,
+    /// with a warning, when the open-file hard limit (`ulimit -Hn`) is smaller.
+    #[arg(long, env = "LICET_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Seconds a connection may send nothing: a new or kept-alive connection with no
+    /// request, a request body that stops arriving, an answer the client stops reading.
+    #[arg(long, env = "LICET_IDLE_TIMEOUT", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout: u64,
+    /// Seconds a client has to send a whole request head, counted from when the server
+    /// starts waiting for it (the connection's start, or the previous answer): drops
+    /// clients that trickle their headers to hold a connection (slowloris).
+    #[arg(long, env = "LICET_HEADER_READ_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout: u64,
 }
 
 /// Checks the shape HOST:PORT; the name is resolved when the server binds.

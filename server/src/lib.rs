@@ -7,6 +7,7 @@
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod listen;
 pub mod model;
 pub mod routes;
 pub mod state;
@@ -176,12 +177,21 @@ async fn require_admin(State(s): State<AppState>, req: Request, next: Next) -> R
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| Sha256::digest(t.trim().as_bytes()));
+        .and_then(bearer)
+        .map(|t| Sha256::digest(t.as_bytes()));
     match presented {
         Some(h) if bool::from(h.as_slice().ct_eq(&s.admin_token_sha256)) => next.run(req).await,
         _ => ApiError::Unauthorized.into_response(),
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is matched without
+/// regard to case (RFC 9110 §11.1: `bearer` and `BEARER` are the same scheme) and may be
+/// followed by more than one space.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// A started server.
@@ -289,11 +299,8 @@ pub async fn start(
         config.body_limit,
         Duration::from_secs(config.request_timeout.max(1)),
     );
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let limits = connection_limits(config);
+    let task = tokio::spawn(listen::serve(listener, router, limits, shutdown));
     Ok(Server {
         addr,
         generated_admin_token,
@@ -370,6 +377,17 @@ pub fn init(config: &Config) -> Result<Initialised, String> {
         load_signer(config, false)?;
     }
     Ok(Initialised::Created { new_key })
+}
+
+/// The connection limits of `config`, the cap lowered to what the open-file limit allows.
+fn connection_limits(config: &Config) -> listen::Limits {
+    listen::Limits {
+        max_connections: listen::connection_cap(
+            usize::try_from(config.max_connections).unwrap_or(usize::MAX),
+        ),
+        header_read_timeout: Duration::from_secs(config.header_read_timeout),
+        idle_timeout: Duration::from_secs(config.idle_timeout),
+    }
 }
 
 fn load_signer(config: &Config, has_licenses: bool) -> Result<Signer, String> {

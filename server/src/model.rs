@@ -40,6 +40,26 @@ pub mod defaults {
     pub const CHECK_IN_INTERVAL: u64 = 7 * 86_400;
 }
 
+/// The ranges the admin API accepts for a license's numeric settings (`docs/api.md`).
+///
+/// Generous for any real use, and small enough that every time derived from them (now + a
+/// lease or check-in interval) stays within the token format's NumericDate range
+/// (`docs/token-format.md` §7.1) and is shown as an RFC 3339 time, whose years end at 9999:
+/// u64::MAX once made every activation fail, and 10^12 seconds turned `check_in_before`
+/// into a bare number.
+pub mod limits {
+    /// Most machines a license may allow; a larger fleet is unlimited (`null`).
+    pub const MAX_MACHINES: u64 = 1_000_000;
+    /// Most seats a license may allow; more is unlimited (`null`).
+    pub const MAX_LEASES: u64 = 1_000_000;
+    /// Longest lease, in seconds: 366 days. A floating seat is meant to come back; a seat
+    /// for longer than a year is a machine activation.
+    pub const LEASE_TTL_MAX: u64 = 366 * 86_400;
+    /// Longest check-in interval (the machine token's lifetime), in seconds: ten years of
+    /// 366 days.
+    pub const CHECK_IN_INTERVAL: u64 = 10 * 366 * 86_400;
+}
+
 /// A license.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct License {

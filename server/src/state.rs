@@ -99,16 +99,57 @@ pub fn key_bytes(key: &str) -> Result<Vec<u8>, ApiError> {
 impl Signer {
     /// Signs claims.
     ///
+    /// Every input that ends up in a token is checked against the format's limits where it
+    /// enters (the admin API's license settings, a lease's client id), so claims that still
+    /// fail here are the server's fault, not the client's: the cause is logged and the
+    /// answer is a 500, never a `BAD_REQUEST` the client could not have avoided.
+    ///
     /// # Errors
-    /// [`ApiError::BadRequest`] when the claims break the format's limits,
-    /// [`ApiError::Internal`] when signing fails.
+    /// [`ApiError::Internal`] when the claims cannot be encoded or signing fails.
     pub fn sign(&self, claims: Claims) -> Result<Token, ApiError> {
-        licet::issue(claims, &self.key).map_err(|e| match e {
-            licet::Error::Claims(e) => ApiError::BadRequest(e.to_string()),
-            other => {
-                tracing::error!(error = %other, "signing a token");
-                ApiError::Internal
-            }
+        licet::issue(claims, &self.key).map_err(|e| {
+            tracing::error!(error = %e, "signing a token");
+            ApiError::Internal
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_the_server_cannot_sign_are_its_fault_not_the_clients() {
+        let key = SigningKey::generate_ed25519().expect("key");
+        let signature_pem = key.public_pem();
+        let keyring = Keyring::from_pem(&signature_pem).expect("keyring");
+        let signer = Signer {
+            key,
+            signature_pem,
+            keyring,
+        };
+        let mut claims = Claims {
+            issuer: None,
+            customer: None,
+            product: "cad".into(),
+            expires_at: None,
+            not_before: None,
+            issued_at: 1,
+            id: [7; 16],
+            features: Vec::new(),
+            metadata: Default::default(),
+            kind: KindClaims::License {
+                license_type: None,
+                max_machines: None,
+                max_leases: None,
+            },
+        };
+        assert!(signer.sign(claims.clone()).is_ok());
+        // A time past the format's range, as an unbounded setting once produced.
+        claims.expires_at = Some(u64::MAX);
+        assert_eq!(signer.sign(claims.clone()), Err(ApiError::Internal));
+        claims.expires_at = None;
+        claims.product = String::new();
+        assert_eq!(signer.sign(claims), Err(ApiError::Internal));
     }
 }

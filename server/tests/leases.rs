@@ -383,7 +383,8 @@ async fn a_repeated_renewal_with_the_same_request_id_gets_the_same_answer() {
         (st, e["error"]["code"].as_str()),
         (404, Some("LEASE_INVALID"))
     );
-    // After a release, the repeat is refused too.
+    // After a release, the repeat is refused too; the replaced token is not the lease's
+    // current one, so it is told nothing about the release.
     let (st, _) = s
         .post(
             "/v1/leases/release",
@@ -399,7 +400,7 @@ async fn a_repeated_renewal_with_the_same_request_id_gets_the_same_answer() {
         .await;
     assert_eq!(
         (st, e["error"]["code"].as_str()),
-        (410, Some("LEASE_RELEASED"))
+        (404, Some("LEASE_INVALID"))
     );
 }
 
@@ -476,4 +477,106 @@ async fn deleting_a_license_deletes_its_leases() {
     }
     drop(store);
     writer.join().expect("writer");
+}
+
+/// The same claims as `token` (same lease id), signed by a key the server never had.
+fn forged(token: &str) -> String {
+    let claims = licet_verifier::decode_unverified(token)
+        .expect("a lease token")
+        .claims;
+    let key = licet::SigningKey::generate_ed25519().expect("key");
+    licet::issue(claims, &key).expect("signs").text()
+}
+
+#[tokio::test]
+async fn a_forged_lease_token_learns_nothing_about_the_lease() {
+    let s = TestServer::start().await;
+    let l = s.license("cad", json!({"max_leases": 2})).await;
+    let key = l["license_key"].as_str().expect("key");
+    let (st, r) = s
+        .post("/v1/leases/obtain", json!({"license_key": key}))
+        .await;
+    assert_eq!(st, 201, "{r}");
+    let real = r["lease_token"].as_str().expect("token").to_owned();
+    let fake = forged(&real);
+    assert_ne!(fake, real);
+    // Another lease id nobody holds, forged the same way.
+    let (_, other) = s
+        .post("/v1/leases/obtain", json!({"license_key": key}))
+        .await;
+    let other = other["lease_token"].as_str().expect("token").to_owned();
+
+    let paths = [
+        "/v1/leases/validate",
+        "/v1/leases/renew",
+        "/v1/leases/release",
+    ];
+    let answers = |token: String| {
+        let s = &s;
+        async move {
+            let mut out = Vec::new();
+            for path in paths {
+                let (st, e) = s.post(path, json!({"lease_token": token})).await;
+                out.push((path, st, e["error"]["code"].clone()));
+            }
+            out
+        }
+    };
+    let expected: Vec<_> = paths
+        .iter()
+        .map(|p| (*p, 404, json!("LEASE_INVALID")))
+        .collect();
+    assert_eq!(answers(fake.clone()).await, expected, "live lease");
+
+    // Released by its holder: the forger still gets exactly what it got before.
+    let (st, _) = s
+        .post("/v1/leases/release", json!({"lease_token": real}))
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(answers(fake.clone()).await, expected, "released lease");
+    // The holder's own token is the one told of the release.
+    let (st, e) = s
+        .post("/v1/leases/validate", json!({"lease_token": real}))
+        .await;
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (410, Some("LEASE_RELEASED"))
+    );
+
+    // Force-released by the admin: the same answer again.
+    let lid = l["id"].as_str().expect("id");
+    let other_id = licet_verifier::decode_unverified(&other)
+        .expect("lease")
+        .claims
+        .id;
+    let (st, _) = s
+        .admin(
+            Method::POST,
+            &format!(
+                "/licenses/{lid}/leases/{}/release",
+                licet_verifier::hex(&other_id)
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(answers(forged(&other)).await, expected, "force-released");
+
+    // A lease id the server never issued.
+    let mut unknown = licet_verifier::decode_unverified(&real)
+        .expect("lease")
+        .claims;
+    unknown.id = [0x5a; 16];
+    let forger = licet::SigningKey::generate_ed25519().expect("key");
+    let unknown = licet::issue(unknown, &forger).expect("signs").text();
+    assert_eq!(answers(unknown).await, expected, "unknown lease");
+
+    // Expired.
+    let (st, r) = s
+        .post("/v1/leases/obtain", json!({"license_key": key}))
+        .await;
+    assert_eq!(st, 201, "{r}");
+    s.advance(3 * 3600);
+    let t = r["lease_token"].as_str().expect("token");
+    assert_eq!(answers(forged(t)).await, expected, "expired lease");
 }

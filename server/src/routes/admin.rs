@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use redb::{ReadableTable, ReadableTableMetadata};
@@ -15,8 +15,8 @@ use licet::LicenseType;
 use licet_verifier::hex;
 
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
-use crate::model::{AuditEvent, License, Product, Status, defaults};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::model::{AuditEvent, License, Product, Status, defaults, limits};
 use crate::routes::{opt_time, parse_time, rfc3339};
 use crate::state::{AppState, key_bytes, key_hash, license_claims};
 use crate::store::{
@@ -137,7 +137,7 @@ pub async fn list_products(State(s): State<AppState>) -> Result<Json<Value>, Api
 /// Gets a product.
 pub async fn get_product(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let p = Snapshot::of(&s.store)?
         .product(&name)?
@@ -157,7 +157,7 @@ pub struct ProductPatch {
 /// changes).
 pub async fn update_product(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<ProductPatch>,
 ) -> Result<Json<Value>, ApiError> {
     let now = s.now();
@@ -187,7 +187,7 @@ pub async fn update_product(
 /// Deletes a product that has no licenses.
 pub async fn delete_product(
     State(s): State<AppState>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let now = s.now();
     s.store
@@ -240,16 +240,63 @@ pub struct LicenseReq {
     check_in_interval: Option<u64>,
 }
 
-fn check_settings(l: &License) -> Result<(), ApiError> {
-    if l.lease_ttl == 0 || l.lease_ttl > l.lease_ttl_max {
-        return Err(ApiError::BadRequest(
-            "lease_ttl must be at least 1 and at most lease_ttl_max".into(),
-        ));
+/// `value` within `lo..=hi`, else a `BAD_REQUEST` naming the field and the range.
+fn in_range(field: &str, value: u64, lo: u64, hi: u64, unit: &str) -> Result<(), ApiError> {
+    if (lo..=hi).contains(&value) {
+        return Ok(());
     }
-    if l.check_in_interval == 0 {
-        return Err(ApiError::BadRequest(
-            "check_in_interval must be at least 1 second".into(),
-        ));
+    Err(ApiError::BadRequest(format!(
+        "{field} must be {lo} to {hi}{unit}; got {value}"
+    )))
+}
+
+/// Checks a license's settings, as created or as a change leaves them: every number within
+/// its range (`model::limits`) and every claim within the token format's limits
+/// (`docs/token-format.md` §7.4), so that its license key and every machine and lease
+/// token signed from it later can be signed, and a refusal names the field to fix.
+fn check_settings(l: &License) -> Result<(), ApiError> {
+    use licet_verifier::claims::limits as claim;
+    const DAYS_366: &str = " seconds (366 days)";
+    // lease_ttl first: lease_ttl_max defaults to it when it is larger, and the field the
+    // admin gave is the one to name.
+    in_range("lease_ttl", l.lease_ttl, 1, limits::LEASE_TTL_MAX, DAYS_366)?;
+    in_range(
+        "lease_ttl_max",
+        l.lease_ttl_max,
+        1,
+        limits::LEASE_TTL_MAX,
+        DAYS_366,
+    )?;
+    if l.lease_ttl > l.lease_ttl_max {
+        return Err(ApiError::BadRequest(format!(
+            "lease_ttl ({}) must be at most lease_ttl_max ({}); raise lease_ttl_max too",
+            l.lease_ttl, l.lease_ttl_max
+        )));
+    }
+    in_range(
+        "check_in_interval",
+        l.check_in_interval,
+        1,
+        limits::CHECK_IN_INTERVAL,
+        " seconds (ten years)",
+    )?;
+    if let Some(n) = l.max_machines {
+        in_range(
+            "max_machines",
+            n,
+            0,
+            limits::MAX_MACHINES,
+            " (null for unlimited)",
+        )?;
+    }
+    if let Some(n) = l.max_leases {
+        in_range(
+            "max_leases",
+            n,
+            0,
+            limits::MAX_LEASES,
+            " (null for unlimited)",
+        )?;
     }
     if let Some(t) = &l.license_type
         && LicenseType::from_name(t).is_none()
@@ -257,6 +304,45 @@ fn check_settings(l: &License) -> Result<(), ApiError> {
         return Err(ApiError::BadRequest(format!(
             "type '{t}' is not one of trial, subscription, perpetual"
         )));
+    }
+    let text = |field: &str, v: &str, max: usize| {
+        if v.is_empty() || v.len() > max {
+            return Err(ApiError::BadRequest(format!(
+                "{field} must be 1 to {max} bytes; got {}",
+                v.len()
+            )));
+        }
+        Ok(())
+    };
+    if let Some(c) = &l.customer {
+        text("customer", c, claim::NAME)?;
+    }
+    if l.features.len() > claim::FEATURES {
+        return Err(ApiError::BadRequest(format!(
+            "features must hold at most {} names; got {}",
+            claim::FEATURES,
+            l.features.len()
+        )));
+    }
+    for f in &l.features {
+        text("each feature", f, claim::FEATURE)?;
+    }
+    if l.metadata.len() > claim::METADATA_ENTRIES {
+        return Err(ApiError::BadRequest(format!(
+            "metadata must hold at most {} entries; got {}",
+            claim::METADATA_ENTRIES,
+            l.metadata.len()
+        )));
+    }
+    for (k, v) in &l.metadata {
+        text("each metadata key", k, claim::METADATA_KEY)?;
+        if v.len() > claim::METADATA_VALUE {
+            return Err(ApiError::BadRequest(format!(
+                "metadata value of '{k}' must be at most {} bytes; got {}",
+                claim::METADATA_VALUE,
+                v.len()
+            )));
+        }
     }
     Ok(())
 }
@@ -383,7 +469,7 @@ fn license_id(id: &str) -> Result<[u8; 16], ApiError> {
 /// Gets a license.
 pub async fn get_license(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let l = Snapshot::of(&s.store)?
         .license(&license_id(&id)?)?
@@ -511,7 +597,6 @@ async fn change_license(
                 .license(&bid)?
                 .ok_or_else(|| ApiError::NotFound(format!("no license '{id}'")))?;
             f(&mut l)?;
-            check_settings(&l)?;
             l.updated_at = now;
             tx.put_license(&l)?;
             tx.audit(AuditEvent::admin(
@@ -531,7 +616,7 @@ async fn change_license(
 /// record; the key's own claims stay as signed.
 pub async fn update_license(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(p): ApiJson<LicensePatch>,
 ) -> Result<Json<Value>, ApiError> {
     change_license(&s, &id, "license.update", move |l| {
@@ -567,12 +652,9 @@ pub async fn update_license(
         if let Some(v) = p.check_in_interval {
             l.check_in_interval = v;
         }
-        // The same limits as the token format, so that machine and lease tokens can be signed.
-        let mut probe = license_claims(l, 0)?;
-        probe.normalize();
-        probe
-            .check()
-            .map_err(|e| ApiError::BadRequest(e.to_string()))
+        // Here and not for every change: a record stored before these ranges existed can
+        // still be suspended or revoked; it is the edit that must leave it valid.
+        check_settings(l)
     })
     .await
 }
@@ -580,7 +662,7 @@ pub async fn update_license(
 /// Suspends a license: every client request is refused until it is reinstated.
 pub async fn suspend(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     change_license(&s, &id, "license.suspend", |l| match l.status {
         Status::Revoked => Err(ApiError::Conflict(
@@ -597,7 +679,7 @@ pub async fn suspend(
 /// Reinstates a suspended license.
 pub async fn reinstate(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     change_license(&s, &id, "license.reinstate", |l| match l.status {
         Status::Revoked => Err(ApiError::Conflict(
@@ -614,7 +696,7 @@ pub async fn reinstate(
 /// Revokes a license for good.
 pub async fn revoke(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     change_license(&s, &id, "license.revoke", |l| {
         l.status = Status::Revoked;
@@ -626,7 +708,7 @@ pub async fn revoke(
 /// Deletes a license with its machines and leases.
 pub async fn delete_license(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let bid = license_id(&id)?;
     let now = s.now();
@@ -659,7 +741,7 @@ pub async fn delete_license(
 /// Lists a license's machines.
 pub async fn list_machines(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let bid = license_id(&id)?;
     let snap = Snapshot::of(&s.store)?;
@@ -687,7 +769,7 @@ pub async fn list_machines(
 /// Deactivates one machine (by machine id).
 pub async fn deactivate_machine(
     State(s): State<AppState>,
-    Path((id, machine)): Path<(String, String)>,
+    ApiPath((id, machine)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let bid = license_id(&id)?;
     // Ids are stored as lower-case hex; accept them in any case, as every other path does.
@@ -727,7 +809,7 @@ pub async fn deactivate_machine(
 /// Deactivates every machine of a license.
 pub async fn reset_machines(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let bid = license_id(&id)?;
     let now = s.now();

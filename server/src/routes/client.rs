@@ -284,7 +284,11 @@ fn machine_token_of(
     now: u64,
 ) -> Result<(String, u64), ApiError> {
     let claims = license_claims(l, now)?;
-    let deadline = now.saturating_add(l.check_in_interval);
+    // Capped for records stored before the admin API bounded the interval.
+    let interval = l
+        .check_in_interval
+        .min(crate::model::limits::CHECK_IN_INTERVAL);
+    let deadline = now.saturating_add(interval);
     let deadline = l.expires_at.map_or(deadline, |e| deadline.min(e));
     let b = Builder::machine(&claims, id, fp, deadline).issued_at(now);
     Ok((s.signer.sign(b.claims().clone())?.text(), deadline))

@@ -7,7 +7,7 @@
 //! lease's token; the server keeps the hash of the current one, so an older token is
 //! refused online.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,7 +18,7 @@ use licet::Builder;
 use licet_verifier::{Kind, hex};
 
 use crate::error::{ApiError, WithSupport};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
 use crate::model::{AuditEvent, Lease, License};
 use crate::routes::client::{find_license, refusal, refused, usable_license};
 use crate::routes::rfc3339;
@@ -45,7 +45,11 @@ fn expiry(l: &License, ttl: Option<u64>, now: u64) -> Result<u64, ApiError> {
     if ttl == Some(0) {
         return Err(ApiError::BadRequest("ttl must be at least 1 second".into()));
     }
-    let ttl = ttl.unwrap_or(l.lease_ttl).min(l.lease_ttl_max);
+    // Capped by the range too, for records stored before the admin API bounded it.
+    let ttl = ttl
+        .unwrap_or(l.lease_ttl)
+        .min(l.lease_ttl_max)
+        .min(crate::model::limits::LEASE_TTL_MAX);
     let exp = now.saturating_add(ttl);
     Ok(l.expires_at.map_or(exp, |e| exp.min(e)))
 }
@@ -203,13 +207,17 @@ fn presented(s: &AppState, token: &str) -> Result<Presented, WithSupport> {
 
 /// The lease's state for a request presenting `sha256`: the current token of a live lease,
 /// or why not.
+///
+/// The token is matched before anything about the lease is told: a token that is not the
+/// stored one (forged with a guessed or copied lease id, or replaced by a renewal) gets
+/// `LEASE_INVALID` whether that lease is live, released, expired or unknown, so it learns
+/// nothing about someone else's seat.
 fn live(lease: Option<Lease>, sha256: &str, now: u64) -> Result<Lease, ApiError> {
-    let lease = lease.ok_or(ApiError::LeaseInvalid)?;
+    let lease = lease
+        .filter(|l| licet::ct_eq(l.token_sha256.as_bytes(), sha256.as_bytes()))
+        .ok_or(ApiError::LeaseInvalid)?;
     if lease.released_at.is_some() {
         return Err(ApiError::LeaseReleased);
-    }
-    if !licet::ct_eq(lease.token_sha256.as_bytes(), sha256.as_bytes()) {
-        return Err(ApiError::LeaseInvalid);
     }
     if now >= lease.expires_at {
         return Err(ApiError::LeaseExpired);
@@ -431,7 +439,7 @@ pub struct ListQuery {
 /// Lists a license's leases (`?state=active|released|expired` filters).
 pub async fn list(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     crate::extract::ApiQuery(q): crate::extract::ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(st) = &q.state
@@ -464,7 +472,7 @@ pub async fn list(
 /// Force-releases a lease: its seat is free at once and its token refused online.
 pub async fn force_release(
     State(s): State<AppState>,
-    Path((id, lease)): Path<(String, String)>,
+    ApiPath((id, lease)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let license_id =
         id_bytes(&id).ok_or_else(|| ApiError::NotFound(format!("no license '{id}'")))?;

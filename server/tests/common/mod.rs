@@ -39,6 +39,9 @@ pub fn config(data: &Path, max_batch: usize) -> licet_server::Config {
         body_limit: 64 * 1024,
         request_timeout: 30,
         max_batch,
+        max_connections: 10_000,
+        idle_timeout: 15,
+        header_read_timeout: 30,
     }
 }
 
@@ -172,20 +175,44 @@ pub struct Process {
 
 impl Process {
     pub fn start(data: &Path, extra_env: &[(&str, &str)]) -> Process {
-        Self::start_args(
-            &[
-                "--listen".as_ref(),
-                "127.0.0.1:0".as_ref(),
-                "--data".as_ref(),
-                data.as_os_str(),
-            ],
-            extra_env,
-        )
+        Self::start_with(data, extra_env, &[], None)
+    }
+
+    /// As [`Process::start`], with more flags, and with the open-file soft limit first set
+    /// to `nofile` (1,024 is the usual default of a login shell) when it is given.
+    pub fn start_with(
+        data: &Path,
+        extra_env: &[(&str, &str)],
+        args: &[&str],
+        nofile: Option<u64>,
+    ) -> Process {
+        let mut all: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+        all.extend(["--listen", "127.0.0.1:0", "--data"].map(std::ffi::OsStr::new));
+        all.push(data.as_os_str());
+        Self::spawn(&all, extra_env, nofile)
     }
 
     /// Starts it with these arguments (no `--listen` or `--data` added).
     pub fn start_args(args: &[&std::ffi::OsStr], extra_env: &[(&str, &str)]) -> Process {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_licet-server"));
+        Self::spawn(args, extra_env, None)
+    }
+
+    fn spawn(
+        args: &[&std::ffi::OsStr],
+        extra_env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> Process {
+        let bin = env!("CARGO_BIN_EXE_licet-server");
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -Sn {n} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.args(args)
             .env("LICET_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "warn")
