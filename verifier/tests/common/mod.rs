@@ -25,7 +25,8 @@ pub const ENV: &str = "LICET_SHARED_VECTORS";
 /// as a skip.
 pub fn shared_vectors(test: &str) -> Option<PathBuf> {
     let fallback = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors");
-    match locate(std::env::var_os(ENV), ci(), &fallback) {
+    let env = std::env::var_os(ENV).filter(|v| !v.is_empty());
+    match locate(env, ci(), &fallback) {
         Ok(Some(dir)) => Some(dir),
         Ok(None) => {
             // Written to stderr directly rather than with `eprintln!`, which the test
