@@ -97,6 +97,9 @@ pub enum KeysCommand {
         key: PathBuf,
         #[command(flatten)]
         passphrase: PassphraseArgs,
+        /// Print the key's algorithm, kid and PEM as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Replace the signing key with a new one. The old key moves to DIR/retired/ and its
     /// public key stays in DIR/signature.pem, so tokens it signed still verify.
@@ -138,6 +141,11 @@ pub struct MintCommon {
     /// Print the token and its claims as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Sign even when the token would already have expired (`--days 0`, a past
+    /// `--expires`): for testing how an application handles expiry. Without it such a
+    /// token is refused.
+    #[arg(long)]
+    pub allow_expired: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,8 +220,10 @@ pub struct MintMachineArgs {
     /// The machine's fingerprint hash (64 hex digits, from `licet fingerprint --product P`).
     #[arg(long, value_name = "HEX")]
     pub fingerprint: String,
-    /// Check-in deadline in days from now (never past the license's expiry).
-    #[arg(long, value_name = "N", default_value_t = 30)]
+    /// Validity in days from now (never past the license's expiry). The default is the
+    /// one of `licet offline respond`: such a machine cannot check in, so the token is
+    /// its activation until the vendor sends a new one.
+    #[arg(long, value_name = "N", default_value_t = licet::offline::DEFAULT_DAYS)]
     pub days: u64,
 }
 
@@ -310,6 +320,9 @@ pub enum OfflineCommand {
         /// Replace the --out file if it exists.
         #[arg(long)]
         force: bool,
+        /// Print the result as JSON (the request itself under "request").
+        #[arg(long)]
+        json: bool,
     },
     /// On the vendor's side: check a request and write the machine token that answers it.
     Respond {

@@ -1,5 +1,6 @@
 //! How a command fails: a stable code, a message that says what to do, and an exit code.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Exit code when a checked token or request is not valid.
@@ -51,6 +52,24 @@ impl Failure {
         self
     }
 
+    /// The reader of standard output went away (`licet … | head -1`): it has what it
+    /// wanted, so the command stops quietly with exit 0, as `head`'s writer should; the
+    /// shell's `pipefail` is not tripped by a reader that chose to stop.
+    pub fn closed_pipe() -> Failure {
+        Failure {
+            code: "CLOSED_PIPE",
+            message: String::new(),
+            exit: 0,
+            json: false,
+            silent: true,
+        }
+    }
+
+    /// Whether this is [`Failure::closed_pipe`].
+    pub fn is_closed_pipe(&self) -> bool {
+        self.code == "CLOSED_PIPE"
+    }
+
     /// Marks the failure as already reported.
     pub fn silent(mut self) -> Failure {
         self.silent = true;
@@ -65,9 +84,10 @@ impl Failure {
                 "ok": false,
                 "error": {"code": self.code, "message": self.message},
             });
-            println!("{body:#}");
+            // Nothing more to do if standard output is closed: the exit code still says it.
+            let _ = crate::output::say!("{body:#}");
         } else {
-            eprintln!("error[{}]: {}", self.code, self.message);
+            let _ = writeln!(std::io::stderr(), "error[{}]: {}", self.code, self.message);
         }
         ExitCode::from(self.exit)
     }

@@ -1,8 +1,40 @@
 //! Showing claims and results, for people and as JSON.
 
+use std::io::{ErrorKind, Write};
+
 use licet_verifier::{Claims, KindClaims, hex};
 
+use crate::failure::Failure;
+
 pub use licet::json::{claims_json, rfc3339 as time};
+
+/// Writes `text` to standard output, as it is.
+///
+/// Every command prints through here (or [`say!`]), never with `print!`, which panics when
+/// the reader has gone: `licet verify … | head -1` closes the pipe after one line.
+///
+/// # Errors
+/// [`Failure::closed_pipe`] when the reader closed standard output (the command then ends
+/// quietly); `IO_ERROR` for any other failed write (a full disk behind `> FILE`).
+pub fn print(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(Failure::closed_pipe()),
+        Err(e) => Err(Failure::error(
+            "IO_ERROR",
+            format!("cannot write to standard output: {e}"),
+        )),
+    }
+}
+
+/// `println!` that returns a [`Failure`] instead of panicking; see [`print`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::print(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use say;
 
 /// A verifier error for people: as the verifier words it, but with times as RFC 3339
 /// rather than seconds since 1970.

@@ -47,6 +47,17 @@ fn keys_generate_makes_an_ed25519_key_by_default() {
     }
     // `keys public` prints exactly what signature.pem holds.
     assert_eq!(s.ok(&format!("keys public {KEY}")), public);
+    let v = s.ok_json(&format!("keys public {KEY} --json"));
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["alg"], "EdDSA");
+    assert_eq!(v["public_pem"], public.as_str());
+    let err = s.fails_json("keys public --key nowhere.pem", ERROR, "IO_ERROR");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nowhere.pem")),
+        "{err}"
+    );
 
     let v = s.ok_json("keys generate --dir other --json");
     assert_eq!(v["ok"], true);
@@ -524,6 +535,76 @@ fn mint_license_bad_options() {
         .code(ERROR);
 }
 
+/// A token expired the moment it is signed is a slip (`--days 0`, a date in the past),
+/// refused with what to do; `--allow-expired` makes one on purpose, for tests.
+#[test]
+fn mint_refuses_a_token_that_is_expired_when_signed() {
+    let s = Sandbox::new();
+    s.keys();
+    let license = format!("mint license {KEY} --product {PRODUCT}");
+    for (options, asked) in [
+        ("--days 0", "--days 0"),
+        ("--expires 2020-01-01", "--expires 2020-01-01"),
+        ("--expires @1000", "--expires @1000"),
+    ] {
+        let line = format!("{license} {options}");
+        s.fails_json(&line, ERROR, "ALREADY_EXPIRED");
+        let err = s.fails(&line, ERROR, "ALREADY_EXPIRED");
+        assert!(err.contains(asked), "names the option: {err}");
+        assert!(err.contains("--allow-expired"), "says what to do: {err}");
+    }
+    let err = s.fails(
+        &format!("{license} --expires 2020-01-01"),
+        ERROR,
+        "ALREADY_EXPIRED",
+    );
+    assert!(
+        err.contains("2020-01-02T00:00:00Z"),
+        "a readable time: {err}"
+    );
+    // A date is valid through that day: today's date is not expired.
+    let today = &licet::json::rfc3339(now())[..10];
+    s.ok(&format!("{license} --expires {today}"));
+
+    // On purpose: signed, and verify says it has expired.
+    let v = s.ok_json(&format!("{license} --days 0 --allow-expired --json"));
+    let token = v["token"].as_str().expect("token").to_owned();
+    s.fails(
+        &format!("verify {PUB} {token} --leeway 0"),
+        INVALID,
+        "TOKEN_EXPIRED",
+    );
+
+    // Machine and lease tokens of a valid license: the same rule.
+    s.ok(&format!("{license} --days 30 --out license.lic"));
+    let fp = "ab".repeat(32);
+    let machine = format!("mint machine {KEY} --license license.lic --fingerprint {fp}");
+    let err = s.fails(&format!("{machine} --days 0"), ERROR, "ALREADY_EXPIRED");
+    assert!(err.contains("--days 0"), "{err}");
+    s.ok(&format!("{machine} --days 0 --allow-expired"));
+    let lease = format!("mint lease {KEY} --license license.lic");
+    s.fails_json(&format!("{lease} --minutes 0"), ERROR, "ALREADY_EXPIRED");
+    s.ok(&format!("{lease} --minutes 0 --allow-expired"));
+}
+
+/// `mint machine` is for machines activated offline, like `offline respond`: the same
+/// default lifetime ([`licet::offline::DEFAULT_DAYS`], 365 days), since such a machine
+/// cannot check in to renew its token.
+#[test]
+fn mint_machine_lasts_as_long_as_an_offline_activation_by_default() {
+    let s = Sandbox::new();
+    s.keys();
+    s.ok(&format!(
+        "mint license {KEY} --product {PRODUCT} --out license.lic"
+    ));
+    let fp = "ab".repeat(32);
+    let v = s.ok_json(&format!(
+        "mint machine {KEY} --license license.lic --fingerprint {fp} --json"
+    ));
+    let exp = v["claims"]["expires_at"].as_u64().expect("exp");
+    assert!(exp.abs_diff(now() + 365 * 86_400) < 300, "{exp}");
+}
+
 #[test]
 fn mint_machine_for_a_fingerprint() {
     let s = Sandbox::new();
@@ -599,7 +680,7 @@ fn mint_machine_for_a_fingerprint() {
     );
     // An expired license gets no new machines.
     s.ok(&format!(
-        "mint license {KEY} --product {PRODUCT} --expires 2020-01-01 --out expired.lic"
+        "mint license {KEY} --product {PRODUCT} --expires 2020-01-01 --allow-expired --out expired.lic"
     ));
     let err = s.fails(&with("expired.lic"), INVALID, "TOKEN_EXPIRED");
     assert!(
@@ -780,7 +861,7 @@ fn verify_refuses_bad_input_with_the_exact_code() {
         "mint license --key {other_vendor} --product {PRODUCT}"
     ));
     let foreign = foreign.trim();
-    let expired = s.license("--expires 2020-01-01");
+    let expired = s.license("--expires 2020-01-01 --allow-expired");
     let future = s.license("--not-before 2090-01-01 --expires 2091-01-01");
     let tampered = change_char(&license, license.len() - 20); // inside the signature
     let truncated = &license[..license.len() - 30];
@@ -1083,6 +1164,21 @@ fn offline_activation_end_to_end() {
     // Without --out the request goes to standard output.
     let printed = s.ok_json("offline request --license license.lic --name x");
     assert_eq!(printed["fingerprint"], fp.as_str());
+    // With --json, the result is wrapped like every command's: the request under "request",
+    // the file (if any) under "file"; errors are JSON too.
+    let v = s.ok_json("offline request --license license.lic --name x --json");
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["file"], Value::Null);
+    assert_eq!(v["request"]["fingerprint"], fp.as_str());
+    let v = s.ok_json("offline request --license license.lic --name x --out r2.json --json");
+    assert_eq!(v["file"], "r2.json");
+    assert_eq!(json(&s.read("r2.json")), v["request"]);
+    s.fails_json("offline request --license nowhere.lic", ERROR, "IO_ERROR");
+    s.fails_json(
+        "offline request --license LIC-0000",
+        INVALID,
+        "TOKEN_MALFORMED",
+    );
 
     // Vendor: respond.
     let v = s.ok_json(&format!(
@@ -1245,7 +1341,7 @@ fn offline_respond_refuses_a_license_it_did_not_issue() {
 
     // An expired license of our own is refused too.
     s.ok(&format!(
-        "mint license {KEY} --product {PRODUCT} --expires 2020-06-30 --out license.lic --force"
+        "mint license {KEY} --product {PRODUCT} --expires 2020-06-30 --allow-expired --out license.lic --force"
     ));
     std::fs::remove_file(s.path("request.json")).expect("remove the old request");
     request(&s, "request.json");
@@ -1416,12 +1512,7 @@ fn no_secret_in_any_output() {
         "offline respond --request keys/signing-key.pem --out m.lic".to_owned(),
     ];
     for (i, cmd) in commands.iter().enumerate() {
-        // `keys public` has no --json.
-        let json = if cmd.starts_with("keys") {
-            ""
-        } else {
-            " --json"
-        };
+        let json = " --json";
         let plain = format!("{cmd} --key keys/signing-key.pem");
         run(&[], &plain);
         run(&[], &format!("{plain}{json}"));

@@ -33,6 +33,7 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use licet::json::rfc3339;
 use licet_client::{Client, Error, SeatStatus};
 use licet_verifier::Keyring;
 
@@ -144,7 +145,7 @@ fn life(client: &Client, a: &Args) -> Result<(), Error> {
     println!(
         "ACTIVATED machine {} (check in before {})",
         m.id(),
-        m.check_in_before()
+        rfc3339(m.check_in_before())
     );
 
     // Offline: a client whose server cannot be reached (nothing listens on port 1) starts
@@ -158,7 +159,7 @@ fn life(client: &Client, a: &Args) -> Result<(), Error> {
         "OFFLINE machine token verified: product {}, features [{}], check in before {}",
         m.claims().product,
         m.claims().features.join(", "),
-        m.check_in_before()
+        rfc3339(m.check_in_before())
     );
 
     let seat = client.hold_seat_with(report)?;
@@ -166,7 +167,7 @@ fn life(client: &Client, a: &Args) -> Result<(), Error> {
     println!(
         "SEAT HELD lease {} (expires at {})",
         lease.id(),
-        lease.expires_at()
+        rfc3339(lease.expires_at())
     );
     seat.release()?;
     Ok(())
@@ -178,7 +179,10 @@ fn report(status: &SeatStatus) {
         SeatStatus::Held {
             lease_id,
             expires_at,
-        } => println!("SEAT RENEWED lease {lease_id} (expires at {expires_at})"),
+        } => println!(
+            "SEAT RENEWED lease {lease_id} (expires at {})",
+            rfc3339(*expires_at)
+        ),
         SeatStatus::Lost(e) => println!("SEAT LOST {}: {e}", e.code()),
         SeatStatus::Released => println!("SEAT RELEASED"),
         _ => {}
@@ -210,7 +214,7 @@ fn hold(client: &Client, a: &Args) -> Result<(), Error> {
     println!(
         "SEAT HELD lease {} (expires at {})",
         lease.id(),
-        lease.expires_at()
+        rfc3339(lease.expires_at())
     );
 
     // Standard input is read on its own thread; this one watches the seat meanwhile.

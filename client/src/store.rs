@@ -50,7 +50,7 @@ pub(crate) struct State {
 pub(crate) struct Store {
     dir: PathBuf,
     /// Serialises read-modify-write within the process: the renewal thread and the
-    /// application's thread both update the file, and its temporary name is per process.
+    /// application's thread both update the file, and one must not undo the other's change.
     lock: Mutex<()>,
 }
 

@@ -175,6 +175,23 @@ fn setup() -> Setup {
 
 const STEP: Duration = Duration::from_secs(10);
 
+/// Asserts that `line` shows, after `label`, a time as people read it
+/// (`2026-12-03T12:00:00Z`), not seconds since 1970.
+fn assert_rfc3339_after(line: &str, label: &str) {
+    let time: String = line
+        .split_once(label)
+        .unwrap_or_else(|| panic!("no '{label}' in: {line}"))
+        .1
+        .chars()
+        .take_while(|c| *c != ')' && *c != ' ')
+        .collect();
+    let shape: String = time
+        .chars()
+        .map(|c| if c.is_ascii_digit() { '9' } else { c })
+        .collect();
+    assert_eq!(shape, "9999-99-99T99:99:99Z", "{line}");
+}
+
 #[test]
 fn two_clients_share_one_seat() {
     let started = Instant::now();
@@ -182,10 +199,13 @@ fn two_clients_share_one_seat() {
 
     // 1. The whole life, once.
     let mut life = s.demo("a", &["life"]);
-    life.expect("ACTIVATED machine ", STEP);
+    let activated = life.expect("ACTIVATED machine ", STEP);
+    assert_rfc3339_after(&activated, "check in before ");
     let offline = life.expect("OFFLINE machine token verified", STEP);
     assert!(offline.contains("features [render]"), "{offline}");
-    life.expect("SEAT HELD", STEP);
+    assert_rfc3339_after(&offline, "check in before ");
+    let held = life.expect("SEAT HELD", STEP);
+    assert_rfc3339_after(&held, "expires at ");
     life.expect("SEAT RELEASED", STEP);
     assert!(life.exit(STEP).success());
     assert!(

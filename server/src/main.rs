@@ -1,5 +1,6 @@
 //! `licet-server`: see `licet-server --help` and `docs/api.md`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -55,7 +56,12 @@ async fn main() -> ExitCode {
             .with_env_filter(filter)
             .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        // Colour only for a person at a terminal: in a file, a pipe or a service manager's
+        // journal the escape codes are noise that breaks grep.
+        tracing_subscriber::fmt()
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_env_filter(filter)
+            .init();
     }
     if init_only {
         return init(&config);

@@ -84,6 +84,7 @@ fn the_hand_built_sig_structure_is_the_rfc_one() {
 }
 
 #[test]
+#[ignore = "reads the public vectors in ../shared/vectors: run with -- --include-ignored"]
 fn eddsa_sig_01_sig_structure_and_signature_agree_and_open_refuses_it() {
     let Some(dir) = examples("eddsa_sig_01") else {
         return;
@@ -152,6 +153,7 @@ fn eddsa_sig_01_sig_structure_and_signature_agree_and_open_refuses_it() {
 }
 
 #[test]
+#[ignore = "reads the public vectors in ../shared/vectors: run with -- --include-ignored"]
 fn eddsa_sig_02_ed448_is_refused() {
     let Some(dir) = examples("eddsa_sig_02") else {
         return;
@@ -209,6 +211,7 @@ fn rsa_spki(n: &[u8], e: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+#[ignore = "reads the public vectors in ../shared/vectors: run with -- --include-ignored"]
 fn rsa_pss_01_ps256_signature_verifies_with_our_parameters() {
     let Some(dir) = examples("rsa_pss_01") else {
         return;
@@ -276,6 +279,7 @@ fn expected_sign1_error(file: &str) -> Error {
 }
 
 #[test]
+#[ignore = "reads the public vectors in ../shared/vectors: run with -- --include-ignored"]
 fn sign1_tests_are_all_refused() {
     let Some(dir) = examples("sign1_tests") else {
         return;

@@ -136,6 +136,7 @@ fn check(name: &str, alg: Algorithm, min_cases: usize) {
 }
 
 #[test]
+#[ignore = "reads the public vectors in ../shared/vectors: run with -- --include-ignored"]
 fn ed25519_agrees_with_wycheproof() {
     // 151 cases today: 88 valid, 63 invalid. `verify_strict` refuses non-canonical S,
     // small-order R and keys, and truncated or padded signatures, as the invalid ones need.
@@ -143,6 +144,7 @@ fn ed25519_agrees_with_wycheproof() {
 }
 
 #[test]
+#[ignore = "reads the public vectors in ../shared/vectors: run with -- --include-ignored"]
 fn rsa_pss_2048_sha256_agrees_with_wycheproof() {
     // 108 cases today: 63 valid, 45 invalid (modified padding, PKCS#1 v1.5 signatures
     // offered as PSS, wrong lengths). Keys are 2048-bit rsaEncryption SPKI, within
@@ -157,6 +159,7 @@ fn rsa_pss_2048_sha256_agrees_with_wycheproof() {
 /// A key never checks a signature of the other algorithm, whatever the bytes: the
 /// algorithm comes from the token header and must match the key's type.
 #[test]
+#[ignore = "reads the public vectors in ../shared/vectors: run with -- --include-ignored"]
 fn a_key_refuses_the_other_algorithm() {
     let Some(dir) = common::shared_vectors("a_key_refuses_the_other_algorithm") else {
         return;

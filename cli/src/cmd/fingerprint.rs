@@ -5,17 +5,18 @@ use serde_json::json;
 
 use crate::args::FingerprintArgs;
 use crate::failure::Failure;
+use crate::output::say;
 
 pub fn run(a: &FingerprintArgs) -> Result<(), Failure> {
     let fp = licet::fingerprint::fingerprint(&a.product)
         .map_err(|e| Failure::error("FINGERPRINT_UNAVAILABLE", e.to_string()).json(a.json))?;
     if a.json {
-        println!(
+        say!(
             "{:#}",
             json!({"ok": true, "product": a.product, "fingerprint": hex(&fp)})
-        );
+        )?;
     } else {
-        println!("{}", hex(&fp));
+        say!("{}", hex(&fp))?;
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::args::InspectArgs;
 use crate::failure::Failure;
+use crate::output::say;
 use crate::{input, output};
 
 pub fn run(a: &InspectArgs) -> Result<(), Failure> {
@@ -12,7 +13,7 @@ pub fn run(a: &InspectArgs) -> Result<(), Failure> {
     let t = licet_verifier::decode_unverified(&text)
         .map_err(|e| Failure::invalid(e.code(), e.to_string()).json(a.json))?;
     if a.json {
-        println!(
+        say!(
             "{:#}",
             json!({
                 "verified": false,
@@ -21,13 +22,13 @@ pub fn run(a: &InspectArgs) -> Result<(), Failure> {
                 "bytes": t.bytes.len(),
                 "claims": output::claims_json(&t.claims),
             })
-        );
+        )?;
     } else {
-        println!("UNVERIFIED: the signature and times were NOT checked (use `licet verify`).");
-        println!("alg:           {}", t.alg.name());
-        println!("kid:           {}", hex(&t.kid));
-        println!("size:          {} bytes", t.bytes.len());
-        println!("{}", output::claims_text(&t.claims));
+        say!("UNVERIFIED: the signature and times were NOT checked (use `licet verify`).")?;
+        say!("alg:           {}", t.alg.name())?;
+        say!("kid:           {}", hex(&t.kid))?;
+        say!("size:          {} bytes", t.bytes.len())?;
+        say!("{}", output::claims_text(&t.claims))?;
     }
     Ok(())
 }

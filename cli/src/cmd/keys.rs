@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::args::{Alg, KeysCommand};
 use crate::failure::Failure;
 use crate::input;
+use crate::output::say;
 
 fn new_key(alg: Alg, bits: usize) -> Result<SigningKey, Failure> {
     Ok(match alg {
@@ -47,7 +48,7 @@ pub fn run(cmd: KeysCommand) -> Result<(), Failure> {
             keys.create(&key, pass.as_ref().map(|p| p.as_bytes()), force)
                 .map_err(|e| Failure::from(e).json(json))?;
             if json {
-                println!(
+                say!(
                     "{:#}",
                     json!({
                         "ok": true,
@@ -57,25 +58,40 @@ pub fn run(cmd: KeysCommand) -> Result<(), Failure> {
                         "signature_pem": keys.signature_pem_path(),
                         "encrypted": encrypt,
                     })
-                );
+                )?;
             } else {
-                println!(
+                say!(
                     "Wrote {} ({}, private, mode 0600{})",
                     keys.signing_key_path().display(),
                     describe(&key),
                     if encrypt { ", encrypted" } else { "" }
-                );
-                println!(
+                )?;
+                say!(
                     "Wrote {} (public: ship it with your application; keep signing-key.pem secret)",
                     keys.signature_pem_path().display()
-                );
+                )?;
             }
             Ok(())
         }
-        KeysCommand::Public { key, passphrase } => {
-            let key = input::signing_key(&key, &passphrase)?;
-            print!("{}", key.public_pem());
-            Ok(())
+        KeysCommand::Public {
+            key,
+            passphrase,
+            json,
+        } => {
+            let key = input::signing_key(&key, &passphrase).map_err(|f| f.json(json))?;
+            if json {
+                say!(
+                    "{:#}",
+                    json!({
+                        "ok": true,
+                        "alg": key.algorithm().name(),
+                        "kid": hex(key.kid()),
+                        "public_pem": key.public_pem(),
+                    })
+                )
+            } else {
+                crate::output::print(&key.public_pem())
+            }
         }
         KeysCommand::Rotate {
             dir,
@@ -104,7 +120,7 @@ pub fn run(cmd: KeysCommand) -> Result<(), Failure> {
                 .rotate(&new, pass.as_ref().map(|p| p.as_bytes()))
                 .map_err(|e| Failure::from(e).json(json))?;
             if json {
-                println!(
+                say!(
                     "{:#}",
                     json!({
                         "ok": true,
@@ -113,14 +129,14 @@ pub fn run(cmd: KeysCommand) -> Result<(), Failure> {
                         "retired_key": retired,
                         "signature_pem": keys.signature_pem_path(),
                     })
-                );
+                )?;
             } else {
-                println!("New signing key {} ({})", current.display(), describe(&new));
-                println!("Old key {} moved to {}", hex(old.kid()), retired.display());
-                println!(
+                say!("New signing key {} ({})", current.display(), describe(&new))?;
+                say!("Old key {} moved to {}", hex(old.kid()), retired.display())?;
+                say!(
                     "{} now holds both public keys: publish it so applications accept tokens from either",
                     keys.signature_pem_path().display()
-                );
+                )?;
             }
             Ok(())
         }

@@ -6,20 +6,34 @@ use serde_json::json;
 
 use crate::args::{LicenseTypeArg, MintCommand, MintCommon};
 use crate::failure::Failure;
+use crate::output::say;
 use crate::{input, output};
 
 pub fn run(cmd: MintCommand) -> Result<(), Failure> {
     match cmd {
         MintCommand::License(a) => {
             let json = a.common.json;
-            let key = input::signing_key(&a.common.key, &a.common.passphrase)
-                .map_err(|f| f.json(json))?;
             let now = input::now();
             let expires = match (&a.expires, a.days) {
                 (Some(d), _) => Some(input::expiry(d).map_err(|f| f.json(json))?),
                 (None, Some(days)) => Some(now.saturating_add(days.saturating_mul(86_400))),
                 (None, None) => None,
             };
+            if let Some(t) = expires {
+                let asked = match (&a.expires, a.days) {
+                    (Some(d), _) => format!("--expires {d}"),
+                    (None, days) => format!("--days {}", days.unwrap_or_default()),
+                };
+                not_expired(
+                    t,
+                    now,
+                    &asked,
+                    "give a later --expires or --days 1 or more",
+                    &a.common,
+                )?;
+            }
+            let key = input::signing_key(&a.common.key, &a.common.passphrase)
+                .map_err(|f| f.json(json))?;
             let mut b = Builder::license(&a.product)
                 .map_err(|e| Failure::from(e).json(json))?
                 .issued_at(now)
@@ -69,6 +83,13 @@ pub fn run(cmd: MintCommand) -> Result<(), Failure> {
                 now.saturating_add(a.days.saturating_mul(86_400)),
                 license.expires_at,
             );
+            not_expired(
+                deadline,
+                now,
+                &format!("--days {}", a.days),
+                "give --days 1 or more (the license's own expiry still caps it)",
+                &a.common,
+            )?;
             let id = licet::new_id().map_err(|e| Failure::from(e).json(json))?;
             let token = Builder::machine(&license, id, fingerprint, deadline)
                 .issued_at(now)
@@ -87,6 +108,13 @@ pub fn run(cmd: MintCommand) -> Result<(), Failure> {
                 now.saturating_add(a.minutes.saturating_mul(60)),
                 license.expires_at,
             );
+            not_expired(
+                expires,
+                now,
+                &format!("--minutes {}", a.minutes),
+                "give --minutes 1 or more (the license's own expiry still caps it)",
+                &a.common,
+            )?;
             let mut b = Builder::lease(&license, expires)
                 .map_err(|e| Failure::from(e).json(json))?
                 .issued_at(now);
@@ -97,6 +125,30 @@ pub fn run(cmd: MintCommand) -> Result<(), Failure> {
             emit(&token, &a.common)
         }
     }
+}
+
+/// Refuses a token that would be expired the moment it is signed: a slip (`--days 0`, a
+/// date in the past) would otherwise reach a customer as a key that never worked.
+/// `--allow-expired` lets tests make one on purpose.
+fn not_expired(
+    expires: u64,
+    now: u64,
+    asked: &str,
+    fix: &str,
+    common: &MintCommon,
+) -> Result<(), Failure> {
+    if expires > now || common.allow_expired {
+        return Ok(());
+    }
+    Err(Failure::error(
+        "ALREADY_EXPIRED",
+        format!(
+            "{asked} makes a token that expires at {}, not after now ({}); {fix}, or add --allow-expired to sign it anyway",
+            output::time(expires),
+            output::time(now)
+        ),
+    )
+    .json(common.json))
 }
 
 fn cap(t: u64, license_expiry: Option<u64>) -> u64 {
@@ -134,7 +186,7 @@ fn emit(token: &Token, common: &MintCommon) -> Result<(), Failure> {
             .map_err(|f| f.json(common.json))?;
     }
     if common.json {
-        println!(
+        say!(
             "{:#}",
             json!({
                 "ok": true,
@@ -143,17 +195,17 @@ fn emit(token: &Token, common: &MintCommon) -> Result<(), Failure> {
                 "bytes": token.bytes().len(),
                 "claims": output::claims_json(&claims),
             })
-        );
+        )?;
     } else if let Some(out) = &common.out {
-        println!(
+        say!(
             "Wrote {} ({} {}, {} bytes)",
             out.display(),
             claims.kind().name(),
             hex(&claims.id),
             token.bytes().len()
-        );
+        )?;
     } else {
-        println!("{}", token.text());
+        say!("{}", token.text())?;
     }
     Ok(())
 }

@@ -22,8 +22,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "licet", &mut std::io::stdout());
-            Ok(())
+            // Into memory first: clap_complete panics when it cannot write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "licet", &mut script);
+            crate::output::print(&String::from_utf8_lossy(&script))
         }
     }
 }

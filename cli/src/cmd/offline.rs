@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::args::OfflineCommand;
 use crate::failure::Failure;
+use crate::output::say;
 use crate::{input, output};
 
 pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
@@ -17,33 +18,37 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
             name,
             out,
             force,
+            json,
         } => {
-            let text = input::token(&license)?;
+            let text = input::token(&license).map_err(|f| f.json(json))?;
             let claims = licet_verifier::decode_unverified(&text)
                 .map_err(|e| {
                     Failure::invalid(e.code(), format!("the license cannot be read: {e}"))
+                        .json(json)
                 })?
                 .claims;
             let fingerprint = licet::fingerprint::fingerprint(&claims.product)
-                .map_err(|e| Failure::error("FINGERPRINT_UNAVAILABLE", e.to_string()))?;
+                .map_err(|e| Failure::error("FINGERPRINT_UNAVAILABLE", e.to_string()).json(json))?;
             let name = match name {
                 Some(n) => n,
                 None => hostname::get()
                     .map(|h| h.to_string_lossy().into_owned())
                     .unwrap_or_else(|_| "unnamed".into()),
             };
-            let request = Request::new(&text, &fingerprint, &name, input::now())?;
-            match out {
-                Some(path) => {
-                    input::write_out(&path, request.to_json().as_bytes(), force)?;
-                    println!(
-                        "Wrote {}: send it to your vendor, then run `licet offline import` on the file they send back",
-                        path.display()
-                    );
-                }
-                None => print!("{}", request.to_json()),
+            let request = Request::new(&text, &fingerprint, &name, input::now())
+                .map_err(|e| Failure::from(e).json(json))?;
+            if let Some(path) = &out {
+                input::write_out(path, request.to_json().as_bytes(), force)
+                    .map_err(|f| f.json(json))?;
             }
-            Ok(())
+            match (json, &out) {
+                (true, _) => say!("{:#}", json!({"ok": true, "file": out, "request": request})),
+                (false, Some(path)) => say!(
+                    "Wrote {}: send it to your vendor, then run `licet offline import` on the file they send back",
+                    path.display()
+                ),
+                (false, None) => output::print(&request.to_json()),
+            }
         }
         OfflineCommand::Respond {
             key,
@@ -80,18 +85,18 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
                 .map_err(|e| Failure::error(e.code(), e.to_string()).json(json))?
                 .claims;
             if json {
-                println!(
+                say!(
                     "{:#}",
                     json!({"ok": true, "file": out, "machine": req.name, "claims": output::claims_json(&claims)})
-                );
+                )?;
             } else {
-                println!(
+                say!(
                     "Wrote {}: machine token for '{}' ({}), valid until {}",
                     out.display(),
                     req.name,
                     hex(&claims.id),
                     claims.expires_at.map_or("-".into(), output::time)
-                );
+                )?;
             }
             Ok(())
         }
@@ -112,17 +117,17 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
             let stored = offline::store_machine_token(&verified, &token_file)
                 .map_err(|e| Failure::from(e).json(json))?;
             if json {
-                println!(
+                say!(
                     "{:#}",
                     json!({"ok": true, "stored": stored, "claims": output::claims_json(&verified.claims)})
-                );
+                )?;
             } else {
-                println!(
+                say!(
                     "Activated: {} stored in {}",
                     verified.claims.product,
                     stored.display()
-                );
-                println!("{}", output::claims_text(&verified.claims));
+                )?;
+                say!("{}", output::claims_text(&verified.claims))?;
             }
             Ok(())
         }

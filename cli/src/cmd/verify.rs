@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::args::{KindArg, VerifyArgs};
 use crate::failure::Failure;
+use crate::output::say;
 use crate::{input, output};
 
 pub fn run(a: &VerifyArgs) -> Result<(), Failure> {
@@ -49,7 +50,7 @@ pub fn run(a: &VerifyArgs) -> Result<(), Failure> {
     match keyring.verify(&text, &expect) {
         Ok(v) => {
             if j {
-                println!(
+                say!(
                     "{:#}",
                     json!({
                         "ok": true,
@@ -59,21 +60,23 @@ pub fn run(a: &VerifyArgs) -> Result<(), Failure> {
                         "checked_at": now,
                         "claims": output::claims_json(&v.claims),
                     })
-                );
+                )?;
             } else {
-                println!(
+                say!(
                     "VALID {} token, signed by {} key {}",
                     v.claims.kind().name(),
                     v.alg.name(),
                     hex(&v.kid)
-                );
-                println!("{}", output::claims_text(&v.claims));
+                )?;
+                say!("{}", output::claims_text(&v.claims))?;
             }
             Ok(())
         }
         Err(e) => {
             if j {
-                println!(
+                // A closed pipe must not turn "invalid" into exit 0: only other write
+                // errors replace the verdict.
+                let printed = say!(
                     "{:#}",
                     json!({
                         "ok": false,
@@ -82,6 +85,11 @@ pub fn run(a: &VerifyArgs) -> Result<(), Failure> {
                         "error": {"code": e.code(), "message": output::verify_error(&e)},
                     })
                 );
+                if let Err(f) = printed
+                    && !f.is_closed_pipe()
+                {
+                    return Err(f);
+                }
                 Err(Failure::invalid(e.code(), "").json(false).silent())
             } else {
                 Err(Failure::invalid(

@@ -67,14 +67,21 @@ impl Sandbox {
 
     /// A `licet` command ready to run in the sandbox.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_licet"));
+        let mut cmd = Command::from_std(self.std_cmd());
+        cmd.timeout(std::time::Duration::from_secs(60));
+        cmd
+    }
+
+    /// The same as [`Sandbox::cmd`], as a plain [`std::process::Command`], for a test that
+    /// sets up the standard streams itself.
+    pub fn std_cmd(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_licet"));
         cmd.current_dir(self.root())
             .env("LICET_HOME", self.licet_home())
             .env("LICET_MACHINE_ID", &self.machine_id)
             .env("HOME", self.path("home"))
             .env("XDG_DATA_HOME", self.path("home/.local/share"))
-            .env_remove("LICET_KEY_PASSPHRASE")
-            .timeout(std::time::Duration::from_secs(60));
+            .env_remove("LICET_KEY_PASSPHRASE");
         cmd
     }
 

@@ -171,6 +171,8 @@ pub async fn send(r: reqwest::RequestBuilder) -> (u16, Value) {
 pub struct Process {
     pub child: Child,
     pub base: String,
+    /// What it printed on standard output before its address line (the start-up log).
+    pub startup: Vec<String>,
 }
 
 impl Process {
@@ -216,6 +218,8 @@ impl Process {
         cmd.args(args)
             .env("LICET_ADMIN_TOKEN", ADMIN)
             .env("RUST_LOG", "warn")
+            // The log's colours follow the terminal, not the runner's preference.
+            .env_remove("NO_COLOR")
             .stdout(Stdio::piped())
             // Piped, not inherited: a server that outlived a failed test must not hold
             // the test runner's output open.
@@ -233,6 +237,7 @@ impl Process {
         }
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
+        let mut startup = Vec::new();
         let base = loop {
             let line = lines
                 .next()
@@ -241,10 +246,15 @@ impl Process {
             if let Some(rest) = line.strip_prefix("licet-server listening on ") {
                 break rest.trim().to_owned();
             }
+            startup.push(line);
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Process { child, base }
+        Process {
+            child,
+            base,
+            startup,
+        }
     }
 
     /// SIGKILL: no chance to flush anything.
