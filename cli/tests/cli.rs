@@ -508,6 +508,21 @@ fn mint_license_bad_options() {
     let metas: String = (0..17).map(|i| format!(" --meta k{i}=v")).collect();
     let err = fails(&format!("--product {PRODUCT}{metas}"), "TOKEN_MALFORMED");
     assert!(err.contains("metadata"), "{err}");
+    // Every claim within its limit, yet a token over the 8192-byte binary cap: not issued
+    // (token-format.md §6.4), and nothing is written.
+    let features: String = (0..64)
+        .map(|i| format!(" --feature f{i:02}{}", "x".repeat(61)))
+        .collect();
+    let metas: String = (0..16)
+        .map(|i| format!(" --meta m{i:02}{}={}", "k".repeat(29), "v".repeat(256)))
+        .collect();
+    let big = format!("--product {PRODUCT}{features}{metas} --out big.lic");
+    let err = fails(&big, "TOKEN_TOO_LARGE");
+    assert!(
+        err.contains("over the format's cap of 8192") && err.contains("use fewer or shorter"),
+        "{err}"
+    );
+    assert!(!s.path("big.lic").exists(), "nothing written");
 
     // Usage errors are clap's: exit 2, saying what is wrong.
     let line = format!("mint license {KEY} --product {PRODUCT} --days 3 --expires 2099-01-01");
