@@ -878,7 +878,8 @@ mod tests {
     /// `TOKEN_MALFORMED`. Version 1 with the same additions stays malformed.
     #[test]
     fn a_later_version_is_named_whatever_else_it_changes() {
-        let top = |version: u64, f: &dyn Fn(&mut Vec<(Value, Value)>)| {
+        type Edit<'a> = &'a dyn Fn(&mut Vec<(Value, Value)>);
+        let top = |version: u64, f: Edit<'_>| {
             let payload = edit(&license(), |m| m[0].1 = Value::from(version));
             let mut value: Value = ciborium::de::from_reader(&payload[..]).unwrap();
             let Value::Map(claims) = &mut value else {
