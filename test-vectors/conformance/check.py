@@ -141,8 +141,9 @@ def decode_form(token: str) -> tuple[str, bytes]:
     if not stripped.startswith("-----BEGIN"):
         return decode_text(stripped)
     lines = re.split(r"\r?\n", stripped)
-    begin = ARMOR_LINE.fullmatch(lines[0].strip(ASCII_WHITESPACE))
-    end = ARMOR_LINE.fullmatch(lines[-1].strip(ASCII_WHITESPACE)) if len(lines) > 1 else None
+    # Section 6.3: only spaces and tabs may end the BEGIN line or start the END line.
+    begin = ARMOR_LINE.fullmatch(lines[0].rstrip(" \t"))
+    end = ARMOR_LINE.fullmatch(lines[-1].lstrip(" \t")) if len(lines) > 1 else None
     if not begin or begin.group(1) != "BEGIN" or begin.group(2) not in ARMOR_WORDS:
         raise malformed("the BEGIN armor line is not -----BEGIN LICET LICENSE|MACHINE|LEASE-----")
     if not end or end.group(1) != "END" or end.group(2) != begin.group(2):

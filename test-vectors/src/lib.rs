@@ -1121,6 +1121,31 @@ pub fn vectors(keys: &Keys) -> Vec<Vector> {
         Kind::License,
         E("TOKEN_MALFORMED", None),
     ));
+    // §6.3: spaces and tabs, and only those, may end the BEGIN line and start the END line.
+    let file = full.file();
+    let body = file
+        .strip_prefix("-----BEGIN LICET LICENSE-----\n")
+        .and_then(|b| b.strip_suffix("-----END LICET LICENSE-----\n"))
+        .expect("armor");
+    v.push(Vector::new(
+        "armor-white-space-around-lines",
+        "file form with spaces and a tab after BEGIN and before END, CRLF, body in lower case",
+        format!(
+            "\n-----BEGIN LICET LICENSE----- \t\r\n{} \t-----END LICET LICENSE-----\r\n",
+            body.to_ascii_lowercase()
+                .replace("lic-", "LIC-")
+                .replace('\n', "\r\n")
+        ),
+        Kind::License,
+        Valid(Box::new(full_license())),
+    ));
+    v.push(Vector::new(
+        "armor-form-feed-after-begin",
+        "file form with a form feed ending the BEGIN line",
+        file.replacen("LICENSE-----\n", "LICENSE-----\x0c\n", 1),
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
     v.push(Vector::new(
         "white-space-before-dash",
         "a space between the prefix and its dash",
