@@ -66,8 +66,11 @@ impl Builder {
     }
 
     /// A machine token for the machine whose fingerprint hash is `fingerprint`, under
-    /// `license` (its product, features and customer are copied), valid until
-    /// `check_in_deadline`. The activation id is `activation_id`.
+    /// `license`, valid until `check_in_deadline`. The activation id is `activation_id`.
+    ///
+    /// It inherits what an application reads from the license (`docs/token-format.md`
+    /// §7.5): product, issuer, customer, features and metadata. The caller keeps the
+    /// deadline within the license's expiry.
     pub fn machine(
         license: &Claims,
         activation_id: Id,
@@ -82,15 +85,24 @@ impl Builder {
                 fingerprint,
             },
         );
-        b.claims.features = license.features.clone();
-        b.claims.customer = license.customer.clone();
-        b.claims.issuer = license.issuer.clone();
+        b.inherit(license);
         b.claims.expires_at = Some(check_in_deadline);
         b
     }
 
+    /// What a machine or lease token carries over from its license: everything the
+    /// application reads from a license that the token's kind can hold (§7.5). The
+    /// license's type and limits cannot be carried: version 1 allows them in license
+    /// tokens only, and a version-1 verifier refuses them anywhere else.
+    fn inherit(&mut self, license: &Claims) {
+        self.claims.issuer = license.issuer.clone();
+        self.claims.customer = license.customer.clone();
+        self.claims.features = license.features.clone();
+        self.claims.metadata = license.metadata.clone();
+    }
+
     /// A lease (floating seat) of `license`, valid until `expires_at`, with a new random
-    /// lease id.
+    /// lease id. It inherits the license's claims as [`Builder::machine`] does.
     ///
     /// # Errors
     /// [`Error::Key`] when no random id can be drawn.
@@ -103,9 +115,7 @@ impl Builder {
                 client_id: None,
             },
         );
-        b.claims.features = license.features.clone();
-        b.claims.customer = license.customer.clone();
-        b.claims.issuer = license.issuer.clone();
+        b.inherit(license);
         b.claims.expires_at = Some(expires_at);
         Ok(b)
     }
@@ -207,5 +217,36 @@ impl Builder {
     /// As [`crate::issue`].
     pub fn sign(self, key: &SigningKey) -> Result<Token, Error> {
         crate::issue(self.claims, key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Machine and lease tokens carry every claim of the license that their kind can hold
+    /// (issue 9, point 13: the metadata used to be dropped).
+    #[test]
+    fn machine_and_lease_tokens_inherit_the_license_claims() {
+        let license = Builder::license("acme-studio-pro")
+            .expect("id")
+            .issuer("Acme")
+            .customer("cus_1")
+            .features(["export-pdf", "cloud-sync"])
+            .meta("order", "A-1042")
+            .meta("region", "eu")
+            .expires_at(1_900_000_000)
+            .claims()
+            .clone();
+        let machine = Builder::machine(&license, [1; 16], [2; 32], 1_800_000_000);
+        let lease = Builder::lease(&license, 1_800_000_000).expect("id");
+        for c in [machine.claims(), lease.claims()] {
+            assert_eq!(c.product, license.product);
+            assert_eq!(c.issuer, license.issuer);
+            assert_eq!(c.customer, license.customer);
+            assert_eq!(c.features, license.features);
+            assert_eq!(c.metadata, license.metadata);
+            assert_eq!(c.license_id(), &license.id);
+        }
     }
 }

@@ -100,6 +100,10 @@ impl fmt::Display for Error {
                 f,
                 "cannot issue this token: {reason}; change that value (the limits are in docs/token-format.md §7.4)"
             ),
+            Error::Claims(licet_verifier::Error::TooLarge { len, max }) => write!(
+                f,
+                "cannot issue this token: it would be {len} bytes, over the format's cap of {max} (docs/token-format.md §6.4); use fewer or shorter features, metadata or names"
+            ),
             Error::Claims(e) => write!(f, "cannot issue this token: {e}"),
             Error::Key(e) => write!(f, "{e}"),
             Error::License(e) => write!(f, "{e}"),
@@ -197,6 +201,15 @@ fn issue_inner(
     let alg = key.algorithm();
     let signature = sign(key, &envelope::signing_input(alg, key.kid(), &payload))?;
     let bytes = envelope::assemble(alg, key.kid(), &payload, signature)?;
+    // The limits of §7.4 do not keep every token under the binary cap of §6.4 (64 long
+    // features and 16 long metadata entries reach about 9 KB): a token no verifier would
+    // read is refused here rather than handed out.
+    if bytes.len() > envelope::MAX_TOKEN_BYTES {
+        return Err(Error::Claims(licet_verifier::Error::TooLarge {
+            len: bytes.len(),
+            max: envelope::MAX_TOKEN_BYTES,
+        }));
+    }
     Ok(Token {
         kind: claims.kind(),
         bytes,
@@ -220,4 +233,62 @@ pub fn new_id() -> Result<Id, Error> {
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Claims with every limit of §7.4 at its maximum.
+    fn largest(kind: KindClaims) -> Claims {
+        let name = |c: char| c.to_string().repeat(128);
+        Claims {
+            issuer: Some(name('i')),
+            customer: Some(name('c')),
+            product: "p".repeat(64),
+            expires_at: Some(i64::MAX as u64),
+            not_before: Some(i64::MAX as u64),
+            issued_at: i64::MAX as u64,
+            id: [0xff; 16],
+            features: (0..64)
+                .map(|i| format!("{i:02}{}", "f".repeat(62)))
+                .collect(),
+            metadata: (0..16)
+                .map(|i| (format!("{i:02}{}", "k".repeat(30)), "v".repeat(256)))
+                .collect(),
+            kind,
+        }
+    }
+
+    /// The issuer never hands out a token over the binary cap that every verifier applies
+    /// first (§6.4), though each claim is within its own limit; it says how large it would
+    /// have been. A token just under the cap is issued and verifies.
+    #[test]
+    fn a_token_over_the_binary_cap_is_refused() {
+        let key = SigningKey::ed25519_from_seed(&[9; 32]).expect("key");
+        let license = KindClaims::License {
+            license_type: Some(LicenseType::Perpetual),
+            max_machines: Some(u64::MAX),
+            max_leases: Some(u64::MAX),
+        };
+        let err = issue(largest(license.clone()), &key).expect_err("over the cap");
+        assert_eq!(err.code(), "TOKEN_TOO_LARGE");
+        match &err {
+            Error::Claims(licet_verifier::Error::TooLarge { len, max }) => {
+                assert!(*len > 8192 && *max == 8192, "{len} {max}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("use fewer or shorter"), "{err}");
+
+        // Fewer features: under the cap, issued, and read back by the verifier.
+        let mut fits = largest(license);
+        fits.features.truncate(40);
+        let token = issue(fits, &key).expect("under the cap");
+        assert!(token.bytes().len() <= envelope::MAX_TOKEN_BYTES);
+        let ring = licet_verifier::Keyring::from_pem(&key.public_pem()).expect("ring");
+        let product = "p".repeat(64);
+        let expect = licet_verifier::Expectations::new(Kind::License, &product, i64::MAX as u64);
+        ring.verify(&token.text(), &expect).expect("verifies");
+    }
 }

@@ -22,8 +22,7 @@ pub fn token(arg: &str) -> Result<String, Failure> {
     }
     let path = Path::new(arg);
     if path.is_file() {
-        return licet_verifier::os::read_token_file(path)
-            .map_err(|e| Failure::error(e.code(), e.to_string()));
+        return token_file(path);
     }
     let t = arg.trim_start();
     let looks_like_token = t.starts_with("-----BEGIN")
@@ -38,6 +37,16 @@ pub fn token(arg: &str) -> Result<String, Failure> {
             format!("{arg}: no such file, and not a token (tokens start with LIC-, MCH- or LSE-)"),
         ))
     }
+}
+
+/// Reads a token file. An oversized token is a token error (exit 1), as it is from standard
+/// input or an argument, where the verifier finds it; only a file that cannot be read is
+/// exit 2.
+pub fn token_file(path: &Path) -> Result<String, Failure> {
+    licet_verifier::os::read_token_file(path).map_err(|e| match e {
+        licet_verifier::Error::TooLarge { .. } => Failure::invalid(e.code(), e.to_string()),
+        _ => Failure::error(e.code(), e.to_string()),
+    })
 }
 
 /// Reads a text file, naming it in the error.

@@ -519,6 +519,21 @@ fn mint_license_bad_options() {
     let metas: String = (0..17).map(|i| format!(" --meta k{i}=v")).collect();
     let err = fails(&format!("--product {PRODUCT}{metas}"), "TOKEN_MALFORMED");
     assert!(err.contains("metadata"), "{err}");
+    // Every claim within its limit, yet a token over the 8192-byte binary cap: not issued
+    // (token-format.md §6.4), and nothing is written.
+    let features: String = (0..64)
+        .map(|i| format!(" --feature f{i:02}{}", "x".repeat(61)))
+        .collect();
+    let metas: String = (0..16)
+        .map(|i| format!(" --meta m{i:02}{}={}", "k".repeat(29), "v".repeat(256)))
+        .collect();
+    let big = format!("--product {PRODUCT}{features}{metas} --out big.lic");
+    let err = fails(&big, "TOKEN_TOO_LARGE");
+    assert!(
+        err.contains("over the format's cap of 8192") && err.contains("use fewer or shorter"),
+        "{err}"
+    );
+    assert!(!s.path("big.lic").exists(), "nothing written");
 
     // Usage errors are clap's: exit 2, saying what is wrong.
     let line = format!("mint license {KEY} --product {PRODUCT} --days 3 --expires 2099-01-01");
@@ -1021,6 +1036,139 @@ fn verify_refuses_bad_input_with_the_exact_code() {
     common::expect_json_failure(out, INVALID, "TOKEN_TOO_LARGE");
 }
 
+/// A token too large to be one is a token error, exit 1, however it is given
+/// (docs/cli.md: token errors exit 1); it used to be exit 2 from a file.
+#[test]
+fn an_oversized_token_exits_1_in_every_form() {
+    let s = Sandbox::new();
+    s.keys();
+    let huge = format!("LIC-{}", "A".repeat(20_000));
+    s.write("huge.lic", &huge);
+    let line = format!("verify {PUB}");
+    for (form, err) in [
+        (
+            "a file",
+            s.fails(&format!("{line} huge.lic"), INVALID, "TOKEN_TOO_LARGE"),
+        ),
+        (
+            "an argument",
+            s.fails(&format!("{line} {huge}"), INVALID, "TOKEN_TOO_LARGE"),
+        ),
+        (
+            "standard input",
+            common::expect_failure(
+                s.licet_stdin(&huge, &format!("{line} -")),
+                INVALID,
+                "TOKEN_TOO_LARGE",
+            ),
+        ),
+    ] {
+        assert!(err.contains("larger than any licet token"), "{form}: {err}");
+    }
+    let err = s.fails(&format!("{line} huge.lic"), INVALID, "TOKEN_TOO_LARGE");
+    assert!(
+        err.contains("input of 20004 bytes"),
+        "the file's own size: {err}"
+    );
+    s.fails_json(&format!("{line} huge.lic"), INVALID, "TOKEN_TOO_LARGE");
+    // So is a file given to `offline import`.
+    s.fails(
+        &format!("offline import huge.lic {PUB}"),
+        INVALID,
+        "TOKEN_TOO_LARGE",
+    );
+    // A license given to `mint` as a file is a token too.
+    s.fails(
+        &format!(
+            "mint machine {KEY} --license huge.lic --fingerprint {}",
+            "00".repeat(32)
+        ),
+        INVALID,
+        "TOKEN_TOO_LARGE",
+    );
+}
+
+/// A prefix or armor naming another kind than the signed one is TOKEN_MALFORMED (§9 check
+/// 10, before kind, product and times), with or without `--kind`; without `--kind` the
+/// kind expected is the one the prefix names, never "a license" by default.
+#[test]
+fn a_prefix_naming_another_kind_is_malformed() {
+    let s = Sandbox::new();
+    s.keys();
+    let license = s.license("--days 30");
+    let fp = s.fingerprint(PRODUCT);
+    let machine = s.ok(&format!(
+        "mint machine {KEY} --license {license} --fingerprint {fp}"
+    ));
+    let machine = machine.trim();
+    let as_machine = license.replacen("LIC-", "MCH-", 1);
+    let as_license = machine.replacen("MCH-", "LIC-", 1);
+    s.ok(&format!(
+        "mint license {KEY} --product {PRODUCT} --days 30 --out l.lic"
+    ));
+    let armored = s
+        .read("l.lic")
+        .replace("LICET LICENSE", "LICET MACHINE")
+        .replacen("LIC-", "MCH-", 1);
+    s.write("relabelled.lic", &armored);
+    let in_60_days = now() + 60 * 86_400;
+    for args in [
+        as_machine.clone(),
+        format!("{as_machine} --kind machine"),
+        format!("{as_machine} --kind machine --product other"),
+        format!("{as_machine} --kind machine --at @{in_60_days}"),
+        as_license.clone(),
+        format!("{as_license} --kind license"),
+        "relabelled.lic".to_owned(),
+        "relabelled.lic --kind machine".to_owned(),
+    ] {
+        let line = format!("verify {PUB} {args}");
+        let err = s.fails(&line, INVALID, "TOKEN_MALFORMED");
+        assert!(err.contains("prefix names another kind"), "{args}: {err}");
+        assert!(!err.contains("expected a"), "{args}: {err}");
+        s.fails_json(&line, INVALID, "TOKEN_MALFORMED");
+    }
+}
+
+/// Machine and lease tokens carry what an application reads from its license: features,
+/// customer, issuer and metadata, and an expiry never past the license's.
+#[test]
+fn machine_and_lease_tokens_carry_the_license_claims() {
+    let s = Sandbox::new();
+    s.keys();
+    s.ok(&format!(
+        "mint license {KEY} --product {PRODUCT} --days 100 --feature export-pdf          --feature cloud-sync --customer cus_1 --issuer Acme --meta order=A-1042          --meta region=eu --type subscription --out license.lic"
+    ));
+    let license = s.ok_json("inspect license.lic --json")["claims"].clone();
+    let fp = s.fingerprint(PRODUCT);
+    let machine = s.ok_json(&format!(
+        "mint machine {KEY} --license license.lic --fingerprint {fp} --days 1000 --json"
+    ))["claims"]
+        .clone();
+    let lease = s.ok_json(&format!(
+        "mint lease {KEY} --license license.lic --minutes 1000000 --json"
+    ))["claims"]
+        .clone();
+    for (kind, c) in [("machine", &machine), ("lease", &lease)] {
+        for claim in [
+            "features",
+            "customer",
+            "issuer",
+            "metadata",
+            "expires_at",
+            "product",
+        ] {
+            assert_eq!(c[claim], license[claim], "{kind} token: {claim}");
+        }
+        assert_eq!(
+            c["metadata"],
+            json!({"order": "A-1042", "region": "eu"}),
+            "{kind}"
+        );
+        assert_eq!(c["license_id"], license["id"], "{kind}");
+    }
+}
+
 #[test]
 fn no_changed_character_passes() {
     let s = Sandbox::new();
@@ -1065,6 +1213,21 @@ fn verify_agrees_with_the_test_vectors() {
         if !e["last_seen"].is_null() {
             continue; // the CLI keeps no last-seen time
         }
+        // A vector may name its own keyring: the files it lists, concatenated.
+        let ring = match v["keyring"].as_array() {
+            None => ring.clone(),
+            Some(files) => {
+                let text: String = files
+                    .iter()
+                    .map(|f| {
+                        let f = f.as_str().expect("path");
+                        std::fs::read_to_string(common::vectors_dir().join(f)).expect(f)
+                    })
+                    .collect();
+                s.write(&format!("keyrings/{name}.pem"), &text);
+                format!("keyrings/{name}.pem")
+            }
+        };
         let mut line = format!(
             "verify --pubkey {ring} --kind {} --product {} --at @{} --leeway {} --json",
             e["kind"].as_str().expect("kind"),
@@ -1082,7 +1245,13 @@ fn verify_agrees_with_the_test_vectors() {
             out.code(OK);
             assert_eq!(got["claims"], v["result"]["claims"], "{name}");
         } else {
-            out.code(INVALID);
+            // A keyring the CLI cannot use is an input error (exit 2), not a token's fault.
+            let exit = if v["result"]["error"] == "KEYRING_INVALID" {
+                ERROR
+            } else {
+                INVALID
+            };
+            out.code(exit);
             assert_eq!(got["error"]["code"], v["result"]["error"], "{name}: {got}");
         }
         checked += 1;

@@ -289,7 +289,10 @@ impl SigningKey {
         let key = rsa::PrivateKey::from_pkcs8_der(der).map_err(|_| Error::InvalidKey {
             reason: "not an Ed25519 or RSA PKCS#8 private key".into(),
         })?;
-        let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
+        // The modulus's length in bits, not its length in bytes times 8, which would let a
+        // 2041- to 2047-bit key through (issue 9, point 9).
+        let bits =
+            usize::try_from(rsa::traits::PublicKeyParts::n(&key).bit_width()).unwrap_or(usize::MAX);
         if !(licet_verifier::keyring::RSA_MIN_BITS..=licet_verifier::keyring::RSA_MAX_BITS)
             .contains(&bits)
         {
@@ -419,5 +422,21 @@ mod pkcs8_form {
             SigningKey::from_pkcs8_pem(&pem).expect("reads back").kid(),
             key.kid()
         );
+    }
+}
+
+#[cfg(test)]
+mod rsa_size {
+    use super::*;
+
+    /// A 2047-bit modulus is 256 bytes long, as a 2048-bit one is: the size must be read
+    /// in bits, or the key passes (issue 9, point 9).
+    #[test]
+    fn a_2047_bit_key_is_refused() {
+        let pem = include_str!("../../test-vectors/keys/rsa-2047.pem");
+        match SigningKey::from_pem(pem, None) {
+            Err(Error::BadRsaSize { bits }) => assert_eq!(bits, 2047),
+            other => panic!("a 2047-bit key must be refused, got {other:?}"),
+        }
     }
 }

@@ -141,8 +141,9 @@ def decode_form(token: str) -> tuple[str, bytes]:
     if not stripped.startswith("-----BEGIN"):
         return decode_text(stripped)
     lines = re.split(r"\r?\n", stripped)
-    begin = ARMOR_LINE.fullmatch(lines[0].strip(ASCII_WHITESPACE))
-    end = ARMOR_LINE.fullmatch(lines[-1].strip(ASCII_WHITESPACE)) if len(lines) > 1 else None
+    # Section 6.3: only spaces and tabs may end the BEGIN line or start the END line.
+    begin = ARMOR_LINE.fullmatch(lines[0].rstrip(" \t"))
+    end = ARMOR_LINE.fullmatch(lines[-1].lstrip(" \t")) if len(lines) > 1 else None
     if not begin or begin.group(1) != "BEGIN" or begin.group(2) not in ARMOR_WORDS:
         raise malformed("the BEGIN armor line is not -----BEGIN LICET LICENSE|MACHINE|LEASE-----")
     if not end or end.group(1) != "END" or end.group(2) != begin.group(2):
@@ -542,15 +543,68 @@ CODES_IMPLEMENTED = [
     "TOKEN_NOT_YET_VALID",
     "TOKEN_EXPIRED",
     "FINGERPRINT_MISMATCH",
+    "KEYRING_INVALID",
 ]
+
+
+# Section 3's strict Ed25519 rule on points: a small-order public key or R is refused.
+# cryptography (OpenSSL) and pycose check only S < L, so the points are checked here, by
+# decoding them (RFC 8032 section 5.1.3) and multiplying by the cofactor 8.
+ED_P = 2**255 - 19
+ED_D = (-121665 * pow(121666, ED_P - 2, ED_P)) % ED_P
+
+
+def _ed_decode(b: bytes):
+    if len(b) != 32:
+        return None
+    y = int.from_bytes(b, "little") & ((1 << 255) - 1)
+    sign = b[31] >> 7
+    if y >= ED_P:
+        y -= ED_P  # a non-canonical encoding still names a point
+    u, v = (y * y - 1) % ED_P, (ED_D * y * y + 1) % ED_P
+    x = (u * pow(v, 3, ED_P) * pow(u * pow(v, 7, ED_P), (ED_P - 5) // 8, ED_P)) % ED_P
+    if (v * x * x) % ED_P == (-u) % ED_P:
+        x = (x * pow(2, (ED_P - 1) // 4, ED_P)) % ED_P
+    if (v * x * x - u) % ED_P:
+        return None
+    if x == 0 and sign:
+        return None
+    if x & 1 != sign:
+        x = ED_P - x
+    return (x, y)
+
+
+def _ed_add(p, q):
+    (x1, y1), (x2, y2) = p, q
+    t = ED_D * x1 * x2 * y1 * y2 % ED_P
+    return (
+        (x1 * y2 + x2 * y1) * pow(1 + t, ED_P - 2, ED_P) % ED_P,
+        (y1 * y2 + x1 * x2) * pow(1 - t, ED_P - 2, ED_P) % ED_P,
+    )
+
+
+def ed25519_small_order(b: bytes) -> bool:
+    """Whether `b` encodes a point of small order (whose 8-multiple is the identity)."""
+    point = _ed_decode(b)
+    if point is None:
+        return False  # not a point at all: the signature check itself refuses it
+    for _ in range(3):
+        point = _ed_add(point, point)
+    return point == (0, 1)
+
+
+def ed25519_strict_refuses(key: VerifyKey, signature: bytes) -> bool:
+    raw = key.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return ed25519_small_order(raw) or ed25519_small_order(signature[:32])
 
 
 def verify_signature(key: VerifyKey, protected: bytes, payload: bytes, signature: bytes) -> bool:
     tbs = sig_structure(protected, payload)
     try:
         if key.alg == ALG_EDDSA:
-            # cryptography (OpenSSL) refuses S >= L; it does not refuse small-order points,
-            # which verify_strict also does (section 3): not covered by this check.
+            # cryptography (OpenSSL) refuses S >= L; the small-order points are refused here.
+            if ed25519_strict_refuses(key, signature):
+                return False
             key.public.verify(signature, tbs)
         else:
             pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
@@ -661,6 +715,8 @@ def pycose_verify(data: bytes, keys: dict[bytes, VerifyKey]) -> tuple[bool, str]
     key = keys.get(kid) if isinstance(kid, bytes) else None
     if key is None:
         return False, f"no key for kid {kid!r}"
+    if key.alg == ALG_EDDSA and ed25519_strict_refuses(key, msg.signature):
+        return False, "section 3: a small-order Ed25519 key or R (pycose itself would accept it)"
     msg.key = key.cose
     try:
         ok = msg.verify_signature()
@@ -803,9 +859,21 @@ class Tally:
         return ok
 
 
-def check_vector(t: Tally, v: dict, keyring: dict[bytes, VerifyKey], sig_keys: dict[bytes, VerifyKey]) -> str:
+def check_vector(
+    t: Tally, v: dict, keyring: dict[bytes, VerifyKey], sig_keys: dict[bytes, VerifyKey], base: Path
+) -> str:
     """Parts (a) to (d) for one vector; returns the outcome it stands for (VALID or a code)."""
     name, token, e, r = v["name"], v["token"], v["expect"], v["result"]
+    # A vector may name its own keyring: the files it lists, concatenated. Loading it may
+    # itself be the refusal (KEYRING_INVALID) the vector expects.
+    keyring_error = None
+    if "keyring" in v:
+        text = "".join((base / f).read_text() for f in v["keyring"])
+        try:
+            keyring = load_keyring(text)
+            sig_keys = {**sig_keys, **keyring}
+        except LicetError as ex:
+            keyring_error = ex
 
     # (a) the text and file forms
     try:
@@ -847,6 +915,8 @@ def check_vector(t: Tally, v: dict, keyring: dict[bytes, VerifyKey], sig_keys: d
 
     # (d) this script's own verifier, in section 9's order
     try:
+        if keyring_error is not None:
+            raise keyring_error
         got = ("valid", verify(token, keyring, e))
     except LicetError as ex:
         got = (ex.code, ex.why)
@@ -909,7 +979,7 @@ def run(manifest_path: Path, mint_out: Path | None) -> int:
     for v in vectors:
         sig_counts[v["result"]["signature"]] += 1
         try:
-            seen_codes.add(check_vector(t, v, keyring, sig_keys))
+            seen_codes.add(check_vector(t, v, keyring, sig_keys, base))
         except Exception as ex:  # a crash on one vector is a failure, not the end of the run
             t.check("crash", False, f"{v.get('name')}: {type(ex).__name__}: {ex}")
 
@@ -950,7 +1020,7 @@ def run(manifest_path: Path, mint_out: Path | None) -> int:
         f"vectors: {len(vectors)} ({sig_counts['valid']} with a valid signature, {sig_counts['invalid']} invalid, {sig_counts['unchecked']} unchecked)"
     )
     print(f"(d) checks these codes: {', '.join(['VALID'] + CODES_IMPLEMENTED)}")
-    print("(d) does not check: Ed25519 small-order points (cryptography does not refuse them)")
+    print("(b)-(d) refuse small-order Ed25519 keys and R themselves (section 3; cryptography and pycose do not)")
 
     # (e) mint, then check the fresh tokens with both of this script's verifiers
     if mint_out is not None:

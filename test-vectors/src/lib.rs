@@ -29,6 +29,9 @@ pub const PRODUCT: &str = "acme-studio-pro";
 /// The seed the RSA test key was generated from (`make-vectors` makes it once if missing).
 pub const RSA_SEED: u64 = 0x11ce7;
 
+/// Test public keys made by hand (see `test-vectors/README.md`), for the keyring vectors.
+const SMALL_ORDER_KEY: &str = "ed25519-small-order.pub.pem";
+
 /// The test keys, loaded from (or, for Ed25519, derived as) the files in `test-vectors/keys/`.
 pub struct Keys {
     /// Ed25519, in `signature.pem`.
@@ -37,6 +40,9 @@ pub struct Keys {
     pub rsa: SigningKey,
     /// Ed25519 of "another vendor": not in `signature.pem`.
     pub other: SigningKey,
+    /// The kid of `keys/ed25519-small-order.pub.pem`, the identity point as an Ed25519
+    /// public key (made by hand; there is no private key).
+    pub small_order_kid: [u8; 8],
 }
 
 fn seed(name: &str) -> [u8; 32] {
@@ -58,7 +64,11 @@ impl Keys {
                 key
             }
         };
+        let small_order = std::fs::read_to_string(dir.join(SMALL_ORDER_KEY))
+            .expect("the committed small-order test key");
+        let small_order = licet_verifier::Keyring::from_pem(&small_order).expect("a keyring");
         Keys {
+            small_order_kid: *small_order.keys()[0].kid(),
             ed: SigningKey::ed25519_from_seed(&seed("ed25519")).expect("ed25519"),
             rsa,
             other: SigningKey::ed25519_from_seed(&seed("other-vendor")).expect("ed25519"),
@@ -191,6 +201,9 @@ pub struct Vector {
     pub last_seen: Option<u64>,
     pub product: &'static str,
     pub outcome: Outcome,
+    /// Files of `test-vectors/` whose concatenation is the keyring to check this vector
+    /// with, instead of the manifest's `signature_pem`.
+    pub keyring: Option<Vec<&'static str>>,
 }
 
 impl Vector {
@@ -212,7 +225,13 @@ impl Vector {
             last_seen: None,
             product: PRODUCT,
             outcome,
+            keyring: None,
         }
+    }
+
+    fn keyring(mut self, files: &[&'static str]) -> Vector {
+        self.keyring = Some(files.to_vec());
+        self
     }
 }
 
@@ -259,6 +278,45 @@ pub fn raw_token(
             Value::Bytes(sig),
         ])),
     ))
+}
+
+/// A token assembled from its parts with the signature as given (not computed).
+fn token_with_signature(protected: &[u8], payload: &[u8], signature: &[u8]) -> Vec<u8> {
+    cbor(&Value::Tag(
+        18,
+        Box::new(Value::Array(vec![
+            Value::Bytes(protected.to_vec()),
+            Value::Map(vec![]),
+            Value::Bytes(payload.to_vec()),
+            Value::Bytes(signature.to_vec()),
+        ])),
+    ))
+}
+
+/// Claims with every limit of §7.4 at its maximum: about 9 KB once signed, over the
+/// binary cap of §6.4.
+fn largest_license() -> Claims {
+    let name = |c: char| c.to_string().repeat(128);
+    Claims {
+        issuer: Some(name('i')),
+        customer: Some(name('c')),
+        product: "p".repeat(64),
+        expires_at: Some(i64::MAX as u64),
+        not_before: Some(i64::MAX as u64),
+        issued_at: i64::MAX as u64,
+        id: id(6),
+        features: (0..64)
+            .map(|i| format!("{i:02}{}", "f".repeat(62)))
+            .collect(),
+        metadata: (0..16)
+            .map(|i| (format!("{i:02}{}", "k".repeat(30)), "v".repeat(256)))
+            .collect(),
+        kind: KindClaims::License {
+            license_type: Some(LicenseType::Perpetual),
+            max_machines: Some(u64::MAX),
+            max_leases: Some(u64::MAX),
+        },
+    }
 }
 
 fn protected(alg: i64, kid: &[u8]) -> Vec<u8> {
@@ -842,6 +900,259 @@ pub fn vectors(keys: &Keys) -> Vec<Vector> {
         Kind::License,
         E("TOKEN_MALFORMED", None),
     ));
+
+    // §9 check 10 comes before kind, product and times: a prefix or armor naming another
+    // kind is TOKEN_MALFORMED whatever else would fail after it.
+    let as_machine = full.text().replacen("LIC-", "MCH-", 1);
+    v.push(Vector::new(
+        "wrong-prefix-expected-kind",
+        "a license's text under the machine prefix, checked as a machine token",
+        as_machine.clone(),
+        Kind::Machine,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    let mut e = Vector::new(
+        "wrong-prefix-wrong-product",
+        "a license's text under the machine prefix, checked for another product",
+        as_machine.clone(),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    );
+    e.product = "acme-studio-lite";
+    v.push(e);
+    let mut e = Vector::new(
+        "wrong-prefix-expired",
+        "a license's text under the machine prefix, checked after its expiry",
+        as_machine,
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    );
+    e.now = EXPIRES + 3600;
+    v.push(e);
+    v.push(Vector::new(
+        "wrong-armor-expected-kind",
+        "a license in a MACHINE armor with the MCH- prefix, checked as a machine token",
+        full.file()
+            .replace("LICET LICENSE", "LICET MACHINE")
+            .replacen("LIC-", "MCH-", 1),
+        Kind::Machine,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+
+    // §8: the version is read before any other claim or key.
+    let v2_claim = edit_top(&v2, |m| {
+        let at = m.len() - 1;
+        m.insert(at, (int(8), Value::Map(vec![])));
+    });
+    v.push(Vector::new(
+        "unsupported-version-new-claim",
+        "format version 2 with a claim (8) version 1 does not define (signed)",
+        signed(&v2_claim),
+        Kind::License,
+        E("TOKEN_UNSUPPORTED_VERSION", Some(true)),
+    ));
+    let v2_key = edit_licet(&v2, |m| m.push((int(10), Value::Bool(true))));
+    v.push(Vector::new(
+        "unsupported-version-new-licet-key",
+        "format version 2 with a licet claim key (10) version 1 does not define (signed)",
+        signed(&v2_key),
+        Kind::License,
+        E("TOKEN_UNSUPPORTED_VERSION", Some(true)),
+    ));
+
+    // Keyrings (§3, §4): a key outside the rules makes the whole signature.pem invalid.
+    v.push(
+        Vector::new(
+            "keyring-rsa-2047",
+            "signature.pem with a 2047-bit RSA key (256 bytes of modulus, yet under 2048 bits)",
+            issue(full_license(), &keys.rsa).text(),
+            Kind::License,
+            E("KEYRING_INVALID", None),
+        )
+        .keyring(&["keys/signature.pem", "keys/rsa-2047.pub.pem"]),
+    );
+    v.push(
+        Vector::new(
+            "keyring-rsa-4097",
+            "signature.pem with a 4097-bit RSA key",
+            issue(full_license(), &keys.rsa).text(),
+            Kind::License,
+            E("KEYRING_INVALID", None),
+        )
+        .keyring(&["keys/signature.pem", "keys/rsa-4097.pub.pem"]),
+    );
+    v.push(
+        Vector::new(
+            "keyring-rsa-4096",
+            "signature.pem with a 4096-bit RSA key beside the vendor's: accepted",
+            full.text(),
+            Kind::License,
+            Valid(Box::new(full_license())),
+        )
+        .keyring(&["keys/signature.pem", "keys/rsa-4096.pub.pem"]),
+    );
+    v.push(
+        Vector::new(
+            "keyring-third-key-type",
+            "signature.pem with an ECDSA P-256 key beside the vendor's",
+            full.text(),
+            Kind::License,
+            E("KEYRING_INVALID", None),
+        )
+        .keyring(&["keys/signature.pem", "keys/p256.pub.pem"]),
+    );
+    // The identity point as key and as R, with S = 0: the cofactorless equation holds for
+    // every message, so only the strict rules of §3 refuse it.
+    let mut forged = vec![0u8; 64];
+    forged[0] = 1;
+    v.push(
+        Vector::new(
+            "small-order-key",
+            "signature.pem holding a small-order Ed25519 key, and a token 'signed' by it",
+            lic(&token_with_signature(
+                &protected(-8, &keys.small_order_kid),
+                &full_payload,
+                &forged,
+            )),
+            Kind::License,
+            E("SIGNATURE_INVALID", Some(false)),
+        )
+        .keyring(&["keys/signature.pem", "keys/ed25519-small-order.pub.pem"]),
+    );
+
+    // Signatures of the wrong length are invalid signatures, not malformed tokens.
+    let short = {
+        let b = full.bytes();
+        let n = b.len();
+        token_with_signature(&ed_prot, &full_payload, &b[n - 64..n - 1])
+    };
+    v.push(Vector::new(
+        "signature-eddsa-wrong-length",
+        "an Ed25519 signature one byte short",
+        lic(&short),
+        Kind::License,
+        E("SIGNATURE_INVALID", Some(false)),
+    ));
+    // The claims' canonical form is checked after the signature (§9 checks 7 and 9).
+    let sig = &full.bytes()[full.bytes().len() - 64..];
+    v.push(Vector::new(
+        "non-canonical-claims-unsigned",
+        "iat in the 8-byte form, under the signature of the canonical claims",
+        lic(&token_with_signature(&ed_prot, &long_iat, sig)),
+        Kind::License,
+        E("SIGNATURE_INVALID", Some(false)),
+    ));
+
+    // Size caps (§6.4): the text cap counts every byte given, white space included; the
+    // binary cap applies to a correctly signed token too.
+    let text = full.text();
+    let pad = text::MAX_TEXT_BYTES - text.len();
+    v.push(Vector::new(
+        "text-at-cap-with-white-space",
+        "the text form followed by white space up to exactly 16640 bytes",
+        format!("{text}{}", " ".repeat(pad)),
+        Kind::License,
+        Valid(Box::new(full_license())),
+    ));
+    v.push(Vector::new(
+        "text-over-cap-with-white-space",
+        "the text form followed by white space up to 16641 bytes: white space counts",
+        format!("{text}{}", " ".repeat(pad + 1)),
+        Kind::License,
+        E("TOKEN_TOO_LARGE", None),
+    ));
+    let largest = largest_license().to_payload().expect("payload");
+    let largest = raw_token(&keys.ed, &ed_prot, Value::Map(vec![]), &largest);
+    assert!(largest.len() > licet_verifier::envelope::MAX_TOKEN_BYTES);
+    v.push(Vector::new(
+        "binary-over-cap-signed",
+        "every limit of §7.4 at its maximum, signed: over the 8192-byte binary cap",
+        lic(&largest),
+        Kind::License,
+        E("TOKEN_TOO_LARGE", None),
+    ));
+
+    // What the text decoder accepts (§6.2), and what it does not.
+    let aliased: String = {
+        let t = full.text();
+        let (_, body) = t.split_at(4);
+        let mut n = 0;
+        let body: String = body
+            .chars()
+            .map(|c| match c {
+                '1' => {
+                    n += 1;
+                    if n % 2 == 0 { 'i' } else { 'L' }
+                }
+                '0' => 'o',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect();
+        format!(
+            "lic-{}\t{}\x0c{}\r\n",
+            &body[..10],
+            &body[10..20],
+            &body[20..]
+        )
+    };
+    assert!(aliased.contains('i') && aliased.contains('L') && aliased.contains('o'));
+    v.push(Vector::new(
+        "license-ed25519-aliases",
+        "lower-case prefix, Crockford's aliases (i, L for 1, o for 0), tab, form feed, CR LF",
+        aliased,
+        Kind::License,
+        Valid(Box::new(full_license())),
+    ));
+    let mut vt = full.text();
+    vt.insert(20, '\x0b');
+    v.push(Vector::new(
+        "white-space-vertical-tab",
+        "a vertical tab (not ASCII white space in §6.2's sense) inside the base32",
+        vt,
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    let mut nbsp = full.text();
+    nbsp.insert(20, '\u{a0}');
+    v.push(Vector::new(
+        "white-space-no-break-space",
+        "a no-break space (U+00A0, not ASCII) inside the base32",
+        nbsp,
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    // §6.3: spaces and tabs, and only those, may end the BEGIN line and start the END line.
+    let file = full.file();
+    let body = file
+        .strip_prefix("-----BEGIN LICET LICENSE-----\n")
+        .and_then(|b| b.strip_suffix("-----END LICET LICENSE-----\n"))
+        .expect("armor");
+    v.push(Vector::new(
+        "armor-white-space-around-lines",
+        "file form with spaces and a tab after BEGIN and before END, CRLF, body in lower case",
+        format!(
+            "\n-----BEGIN LICET LICENSE----- \t\r\n{} \t-----END LICET LICENSE-----\r\n",
+            body.to_ascii_lowercase()
+                .replace("lic-", "LIC-")
+                .replace('\n', "\r\n")
+        ),
+        Kind::License,
+        Valid(Box::new(full_license())),
+    ));
+    v.push(Vector::new(
+        "armor-form-feed-after-begin",
+        "file form with a form feed ending the BEGIN line",
+        file.replacen("LICENSE-----\n", "LICENSE-----\x0c\n", 1),
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
+    v.push(Vector::new(
+        "white-space-before-dash",
+        "a space between the prefix and its dash",
+        full.text().replacen("LIC-", "LIC -", 1),
+        Kind::License,
+        E("TOKEN_MALFORMED", None),
+    ));
     v
 }
 
@@ -892,13 +1203,17 @@ pub fn manifest(keys: &Keys) -> Json {
                     "signature": match sig { Some(true) => "valid", Some(false) => "invalid", None => "unchecked" },
                 }),
             };
-            json!({
+            let mut out = json!({
                 "name": v.name,
                 "description": v.description,
                 "token": v.token,
                 "expect": expect,
                 "result": result,
-            })
+            });
+            if let Some(files) = &v.keyring {
+                out["keyring"] = json!(files);
+            }
+            out
         })
         .collect();
     json!({

@@ -412,6 +412,13 @@ impl Claims {
             debug_assert!(claims.to_payload().is_ok_and(|p| p == payload));
             return Ok(claims);
         }
+        // §8: the version is read before any other claim or key is interpreted, so that a
+        // later version may add claims or change their types and still be told apart
+        // (`TOKEN_UNSUPPORTED_VERSION`, "update the application") from a broken token.
+        let version = declared_version(payload)?;
+        if version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion { version });
+        }
         let set = ClaimsSet::from_slice(payload).map_err(|e| match e {
             coset::CoseError::DuplicateMapKey => Error::malformed("a claim appears twice"),
             coset::CoseError::ExtraneousData => Error::malformed("trailing bytes after the claims"),
@@ -432,16 +439,6 @@ impl Claims {
         let Value::Map(entries) = licet else {
             return Err(Error::malformed("the licet claim is not a map"));
         };
-        // Read the version first: a newer format may mean anything by the other keys.
-        let version = entries
-            .iter()
-            .find(|(k, _)| int_of(k) == Some(key::VERSION))
-            .ok_or(Error::malformed("the licet claim has no version"))?;
-        let version = uint(&version.1, "version is not an unsigned integer")?;
-        if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion { version });
-        }
-
         let mut fields: BTreeMap<u64, Value> = BTreeMap::new();
         for (k, v) in entries {
             let k = int_of(&k).ok_or(Error::malformed(
@@ -566,6 +563,29 @@ impl Claims {
         }
         Ok(claims)
     }
+}
+
+/// The format version a payload declares: key 0 of the licet claim (−65537), found with
+/// nothing else in the payload read or checked. The envelope that leads to it is the one
+/// thing fixed for every version (§8).
+fn declared_version(payload: &[u8]) -> Result<u64, Error> {
+    let value: Value = ciborium::de::from_reader(payload)
+        .map_err(|_| Error::malformed("claims are not a valid CWT claims set"))?;
+    let Value::Map(claims) = value else {
+        return Err(Error::malformed("claims are not a valid CWT claims set"));
+    };
+    let licet = claims
+        .into_iter()
+        .find(|(k, _)| *k == Value::Integer(LICET_CLAIM.into()))
+        .ok_or(Error::malformed("token has no licet claim"))?;
+    let Value::Map(entries) = licet.1 else {
+        return Err(Error::malformed("the licet claim is not a map"));
+    };
+    let version = entries
+        .iter()
+        .find(|(k, _)| int_of(k) == Some(key::VERSION))
+        .ok_or(Error::malformed("the licet claim has no version"))?;
+    uint(&version.1, "version is not an unsigned integer")
 }
 
 /// Reads claims in their one canonical encoding, exactly as [`Claims::to_payload`] writes
@@ -851,6 +871,51 @@ mod tests {
         let mut out = Vec::new();
         ciborium::ser::into_writer(&value, &mut out).unwrap();
         out
+    }
+
+    /// §8: a later version may add claims, add keys to the licet claim or change what a
+    /// claim holds; the version is read first, so each is `TOKEN_UNSUPPORTED_VERSION`, not
+    /// `TOKEN_MALFORMED`. Version 1 with the same additions stays malformed.
+    #[test]
+    fn a_later_version_is_named_whatever_else_it_changes() {
+        type Edit<'a> = &'a dyn Fn(&mut Vec<(Value, Value)>);
+        let top = |version: u64, f: Edit<'_>| {
+            let payload = edit(&license(), |m| m[0].1 = Value::from(version));
+            let mut value: Value = ciborium::de::from_reader(&payload[..]).unwrap();
+            let Value::Map(claims) = &mut value else {
+                panic!()
+            };
+            f(claims);
+            let mut out = Vec::new();
+            ciborium::ser::into_writer(&value, &mut out).unwrap();
+            out
+        };
+        let new_claim = |m: &mut Vec<(Value, Value)>| {
+            m.insert(6, (Value::from(8u64), Value::Map(Vec::new())));
+        };
+        let aud_as_array = |m: &mut Vec<(Value, Value)>| {
+            m[1].1 = Value::Array(alloc::vec![Value::Text("acme-studio-pro".into())]);
+        };
+        let new_licet_key = |version: u64| {
+            edit(&license(), |m| {
+                m[0].1 = Value::from(version);
+                m.push((Value::from(10u64), Value::Bool(true)));
+            })
+        };
+        for (payload, v1) in [
+            (top(2, &new_claim), top(1, &new_claim)),
+            (top(2, &aud_as_array), top(1, &aud_as_array)),
+            (new_licet_key(2), new_licet_key(1)),
+        ] {
+            assert_eq!(
+                Claims::from_payload(&payload).unwrap_err(),
+                Error::UnsupportedVersion { version: 2 }
+            );
+            assert_eq!(
+                Claims::from_payload(&v1).unwrap_err().code(),
+                "TOKEN_MALFORMED"
+            );
+        }
     }
 
     /// What is not canonical, or not valid, leaves the direct path and gets the full

@@ -12,8 +12,9 @@ use crate::cbor;
 use crate::error::Error;
 use crate::keyring::Kid;
 
-/// The largest binary token accepted, in bytes. The biggest legal token (RSA-4096 signature,
-/// every field at its limit) stays well below it; the cap is checked before any decoding.
+/// The largest binary token accepted, in bytes, checked before any decoding. The claim
+/// limits alone would allow about 9.9 KB (every field at its limit, RSA-4096), so the
+/// issuing side refuses to sign a token over it (`docs/token-format.md` §6.4).
 pub const MAX_TOKEN_BYTES: usize = 8192;
 
 /// A signature algorithm licet accepts. Nothing else is.

@@ -83,8 +83,11 @@ impl PublicKey {
         } else if spki.algorithm.oid == OID_RSA {
             let key = RsaPublicKey::from_public_key_der(der)
                 .map_err(|_| invalid("an RSA public key cannot be decoded"))?;
-            let bits = key.size().saturating_mul(8);
-            if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) {
+            // The modulus's own length in bits: its length in bytes times 8 would pass a
+            // 2041- to 2047-bit key as 2048 bits (`docs/token-format.md` §3).
+            let bits = key.n().bit_width();
+            if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&usize::try_from(bits).unwrap_or(usize::MAX))
+            {
                 return Err(Error::KeyringInvalid {
                     reason: format!("an RSA key has {bits} bits; licet accepts 2048 to 4096"),
                 });
@@ -268,5 +271,47 @@ impl Keyring {
     /// Whether the keyring holds no key.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+    use super::*;
+
+    fn refused(pem: &str) -> String {
+        match Keyring::from_pem(pem) {
+            Err(Error::KeyringInvalid { reason }) => reason,
+            other => panic!("expected KEYRING_INVALID, got {other:?}"),
+        }
+    }
+
+    /// RSA sizes are counted in bits (§3: 2048 to 4096): a 2047-bit modulus has as many
+    /// bytes as a 2048-bit one, and must still be refused.
+    #[test]
+    fn rsa_keys_of_2048_to_4096_bits_only() {
+        let r = refused(include_str!("../../test-vectors/keys/rsa-2047.pub.pem"));
+        assert!(r.contains("2047 bits"), "{r}");
+        let r = refused(include_str!("../../test-vectors/keys/rsa-4097.pub.pem"));
+        assert!(r.contains("4097 bits"), "{r}");
+        let ok =
+            Keyring::from_pem(include_str!("../../test-vectors/keys/rsa-4096.pub.pem")).unwrap();
+        assert_eq!(ok.keys()[0].algorithm(), Algorithm::Ps256);
+        // The 2048-bit boundary: the vendor test key.
+        Keyring::from_pem(include_str!("../../test-vectors/keys/signature.pem")).unwrap();
+    }
+
+    /// A key of a third type (here ECDSA P-256) makes the whole `signature.pem` invalid,
+    /// even beside good keys (§4).
+    #[test]
+    fn a_third_key_type_invalidates_the_keyring() {
+        let pem = [
+            include_str!("../../test-vectors/keys/signature.pem"),
+            include_str!("../../test-vectors/keys/p256.pub.pem"),
+        ]
+        .concat();
+        let r = refused(&pem);
+        assert!(r.contains("neither Ed25519 nor RSA"), "{r}");
     }
 }

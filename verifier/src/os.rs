@@ -61,8 +61,13 @@ pub fn read_token_file(path: &std::path::Path) -> Result<std::string::String, Er
         .saturating_add(1);
     file.take(cap).read_to_string(&mut text).map_err(io)?;
     if text.len() > MAX_TEXT_BYTES {
+        // Only the first bytes past the cap were read: the message gives the file's size.
+        let len = std::fs::metadata(path)
+            .ok()
+            .and_then(|m| usize::try_from(m.len()).ok())
+            .unwrap_or(text.len());
         return Err(Error::TooLarge {
-            len: text.len(),
+            len,
             max: MAX_TEXT_BYTES,
         });
     }

@@ -103,12 +103,16 @@ impl Keyring {
     /// The first check that fails, as an [`Error`] with a stable code.
     pub fn verify(&self, token: &str, expect: &Expectations<'_>) -> Result<Verified, Error> {
         let (announced, bytes) = text::decode(token)?;
-        let verified = self.verify_bytes(&bytes, expect)?;
+        let verified = self.authenticate(&bytes)?;
+        // §9 check 10, before kind, product and times: a prefix or armor naming another
+        // kind than the signed one is a damaged or doctored token, whatever the caller
+        // expected, and must not be reported as if the token were merely of the wrong kind.
         if announced != verified.claims.kind() {
             return Err(Error::malformed(
                 "the text prefix names another kind than the signed claims",
             ));
         }
+        check_claims(&verified.claims, expect)?;
         Ok(verified)
     }
 
@@ -121,11 +125,18 @@ impl Keyring {
     /// # Errors
     /// The first check that fails, as an [`Error`] with a stable code.
     pub fn verify_bytes(&self, bytes: &[u8], expect: &Expectations<'_>) -> Result<Verified, Error> {
+        let verified = self.authenticate(bytes)?;
+        check_claims(&verified.claims, expect)?;
+        Ok(verified)
+    }
+
+    /// §9 checks 1 and 3 to 9: the envelope, the key, the signature, the version and the
+    /// claims, with nothing compared yet with what the caller expects.
+    fn authenticate(&self, bytes: &[u8]) -> Result<Verified, Error> {
         let env = envelope::open(bytes)?;
         let key = self.get(&env.kid).ok_or(Error::KeyUnknown)?;
         key.verify(env.alg, &env.signed_data, &env.signature)?;
         let claims = Claims::from_payload(&env.payload)?;
-        check_claims(&claims, expect)?;
         Ok(Verified {
             alg: env.alg,
             kid: env.kid,

@@ -102,8 +102,7 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
         }
         OfflineCommand::Import { file, pubkey, json } => {
             let keyring = input::keyring(&pubkey).map_err(|f| f.json(json))?;
-            let text = licet_verifier::os::read_token_file(&file)
-                .map_err(|e| Failure::error(e.code(), e.to_string()).json(json))?;
+            let text = input::token_file(&file).map_err(|f| f.json(json))?;
             let machine_id = licet::fingerprint::machine_id()
                 .map_err(|e| Failure::error("FINGERPRINT_UNAVAILABLE", e.to_string()).json(json))?;
             let verified = offline::check_response(&text, &keyring, &machine_id, input::now())

@@ -32,9 +32,10 @@ pub fn run(a: &VerifyArgs) -> Result<(), Failure> {
         // A fingerprint only binds machine tokens: asking for one means a machine token
         // is expected, so a license cannot pass a fingerprint check by not having one.
         None if fingerprint.is_some() => Kind::Machine,
-        None => announced
-            .as_ref()
-            .map_or(Kind::License, |t| t.claims.kind()),
+        // The kind the prefix or armor names, read even when the rest cannot be decoded,
+        // so that no message speaks of a license when the token says it is not one. A
+        // text that does not decode at all fails before the kind is compared.
+        None => licet_verifier::text::decode(&text).map_or(Kind::License, |(kind, _)| kind),
     };
     let product = match &a.product {
         Some(p) => p.clone(),
