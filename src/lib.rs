@@ -216,6 +216,12 @@ fn issue_inner(
     })
 }
 
+/// How many bytes larger than its license a machine or lease token can be
+/// (`docs/token-format.md` §6.4): a lease token adds the license id, a client id of up to
+/// its limit and an expiry. An issuer that hands out a license must leave this much room
+/// under the binary cap, or the license would get no machine or lease token.
+pub const DERIVED_TOKEN_GROWTH: usize = 159;
+
 /// A new random 16-byte id for a license, a machine activation or a lease.
 ///
 /// # Errors

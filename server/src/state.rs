@@ -112,6 +112,35 @@ impl Signer {
             ApiError::Internal
         })
     }
+
+    /// Signs a new license's claims, leaving room under the format's binary cap for the
+    /// machine and lease tokens that will be derived from it: a license that would get
+    /// none is refused when it is created (the vendor's input), not at its first activation.
+    ///
+    /// # Errors
+    /// [`ApiError::BadRequest`] naming the size and what to shorten; otherwise as [`Signer::sign`].
+    pub fn sign_license(&self, claims: Claims) -> Result<Token, ApiError> {
+        let cap = licet_verifier::envelope::MAX_TOKEN_BYTES;
+        let max = cap.saturating_sub(licet::DERIVED_TOKEN_GROWTH);
+        let too_large = |len: usize| {
+            ApiError::BadRequest(format!(
+                "the license's claims make a license key of {len} bytes; at most {max} are \
+                 allowed, so that its machine and lease tokens stay under the format's \
+                 {cap}-byte cap: shorten its features, metadata or customer"
+            ))
+        };
+        match licet::issue(claims, &self.key) {
+            Ok(t) if t.bytes().len() > max => Err(too_large(t.bytes().len())),
+            Ok(t) => Ok(t),
+            Err(licet::Error::Claims(licet_verifier::Error::TooLarge { len, .. })) => {
+                Err(too_large(len))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "signing a license");
+                Err(ApiError::Internal)
+            }
+        }
+    }
 }
 
 #[cfg(test)]

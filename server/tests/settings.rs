@@ -154,6 +154,74 @@ async fn claims_beyond_the_format_limits_are_refused_naming_the_field() {
     }
 }
 
+/// A license whose key would leave no room under the format's 8192-byte cap for its
+/// machine and lease tokens is refused when created, naming the size, instead of being
+/// created and then failing every activation; one just under the limit gets both tokens.
+#[tokio::test]
+async fn a_license_too_large_for_its_lease_tokens_is_refused_at_create() {
+    let s = TestServer::start().await;
+    s.license("cad", json!({})).await;
+    // 64 features of 64 bytes and 16 metadata entries of 256 bytes: every limit at its
+    // maximum, over the cap even for the license itself.
+    let features: Vec<String> = (0..64)
+        .map(|i| format!("{i:02}{}", "f".repeat(62)))
+        .collect();
+    let metadata = |n: usize, len: usize| -> serde_json::Map<String, Value> {
+        (0..n)
+            .map(|i| (format!("k{i:02}"), json!("v".repeat(len))))
+            .collect()
+    };
+    let body = json!({"product": "cad", "features": features, "metadata": metadata(16, 256)});
+    let r = s.admin(Method::POST, "/licenses", Some(body)).await;
+    assert_refused(
+        "every limit at its maximum",
+        &r,
+        "license key of",
+        "shorten",
+    );
+    // Grow each metadata value a byte at a time until the license is refused: the one before it
+    // must get a machine token and a lease token with the longest client id.
+    let mut last_ok = None;
+    for len in 100..=256 {
+        let body = json!({"product": "cad", "features": features, "metadata": metadata(16, len)});
+        let (st, l) = s.admin(Method::POST, "/licenses", Some(body)).await;
+        if st != 201 {
+            assert_refused("near the cap", &(st, l), "license key of", "shorten");
+            break;
+        }
+        last_ok = Some(l);
+    }
+    let l = last_ok.expect("a license under the limit was created");
+    let key = l["license_key"].as_str().expect("key");
+    let (st, a) = s
+        .post(
+            "/v1/activate",
+            json!({"license_key": key, "fingerprint": fp(1)}),
+        )
+        .await;
+    assert_eq!(st, 201, "{a}");
+    let (st, o) = s
+        .post(
+            "/v1/leases/obtain",
+            json!({"license_key": key, "client_id": "c".repeat(128)}),
+        )
+        .await;
+    assert_eq!(st, 201, "{o}");
+    // An edit that would make its machine and lease tokens too large is refused the same
+    // way, and changes nothing.
+    let id = l["id"].as_str().expect("id");
+    let r = s
+        .admin(
+            Method::PATCH,
+            &format!("/licenses/{id}"),
+            Some(json!({"metadata": metadata(16, 256)})),
+        )
+        .await;
+    assert_refused("PATCH over the cap", &r, "license key of", "shorten");
+    let (_, now) = s.admin(Method::GET, &format!("/licenses/{id}"), None).await;
+    assert_eq!(now["metadata"], l["metadata"]);
+}
+
 /// At the top of every range, licenses work: tokens are signed and times are RFC 3339.
 #[tokio::test]
 async fn the_largest_settings_still_sign_tokens_with_rfc3339_times() {

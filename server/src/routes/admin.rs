@@ -1,6 +1,7 @@
 //! The admin API under `/v1/admin/`: products, licenses, machines, the audit log, backups.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
@@ -375,7 +376,7 @@ fn new_license(s: &AppState, req: LicenseReq, now: u64) -> Result<(License, [u8;
         updated_at: now,
     };
     check_settings(&l)?;
-    let token = s.signer.sign(license_claims(&l, now)?)?;
+    let token = s.signer.sign_license(license_claims(&l, now)?)?;
     l.key = token.text();
     Ok((l, key_hash(token.bytes())))
 }
@@ -619,6 +620,13 @@ pub async fn update_license(
     ApiPath(id): ApiPath<String>,
     ApiJson(p): ApiJson<LicensePatch>,
 ) -> Result<Json<Value>, ApiError> {
+    let now = s.now();
+    let signer = Arc::clone(&s.signer);
+    // Only these change what machine and lease tokens carry, and so their size.
+    let claims_change = p.features.is_some()
+        || p.customer.is_some()
+        || p.metadata.is_some()
+        || p.license_type.is_some();
     change_license(&s, &id, "license.update", move |l| {
         if let Some(mut f) = p.features {
             f.sort();
@@ -654,7 +662,13 @@ pub async fn update_license(
         }
         // Here and not for every change: a record stored before these ranges existed can
         // still be suspended or revoked; it is the edit that must leave it valid.
-        check_settings(l)
+        check_settings(l)?;
+        if claims_change {
+            // New machine and lease tokens carry the edited claims: refuse an edit that
+            // would leave them no room under the format's cap, as creation does.
+            signer.sign_license(license_claims(l, now)?)?;
+        }
+        Ok(())
     })
     .await
 }
