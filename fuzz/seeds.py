@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Writes the starting corpora of the fuzz targets from the repository's own test data
-(test-vectors/, the keys, an offline request and server bodies as docs/api.md shows them).
+(test-vectors/ and its keys), plus an offline request and one of each server JSON body.
 The fuzzer grows them; `cargo fuzz cmin` keeps the committed ones small.
 Usage: python3 fuzz/seeds.py   (only adds files; the names are content hashes)."""
-import hashlib, json, os, sys
+import hashlib, json, os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
@@ -80,8 +80,7 @@ for text in texts:
             put("claims", p)
 
 keys = os.path.join(ROOT, "test-vectors/keys")
-put("keyring", open(os.path.join(keys, "signature.pem")).read())
-for name in os.listdir(keys):
+for name in sorted(os.listdir(keys)):  # signature.pem and the private keys
     pem = open(os.path.join(keys, name)).read()
     put("keyring", pem)  # private keys too: the keyring must refuse them by name
 
