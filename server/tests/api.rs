@@ -6,20 +6,7 @@ use common::{TestServer, fp};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use licet_verifier::{Expectations, Keyring, Kind};
-
-async fn keyring(s: &TestServer) -> Keyring {
-    let pem = s
-        .http
-        .get(format!("{}/signature.pem", s.base))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
-    Keyring::from_pem(&pem).expect("signature.pem is a keyring")
-}
+use licet_verifier::{Expectations, Kind};
 
 #[tokio::test]
 async fn activation_lifecycle_and_tokens_verify_offline() {
@@ -31,7 +18,7 @@ async fn activation_lifecycle_and_tokens_verify_offline() {
         )
         .await;
     let key = l["license_key"].as_str().expect("key").to_owned();
-    let ring = keyring(&s).await;
+    let ring = s.keyring().await;
 
     // The license key itself verifies offline.
     let lic = ring
@@ -261,7 +248,7 @@ async fn expiry_is_enforced_online() {
         .await;
     assert_eq!(st, 201, "{a}");
     // The machine token never outlives the license.
-    let ring = keyring(&s).await;
+    let ring = s.keyring().await;
     let m = ring
         .verify(
             a["machine_token"].as_str().expect("t"),

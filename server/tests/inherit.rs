@@ -7,20 +7,7 @@ use common::{TestServer, fp};
 use reqwest::Method;
 use serde_json::json;
 
-use licet_verifier::{Claims, Expectations, Keyring, Kind};
-
-async fn keyring(s: &TestServer) -> Keyring {
-    let pem = s
-        .http
-        .get(format!("{}/signature.pem", s.base))
-        .send()
-        .await
-        .expect("get")
-        .text()
-        .await
-        .expect("text");
-    Keyring::from_pem(&pem).expect("signature.pem is a keyring")
-}
+use licet_verifier::{Claims, Expectations, Kind};
 
 fn inherited(c: &Claims) -> impl PartialEq + std::fmt::Debug + '_ {
     (&c.product, &c.customer, &c.issuer, &c.features, &c.metadata)
@@ -44,7 +31,7 @@ async fn machine_and_lease_tokens_carry_the_license_claims() {
         )
         .await;
     let key = l["license_key"].as_str().expect("key").to_owned();
-    let ring = keyring(&s).await;
+    let ring = s.keyring().await;
     let expect = |kind| Expectations::new(kind, "acme-studio-pro", s.now());
     let license = ring
         .verify(&key, &expect(Kind::License))
