@@ -43,7 +43,6 @@ pub use licet_verifier::{Claims, Fingerprint, Id, Kind, KindClaims, LicenseType}
 use rand::TryCryptoRng;
 
 pub mod builder;
-pub mod fingerprint;
 pub mod json;
 pub mod offline;
 
@@ -67,7 +66,7 @@ pub enum Error {
     /// An activation request was changed after it was made.
     RequestTampered,
     /// This machine's fingerprint cannot be read.
-    Fingerprint(fingerprint::Unavailable),
+    Fingerprint(licet_app::Unavailable),
     /// A file could not be read or written.
     Io {
         /// The file.

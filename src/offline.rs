@@ -216,7 +216,7 @@ pub fn check_response(
         .map_err(Error::License)?
         .claims
         .product;
-    let fingerprint = crate::fingerprint::fingerprint_of(&product, machine_id);
+    let fingerprint = licet_app::fingerprint_of(&product, machine_id);
     keyring
         .verify(
             token,
@@ -225,52 +225,32 @@ pub fn check_response(
         .map_err(Error::License)
 }
 
-/// Where imported tokens of `product` are kept for this user:
-/// `$LICET_HOME/<product>/` when `LICET_HOME` is set, else the platform's per-user data
-/// folder (`~/.local/share/licet/<product>/` on Linux, `~/Library/Application
-/// Support/licet/<product>/` on macOS, `%APPDATA%\licet\<product>\` on Windows). A
-/// product name with characters other than letters, digits, `.`, `_` and `-` is written
-/// as its hex.
-///
-/// # Errors
-/// [`Error::Io`] when the platform has no per-user data folder and `LICET_HOME` is unset.
-pub fn store_dir(product: &str) -> Result<PathBuf, Error> {
-    let base = match std::env::var_os("LICET_HOME") {
-        Some(home) if !home.is_empty() => PathBuf::from(home),
-        _ => dirs::data_dir()
-            .map(|d| d.join("licet"))
-            .ok_or_else(|| Error::Io {
-                path: PathBuf::from("<per-user data folder>"),
-                message: "this platform has no per-user data folder; set LICET_HOME".into(),
-            })?,
-    };
-    let safe = !product.is_empty()
-        && !product.starts_with('.')
-        && product
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    let name = if safe {
-        product.to_owned()
-    } else {
-        hex(product.as_bytes())
-    };
-    Ok(base.join(name))
-}
-
-/// Stores a verified machine token (file form) as `machine.lic` in [`store_dir`] for its
+/// Stores a verified machine token (file form) as `machine.lic` in
+/// [`licet_app::store_dir`] for its
 /// product, replacing an older one atomically. Returns the file's path.
 ///
 /// # Errors
 /// [`Error::Io`].
 pub fn store_machine_token(verified: &Verified, token_file_form: &str) -> Result<PathBuf, Error> {
-    let dir = store_dir(&verified.claims.product)?;
+    let dir = licet_app::store_dir(&verified.claims.product).map_err(app_io)?;
     std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
         path: dir.clone(),
         message: e.to_string(),
     })?;
     let path = dir.join("machine.lic");
-    licet_keys::dir::write_file(&path, token_file_form.as_bytes(), 0o600).map_err(Error::Key)?;
+    licet_app::write_file(&path, token_file_form.as_bytes(), 0o600).map_err(app_io)?;
     Ok(path)
+}
+
+/// A file error of the application side, as this crate's.
+fn app_io(e: licet_app::Error) -> Error {
+    match e {
+        licet_app::Error::Io { path, message } => Error::Io { path, message },
+        other => Error::Io {
+            path: PathBuf::from("<per-user data folder>"),
+            message: other.to_string(),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -106,6 +106,12 @@ impl From<licet::Error> for Failure {
     }
 }
 
+impl From<licet_app::Error> for Failure {
+    fn from(e: licet_app::Error) -> Self {
+        Failure::error(e.code(), e.to_string())
+    }
+}
+
 impl From<licet_keys::Error> for Failure {
     fn from(e: licet_keys::Error) -> Self {
         Failure::error(e.code(), e.to_string())

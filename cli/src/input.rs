@@ -229,5 +229,5 @@ pub fn write_out(path: &Path, contents: &[u8], force: bool) -> Result<(), Failur
             ),
         ));
     }
-    licet_keys::dir::write_file(path, contents, 0o644).map_err(Failure::from)
+    licet_app::write_file(path, contents, 0o644).map_err(Failure::from)
 }

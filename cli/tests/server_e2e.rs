@@ -116,7 +116,7 @@ async fn vendor_keys_server_activation_offline_check() {
         String::from_utf8_lossy(&v.stderr)
     );
 
-    let fingerprint = licet::fingerprint::fingerprint_of("acme-studio-pro", "e2e-machine");
+    let fingerprint = licet_app::fingerprint_of("acme-studio-pro", "e2e-machine");
     let fp_hex = licet_verifier::hex(&fingerprint);
     let (st, act) = send(
         http.post(format!("{base}/v1/activate"))

@@ -33,7 +33,6 @@ use std::process::ExitCode;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use licet::json::rfc3339;
 use licet_client::{Client, Error, SeatStatus};
 use licet_verifier::Keyring;
 
@@ -231,6 +230,47 @@ fn hold(client: &Client, a: &Args) -> Result<(), Error> {
         }
         if let SeatStatus::Lost(e) = seat.status() {
             return Err(e);
+        }
+    }
+}
+
+/// A time as RFC 3339 UTC, `2027-01-31T12:00:00Z`. Written out here rather than taken from
+/// a date crate: the example is also the `licet-seat-demo` binary, whose dependencies are
+/// every application's, and three lines of output do not justify one.
+fn rfc3339(t: u64) -> String {
+    let (days, secs) = (t / 86_400, t % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`, for days
+    // on or after the epoch, which is all a u64 can hold).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    /// Against Python's `datetime` (leap day, century, the last second of a year).
+    #[test]
+    fn rfc3339_matches_the_calendar() {
+        for (t, want) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_800_000_000, "2027-01-15T08:00:00Z"),
+            (4_102_444_799, "2099-12-31T23:59:59Z"),
+            (253_402_300_799, "9999-12-31T23:59:59Z"),
+        ] {
+            assert_eq!(super::rfc3339(t), want);
         }
     }
 }

@@ -60,7 +60,7 @@ pub enum Error {
         message: String,
     },
     /// `FINGERPRINT_UNAVAILABLE`: this machine's id cannot be read.
-    Fingerprint(licet::fingerprint::Unavailable),
+    Fingerprint(licet_app::Unavailable),
     /// `CONFIG_INVALID`: the client was set up wrongly (a server URL that is not http or
     /// https, https without the `https` feature).
     Config {

@@ -6,7 +6,7 @@
 //! application ships (`include_str!("signature.pem")`) before it is used or stored; keys
 //! fetched at run time are never trusted. The last good machine and lease tokens, and the
 //! latest time seen (against a clock set back), are kept in a small file per product and
-//! user (`licet::offline::store_dir`, which honours `LICET_HOME`), so that the next start
+//! user (`licet_app::store_dir`, which honours `LICET_HOME`), so that the next start
 //! works without the network: [`Client::load_machine`].
 //!
 //! ```no_run
@@ -122,14 +122,14 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Keeps the tokens in `dir` instead of `licet::offline::store_dir(product)`.
+    /// Keeps the tokens in `dir` instead of `licet_app::store_dir(product)`.
     #[must_use]
     pub fn store_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.store_dir = Some(dir.into());
         self
     }
 
-    /// Uses this fingerprint hash instead of this machine's (`licet::fingerprint`).
+    /// Uses this fingerprint hash instead of this machine's (`licet_app::fingerprint`).
     #[must_use]
     pub fn fingerprint(mut self, fingerprint: Fingerprint) -> Self {
         self.fingerprint = Some(fingerprint);
@@ -203,13 +203,16 @@ impl ClientBuilder {
             .claims;
         let fingerprint = match self.fingerprint {
             Some(f) => f,
-            None => licet::fingerprint::fingerprint(&self.product).map_err(Error::Fingerprint)?,
+            None => licet_app::fingerprint(&self.product).map_err(Error::Fingerprint)?,
         };
         let dir = match self.store_dir {
             Some(d) => d,
-            None => licet::offline::store_dir(&self.product).map_err(|e| Error::StoreIo {
-                path: PathBuf::from("<per-user data folder>"),
-                message: e.to_string(),
+            None => licet_app::store_dir(&self.product).map_err(|e| match e {
+                licet_app::Error::Io { path, message } => Error::StoreIo { path, message },
+                other => Error::StoreIo {
+                    path: PathBuf::from("<per-user data folder>"),
+                    message: other.to_string(),
+                },
             })?,
         };
         Ok(Client {

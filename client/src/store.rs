@@ -112,7 +112,7 @@ impl Store {
         state.version = VERSION;
         create_dir(&self.dir)?;
         let json = serde_json::to_string(&state).map_err(|e| Error::store(self.path(), e))?;
-        licet_keys::dir::write_file(&self.path(), json.as_bytes(), 0o600)
+        licet_app::write_file(&self.path(), json.as_bytes(), 0o600)
             .map_err(|e| Error::store(self.path(), e))?;
         Ok(state)
     }

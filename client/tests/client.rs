@@ -27,7 +27,7 @@ fn client(
     store: &std::path::Path,
 ) -> Client {
     Client::builder(&server.base, product, key, server.keyring())
-        .fingerprint(licet::fingerprint::fingerprint_of(product, machine))
+        .fingerprint(licet_app::fingerprint_of(product, machine))
         .store_dir(store)
         .timeout(Duration::from_secs(5))
         .build()
@@ -43,7 +43,7 @@ fn offline(
     store: &std::path::Path,
 ) -> licet_client::ClientBuilder {
     Client::builder("http://127.0.0.1:1", product, key, server.keyring())
-        .fingerprint(licet::fingerprint::fingerprint_of(product, machine))
+        .fingerprint(licet_app::fingerprint_of(product, machine))
         .store_dir(store)
 }
 

@@ -8,10 +8,10 @@
 //! ```
 //!
 //! Every file is written to a temporary file in the same directory and renamed into place,
-//! so a crash leaves either the old file or the new one, never half of one ([`write_file`]).
+//! so a crash leaves either the old file or the new one, never half of one
+//! ([`licet_app::write_file`]).
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use licet_verifier::{Keyring, hex};
@@ -32,50 +32,18 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Writes `contents` to `path` atomically, with `mode` (Unix permissions) set before any
-/// byte is written, so a secret is never readable by others even for a moment.
-///
-/// The temporary file gets a random name in the target's own directory (so the rename is
-/// atomic), never one derived from the process id: a leftover from a killed process whose
-/// id comes back (PID 1 in every container) must not block every later write. The file
-/// and then its directory are synced, so that the new name survives a power cut.
-///
-/// # Errors
-/// [`Error::Io`].
-pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let prefix = format!(".{name}.");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(fs::Permissions::from_mode(mode));
-    }
-    #[cfg(not(unix))]
-    let _ = mode;
-    // On any error the temporary file is removed when it is dropped.
-    let mut tmp = builder.tempfile_in(parent).map_err(io(path))?;
-    tmp.write_all(contents).map_err(io(path))?;
-    tmp.as_file().sync_all().map_err(io(path))?;
-    tmp.persist(path).map_err(|e| io(path)(e.error))?;
-    sync_dir(parent).map_err(io(parent))
-}
-
-/// Makes a rename in `dir` durable.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
+/// [`licet_app::write_file`] (atomic, with its mode set before any byte is written), with
+/// this crate's error.
+fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
+    licet_app::write_file(path, contents, mode).map_err(|e| match e {
+        licet_app::Error::Io { path, message } => Error::Io { path, message },
+        // `licet_app::Error` is non-exhaustive: anything new is still a file that could
+        // not be written.
+        other => Error::Io {
+            path: path.to_path_buf(),
+            message: other.to_string(),
+        },
+    })
 }
 
 fn create_dir(dir: &Path) -> Result<(), Error> {
@@ -243,40 +211,6 @@ mod tests {
         }
         dir.create(&again, None, true).expect("forced");
         assert_eq!(dir.signing_key(None).expect("read").kid(), again.kid());
-    }
-
-    #[test]
-    fn a_leftover_temporary_file_does_not_block_writes() {
-        // What a process killed mid-write by an earlier version left behind, named by the
-        // process id that this process now has (PID 1 in a container, again and again).
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let path = tmp.path().join("client.json");
-        let leftover = tmp
-            .path()
-            .join(format!(".client.json.tmp-{}", std::process::id()));
-        fs::write(&leftover, "half a file").expect("leftover");
-        write_file(&path, b"{}", 0o600).expect("written despite the leftover");
-        write_file(&path, b"{\"v\":2}", 0o600).expect("and again");
-        assert_eq!(fs::read_to_string(&path).expect("read"), "{\"v\":2}");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&path).expect("meta").permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        // No temporary file of ours is left: only the target and the old leftover.
-        let mut names: Vec<String> = fs::read_dir(tmp.path())
-            .expect("list")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        assert_eq!(
-            names,
-            [
-                format!(".client.json.tmp-{}", std::process::id()),
-                "client.json".to_owned()
-            ]
-        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::failure::Failure;
 use crate::output::say;
 
 pub fn run(a: &FingerprintArgs) -> Result<(), Failure> {
-    let fp = licet::fingerprint::fingerprint(&a.product)
+    let fp = licet_app::fingerprint(&a.product)
         .map_err(|e| Failure::error("FINGERPRINT_UNAVAILABLE", e.to_string()).json(a.json))?;
     if a.json {
         say!(

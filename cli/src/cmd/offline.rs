@@ -27,7 +27,7 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
                         .json(json)
                 })?
                 .claims;
-            let fingerprint = licet::fingerprint::fingerprint(&claims.product)
+            let fingerprint = licet_app::fingerprint(&claims.product)
                 .map_err(|e| Failure::error("FINGERPRINT_UNAVAILABLE", e.to_string()).json(json))?;
             let name = match name {
                 Some(n) => n,
@@ -103,7 +103,7 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
         OfflineCommand::Import { file, pubkey, json } => {
             let keyring = input::keyring(&pubkey).map_err(|f| f.json(json))?;
             let text = input::token_file(&file).map_err(|f| f.json(json))?;
-            let machine_id = licet::fingerprint::machine_id()
+            let machine_id = licet_app::machine_id()
                 .map_err(|e| Failure::error("FINGERPRINT_UNAVAILABLE", e.to_string()).json(json))?;
             let verified = offline::check_response(&text, &keyring, &machine_id, input::now())
                 .map_err(|e| Failure::from(e).json(json))?;

@@ -8,9 +8,9 @@
 //!   stable across reboots);
 //! - macOS: `IOPlatformUUID` from `ioreg -rd1 -c IOPlatformExpertDevice`;
 //! - Windows: `MachineGuid` under `HKLM\SOFTWARE\Microsoft\Cryptography` (via `reg query`);
-//! - otherwise, or when none is readable: an error that says so ([`crate::Error`] is not
-//!   used; callers get [`Unavailable`]). licet never falls back to a random or a MAC-based
-//!   id: a fingerprint that changes silently would lock a paying customer out.
+//! - otherwise, or when none is readable: an error that says so ([`Unavailable`]). licet
+//!   never falls back to a random or a MAC-based id: a fingerprint that changes silently
+//!   would lock a paying customer out.
 //!
 //! The fingerprint is `SHA-256("licet-fingerprint-v1" 0x00 product 0x00 machine-id)`: two
 //! vendors (two products) see unrelated values for the same machine, and the raw machine id
