@@ -234,28 +234,15 @@ fn hold(client: &Client, a: &Args) -> Result<(), Error> {
     }
 }
 
-/// A time as RFC 3339 UTC, `2027-01-31T12:00:00Z`. Written out here rather than taken from
-/// a date crate: the example is also the `licet-seat-demo` binary, whose dependencies are
-/// every application's, and three lines of output do not justify one.
+/// A time as RFC 3339 UTC, `2027-01-31T12:00:00Z` (a time past what RFC 3339 can write,
+/// after the year 9999, is shown as seconds since 1970).
 fn rfc3339(t: u64) -> String {
-    let (days, secs) = (t / 86_400, t % 86_400);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`, for days
-    // on or after the epoch, which is all a u64 can hold).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    use time::format_description::well_known::Rfc3339;
+    i64::try_from(t)
+        .ok()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|d| d.format(&Rfc3339).ok())
+        .unwrap_or_else(|| t.to_string())
 }
 
 #[cfg(test)]
