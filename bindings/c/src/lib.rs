@@ -37,10 +37,17 @@ use ffi::{NulStr, reference, text};
 use panic::boundary;
 
 /// The default clock tolerance, in seconds, for `licet_expectations.leeway`.
-pub const LICET_DEFAULT_LEEWAY: u64 = licet_verifier::DEFAULT_LEEWAY;
+pub const LICET_DEFAULT_LEEWAY: u64 = 60;
 /// The largest token accepted, in bytes of its text or file form; a longer one is
 /// `LICET_TOKEN_TOO_LARGE` without being read.
-pub const LICET_MAX_TOKEN_LEN: usize = licet_verifier::text::MAX_TEXT_BYTES;
+pub const LICET_MAX_TOKEN_LEN: usize = 16_640;
+// Literals, because cbindgen writes only literal constants into the header; the build
+// fails if they ever differ from the verifier's.
+const _: () = assert!(LICET_DEFAULT_LEEWAY == licet_verifier::DEFAULT_LEEWAY);
+const _: () = assert!(LICET_MAX_TOKEN_LEN == licet_verifier::text::MAX_TEXT_BYTES);
+const _: () = assert!(LICET_ID_LEN == licet_verifier::claims::ID_LEN);
+const _: () = assert!(LICET_FINGERPRINT_LEN == licet_verifier::claims::FINGERPRINT_LEN);
+
 /// Length of an id (`licet_claims_id`, `licet_claims_license_id`), in bytes.
 pub const LICET_ID_LEN: usize = 16;
 /// Length of a machine fingerprint hash, in bytes.
@@ -260,17 +267,16 @@ pub unsafe extern "C" fn licet_keyring_from_pem(
         }
         // SAFETY: checked non-null above; the caller guarantees it is writable.
         unsafe { keyring_out.write(std::ptr::null_mut()) };
-        let pem = match {
-            // SAFETY: the caller guarantees `pem` is readable for `pem_len` bytes.
-            unsafe {
-                text(
-                    pem,
-                    pem_len,
-                    LICET_MAX_INPUT_LEN,
-                    licet_status::LICET_INVALID_ARGUMENT,
-                )
-            }
-        } {
+        // SAFETY: the caller guarantees `pem` is readable for `pem_len` bytes.
+        let pem = unsafe {
+            text(
+                pem,
+                pem_len,
+                LICET_MAX_INPUT_LEN,
+                licet_status::LICET_INVALID_ARGUMENT,
+            )
+        };
+        let pem = match pem {
             Ok(pem) => pem,
             Err(status) => return status,
         };
