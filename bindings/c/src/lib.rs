@@ -209,6 +209,13 @@ pub struct licet_keyring {
     inner: Keyring,
 }
 
+// What the header promises of `licet_keyring` ("several threads may verify with it at
+// once") holds only while `Keyring` is `Send + Sync`; this stops the build if it stops.
+const _: fn() = || {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Keyring>();
+};
+
 /// The claims of a verified token. Owned by the caller; free with `licet_claims_free`.
 pub struct licet_claims {
     claims: Claims,
