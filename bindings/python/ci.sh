@@ -33,4 +33,6 @@ PATH="$venv/bin:$PATH" "$venv/bin/python" -m pip install --quiet --disable-pip-v
   --require-virtualenv --no-build-isolation "$here"
 # From outside the source folder, so that the installed wheel is what is imported.
 cd "$root"
+# The stubs say what the module does: every name, argument and default (mypy's stubtest).
+"$venv/bin/python" -m mypy.stubtest licet --allowlist "$here/stubtest-allowlist.txt"
 "$venv/bin/python" -m pytest -q -p no:cacheprovider "$here/tests"

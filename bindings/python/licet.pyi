@@ -5,10 +5,12 @@ Type stubs of the `licet` extension module (src/lib.rs); keep the two in step.
 
 from typing import Final, Literal, final
 
+__all__ = ["Claims", "Keyring", "VerifyError", "__version__", "DEFAULT_LEEWAY"]
+
 __version__: Final[str]
 DEFAULT_LEEWAY: Final[int]
 
-Kind = Literal["license", "machine", "lease"]
+_Kind = Literal["license", "machine", "lease"]
 
 class VerifyError(Exception):
     """A token or a keyring was refused.
@@ -33,7 +35,7 @@ class Keyring:
         self,
         token: str,
         *,
-        kind: Kind,
+        kind: _Kind,
         product: str,
         fingerprint: str | bytes | None = None,
         now: int | None = None,
@@ -58,7 +60,7 @@ class Claims:
     """The claims of a token that passed every check (times in seconds since 1970)."""
 
     @property
-    def kind(self) -> Kind: ...
+    def kind(self) -> _Kind: ...
     @property
     def product(self) -> str: ...
     @property
