@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The Python bindings' CI step: lint the crate, then in a fresh virtual environment install
 # the pinned maturin and pytest, `pip install ./bindings/python` (maturin builds the abi3
-# wheel) and run pytest on it: every vector of test-vectors/vectors.json and the bad-input
-# tests. Usage: bash bindings/python/ci.sh   (from anywhere; needs python3 and cargo)
+# wheel) and run pytest on it: every vector of test-vectors/vectors.json, the bad-input
+# tests, and licet.fingerprint against the `licet` command (built here); then run
+# docs/bindings.md's Python example. Usage: bash bindings/python/ci.sh   (from anywhere;
+# needs python3 and cargo)
 # The venv is ${TMPDIR:-/tmp}/licet-python-venv, made anew each run so that the install is
 # the one a new user gets. Cargo builds into $CARGO_TARGET_DIR, by default
 # ${TMPDIR:-/tmp}/licet-python-target, kept between runs as a build cache.

@@ -145,8 +145,9 @@ typedef struct {
   const char *product;
   // Length of `product`, in bytes.
   size_t product_len;
-  // NULL, or this machine's `LICET_FINGERPRINT_LEN`-byte fingerprint hash, which a
-  // machine token must be bound to. Set it for machine tokens.
+  // NULL, or this machine's `LICET_FINGERPRINT_LEN`-byte fingerprint hash (from
+  // `licet_fingerprint`), which a machine token must be bound to. Set it for machine
+  // tokens.
   const uint8_t *fingerprint;
   // The current time, in seconds since the Unix epoch. The library never reads a clock.
   uint64_t now;

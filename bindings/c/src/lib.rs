@@ -201,8 +201,9 @@ pub struct licet_expectations {
     pub product: *const c_char,
     /// Length of `product`, in bytes.
     pub product_len: usize,
-    /// NULL, or this machine's `LICET_FINGERPRINT_LEN`-byte fingerprint hash, which a
-    /// machine token must be bound to. Set it for machine tokens.
+    /// NULL, or this machine's `LICET_FINGERPRINT_LEN`-byte fingerprint hash (from
+    /// `licet_fingerprint`), which a machine token must be bound to. Set it for machine
+    /// tokens.
     pub fingerprint: *const u8,
     /// The current time, in seconds since the Unix epoch. The library never reads a clock.
     pub now: u64,

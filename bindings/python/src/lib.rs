@@ -74,8 +74,8 @@ impl Keyring {
     ///
     /// `kind` is the kind of token required (`"license"`, `"machine"` or `"lease"`) and
     /// `product` the product this application is. `fingerprint` (64 hex digits, or 32
-    /// bytes) is this machine's fingerprint hash; set it for machine tokens, or a machine
-    /// token from another machine passes. `now` is the time to check at, in whole seconds
+    /// bytes) is this machine's fingerprint hash, `licet.fingerprint(product)`; set it for
+    /// machine tokens, or a machine token from another machine passes. `now` is the time to check at, in whole seconds
     /// since 1970; when it is `None`, the system clock is read, and only then. `last_seen` is
     /// the latest time this application has already seen (kept by it), to refuse a clock set
     /// back; `leeway` the tolerance for clock differences, in seconds (`None`: 60, the
