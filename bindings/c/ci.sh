@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CI for the C ABI (bindings/c): the committed header matches the code (cbindgen, pinned),
-# the C vector test runs every vector of test-vectors/vectors.json under valgrind, and the
-# C++ example builds and verifies the example license. Installs what it needs itself.
+# the C vector test runs every vector of test-vectors/vectors.json under valgrind,
+# licet_fingerprint gives what `licet fingerprint` gives, and the C and C++ examples of
+# docs/bindings.md build and verify the example license. Installs what it needs itself.
 # Run from anywhere: bash bindings/c/ci.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,8 +34,8 @@ if ! diff -u bindings/c/include/licet.h "$tmp/licet.h"; then
   exit 1
 fi
 
-echo "-- library"
-cargo build -p licet-c --locked --quiet
+echo "-- library (and the \`licet\` command, which licet_fingerprint must agree with)"
+cargo build -p licet-c -p licet-cli --locked --quiet
 libs="$target/liblicet_c.a -lpthread -ldl -lm"
 
 echo "-- C: every vector, under valgrind"
@@ -49,17 +50,63 @@ valgrind -q --error-exitcode=1 --leak-check=full "$tmp/vectors" "$tmp/vectors.li
 cc -std=c11 -Wall -Wextra -Werror -Ibindings/c/include bindings/c/tests/bench.c $libs \
   -o "$tmp/bench"
 
-echo "-- C++ example"
+echo "-- licet_fingerprint: bad arguments, then the same value as the Rust side"
 # shellcheck disable=SC2086
-c++ -std=c++17 -Wall -Wextra -Werror -Ibindings/c/include bindings/c/examples/verify.cpp $libs \
-  -o "$tmp/verify"
-out="$("$tmp/verify" test-vectors/keys/signature.pem test-vectors/example-license.txt 1800000000)"
+cc -std=c11 -Wall -Wextra -Werror -g -Ibindings/c/include bindings/c/tests/fingerprint.c $libs \
+  -o "$tmp/fingerprint"
+fingerprint_matches_cli() {
+  local from_c
+  if ! from_c="$(valgrind -q --error-exitcode=1 --leak-check=full "$tmp/fingerprint" \
+    acme-studio-pro other-vendor-app)"; then
+    echo "$from_c" >&2
+    return 1
+  fi
+  [ "$(wc -l <<<"$from_c")" -eq 2 ] || { echo "expected two fingerprints: $from_c" >&2; return 1; }
+  [ "$from_c" = "$("$target/licet" fingerprint --product acme-studio-pro
+                    "$target/licet" fingerprint --product other-vendor-app)" ] ||
+    { echo "licet_fingerprint and \`licet fingerprint\` disagree (${LICET_MACHINE_ID:+LICET_MACHINE_ID set, }C gave: $from_c)" >&2; return 1; }
+  [ "$(sort -u <<<"$from_c" | wc -l)" -eq 2 ] || { echo "two products, one fingerprint" >&2; return 1; }
+}
+# This machine's own id, then the LICET_MACHINE_ID override.
+(unset LICET_MACHINE_ID; fingerprint_matches_cli)
+LICET_MACHINE_ID=container-7f3a fingerprint_matches_cli
+
+tamper() { python3 bindings/c/tests/tamper.py test-vectors/example-license.txt; }
+
+echo "-- docs/bindings.md's C example, linked with the shared library"
+python3 .ci/doc-example docs/bindings.md c >"$tmp/verify.c"
+cc -std=c11 -Wall -Wextra -Werror -g -Ibindings/c/include "$tmp/verify.c" -L"$target" -llicet_c \
+  -Wl,-rpath,"$target" -o "$tmp/verify-c"
+out="$(valgrind -q --error-exitcode=3 --leak-check=full \
+  "$tmp/verify-c" test-vectors/keys/signature.pem test-vectors/example-license.txt 1800000000)"
 echo "$out"
-grep -qx "export-pdf enabled" <<<"$out"
+grep -qx "license valid for acme-studio-pro" <<<"$out"
+grep -qx "feature export-pdf" <<<"$out"
+tamper >"$tmp/tampered.txt"
+status=0
+out="$(valgrind -q --error-exitcode=3 --leak-check=full \
+  "$tmp/verify-c" test-vectors/keys/signature.pem "$tmp/tampered.txt" 1800000000)" || status=$?
+echo "$out"
+[ "$status" -eq 1 ] || { echo "the C example exited $status on a tampered license, not 1" >&2; exit 1; }
+grep -qx "license refused: SIGNATURE_INVALID" <<<"$out"
+
+echo "-- docs/bindings.md's C++ example, linked with the static library"
+python3 .ci/doc-example docs/bindings.md cpp >"$tmp/verify.cpp"
+# shellcheck disable=SC2086
+c++ -std=c++17 -Wall -Wextra -Werror -Ibindings/c/include "$tmp/verify.cpp" $libs \
+  -o "$tmp/verify-cpp"
+out="$("$tmp/verify-cpp" test-vectors/keys/signature.pem "$(cat test-vectors/example-license.txt)" 1800000000)"
+echo "$out"
+grep -qx "license valid for acme-studio-pro" <<<"$out"
+grep -qx "feature export-pdf" <<<"$out"
+status=0
+out="$("$tmp/verify-cpp" test-vectors/keys/signature.pem "$(tamper)" 1800000000)" || status=$?
+echo "$out"
+[ "$status" -eq 1 ] || { echo "the C++ example exited $status on a tampered license, not 1" >&2; exit 1; }
+grep -qx "license refused: SIGNATURE_INVALID" <<<"$out"
 # A year after it expired, the same license is refused with Rust's code.
-if out="$("$tmp/verify" test-vectors/keys/signature.pem test-vectors/example-license.txt 1932000000)"; then
-  echo "the C++ example accepted an expired license" >&2
-  exit 1
-fi
+status=0
+out="$("$tmp/verify-cpp" test-vectors/keys/signature.pem "$(cat test-vectors/example-license.txt)" 1932000000)" || status=$?
 echo "$out"
+[ "$status" -eq 1 ] || { echo "the C++ example exited $status on an expired license, not 1" >&2; exit 1; }
 grep -qx "license refused: TOKEN_EXPIRED" <<<"$out"

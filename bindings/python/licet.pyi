@@ -5,7 +5,7 @@ Type stubs of the `licet` extension module (src/lib.rs); keep the two in step.
 
 from typing import Final, Literal, final
 
-__all__ = ["Claims", "Keyring", "VerifyError", "__version__", "DEFAULT_LEEWAY"]
+__all__ = ["Claims", "Keyring", "VerifyError", "fingerprint", "__version__", "DEFAULT_LEEWAY"]
 
 __version__: Final[str]
 DEFAULT_LEEWAY: Final[int]
@@ -18,10 +18,21 @@ class VerifyError(Exception):
     `code` is the stable reason, the same string as the Rust verifier's `Error::code()`:
     TOKEN_MALFORMED, TOKEN_TOO_LARGE, TOKEN_UNSUPPORTED_VERSION, KEY_UNKNOWN,
     ALG_UNSUPPORTED, ALG_MISMATCH, SIGNATURE_INVALID, TOKEN_EXPIRED, TOKEN_NOT_YET_VALID,
-    CLOCK_ROLLBACK, WRONG_KIND, WRONG_PRODUCT, FINGERPRINT_MISMATCH or KEYRING_INVALID.
+    CLOCK_ROLLBACK, WRONG_KIND, WRONG_PRODUCT, FINGERPRINT_MISMATCH or KEYRING_INVALID;
+    from `fingerprint()`, FINGERPRINT_UNAVAILABLE. A pickled error keeps its `code`.
     """
 
     code: str
+
+def fingerprint(product: str) -> str:
+    """This machine's fingerprint hash for `product`, as 64 lower-case hex digits.
+
+    The value `licet fingerprint --product P` prints; pass it as `fingerprint=` when
+    verifying a machine token. Reads the machine's identity (LICET_MACHINE_ID when set,
+    else the operating system's machine id), because that is what it is called for.
+    Raises ValueError for an empty product or one over 64 bytes, and VerifyError
+    (FINGERPRINT_UNAVAILABLE) when the machine has no readable id.
+    """
 
 @final
 class Keyring:

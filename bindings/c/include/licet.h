@@ -7,9 +7,12 @@
                          licet_claims_metadata_json       free with licet_string_free
    A licet_str or const uint8_t * returned by a licet_claims_* accessor is borrowed from
    the claims and valid until licet_claims_free. licet_status_code's strings are static.
+   licet_fingerprint writes into a LICET_FINGERPRINT_LEN-byte buffer the caller owns.
    Arguments are only borrowed for the call. Every pointer argument is checked for NULL,
    every length against a cap, every string for UTF-8; no panic crosses into C.
-   The library reads no clock, file or environment: the time is an argument. */
+   The library reads no clock, file or environment: the time is an argument. The one
+   exception is licet_fingerprint, which reads this machine's id because that is what
+   the call asks for. */
 
 #ifndef LICET_H
 #define LICET_H
@@ -30,6 +33,10 @@
 
 // Length of a machine fingerprint hash, in bytes.
 #define LICET_FINGERPRINT_LEN 32
+
+// The longest product name, in bytes (as a token can carry): `licet_fingerprint` refuses
+// a longer one, and an empty one, with `LICET_INVALID_ARGUMENT`.
+#define LICET_MAX_PRODUCT_LEN 64
 
 // `licet_expectations.kind` and `licet_claims_kind`: a license token.
 #define LICET_KIND_LICENSE 1
@@ -59,7 +66,7 @@
 
 // The result of a call. `LICET_OK` is 0; the verifier's refusals follow, each with the
 // same code string as Rust's `Error::code()` (`licet_status_code`); then this binding's
-// own argument errors.
+// own errors.
 enum licet_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -109,6 +116,10 @@ enum licet_status
   // `UNKNOWN_ERROR`: a refusal this version of the binding has no status for (a newer
   // verifier); treat it as a refusal.
   LICET_UNKNOWN_ERROR = 104,
+  // `FINGERPRINT_UNAVAILABLE`: `licet_fingerprint` found no machine id (the same code
+  // as `licet fingerprint`'s); setting `LICET_MACHINE_ID` to a stable value unique to
+  // the machine is the way out.
+  LICET_FINGERPRINT_UNAVAILABLE = 105,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -134,8 +145,9 @@ typedef struct {
   const char *product;
   // Length of `product`, in bytes.
   size_t product_len;
-  // NULL, or this machine's `LICET_FINGERPRINT_LEN`-byte fingerprint hash, which a
-  // machine token must be bound to. Set it for machine tokens.
+  // NULL, or this machine's `LICET_FINGERPRINT_LEN`-byte fingerprint hash (from
+  // `licet_fingerprint`), which a machine token must be bound to. Set it for machine
+  // tokens.
   const uint8_t *fingerprint;
   // The current time, in seconds since the Unix epoch. The library never reads a clock.
   uint64_t now;
@@ -198,6 +210,26 @@ licet_status licet_verify(const licet_keyring *keyring,
                           size_t token_len,
                           const licet_expectations *expect,
                           licet_claims **claims_out);
+
+// Writes this machine's fingerprint hash for `product` (`product_len` bytes of UTF-8, 1
+// to `LICET_MAX_PRODUCT_LEN`) to `fingerprint_out`, `LICET_FINGERPRINT_LEN` bytes owned by
+// the caller; pass them as `licet_expectations.fingerprint` to check a machine token, or
+// print them as 64 lower-case hex digits, as `licet fingerprint --product P` does, to send
+// them for activation. Each product sees an unrelated value for the same machine, and the
+// raw machine id never leaves the library.
+//
+// This is the one call that reads the machine: `LICET_MACHINE_ID` from the environment
+// when set, else the operating system's machine id (`/etc/machine-id` on Linux,
+// `IOPlatformUUID` on macOS, `MachineGuid` on Windows). `LICET_FINGERPRINT_UNAVAILABLE`
+// when there is none; `LICET_NULL_ARGUMENT`, `LICET_INVALID_UTF8` or
+// `LICET_INVALID_ARGUMENT` (empty or too long) for a bad product. On any status but
+// `LICET_OK` a non-NULL `fingerprint_out` is zeroed.
+//
+// # Safety
+// `product` must be readable for `product_len` bytes (when not NULL and `product_len` is
+// at most `LICET_MAX_PRODUCT_LEN`); `fingerprint_out` NULL or writable for
+// `LICET_FINGERPRINT_LEN` bytes.
+licet_status licet_fingerprint(const char *product, size_t product_len, uint8_t *fingerprint_out);
 
 // Frees claims from `licet_verify`, and with them every string and id an accessor
 // returned. NULL is allowed and does nothing.

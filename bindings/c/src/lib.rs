@@ -13,11 +13,12 @@
 //! - Every `licet_str` and `const uint8_t *` an accessor returns is borrowed from the
 //!   claims and lives until `licet_claims_free`; every `const char *` of
 //!   `licet_status_code` is static.
+//! - `licet_fingerprint` writes into a `LICET_FINGERPRINT_LEN`-byte buffer the caller owns.
 //! - Inputs are only borrowed for the call.
 //!
-//! The machine fingerprint function of the issue is not here yet: it lives in the issuing
-//! crate `licet`, which an application must not compile; it joins once it has moved to the
-//! application side.
+//! Nothing here reads a clock, a file or the environment, except `licet_fingerprint`,
+//! whose whole job is to read this machine's identity (through `licet-app`, the one copy of
+//! that code) when the application calls it.
 
 // The workspace forbids unsafe code; this crate cannot (see its Cargo.toml).
 #![allow(unsafe_code)]
@@ -52,6 +53,10 @@ const _: () = assert!(LICET_FINGERPRINT_LEN == licet_verifier::claims::FINGERPRI
 pub const LICET_ID_LEN: usize = 16;
 /// Length of a machine fingerprint hash, in bytes.
 pub const LICET_FINGERPRINT_LEN: usize = 32;
+/// The longest product name, in bytes (as a token can carry): `licet_fingerprint` refuses
+/// a longer one, and an empty one, with `LICET_INVALID_ARGUMENT`.
+pub const LICET_MAX_PRODUCT_LEN: usize = 64;
+const _: () = assert!(LICET_MAX_PRODUCT_LEN == licet_verifier::claims::limits::PRODUCT);
 
 /// `licet_expectations.kind` and `licet_claims_kind`: a license token.
 pub const LICET_KIND_LICENSE: u32 = 1;
@@ -71,7 +76,7 @@ pub const LICET_LICENSE_TYPE_PERPETUAL: u32 = 3;
 
 /// The result of a call. `LICET_OK` is 0; the verifier's refusals follow, each with the
 /// same code string as Rust's `Error::code()` (`licet_status_code`); then this binding's
-/// own argument errors.
+/// own errors.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum licet_status {
@@ -119,10 +124,14 @@ pub enum licet_status {
     /// `UNKNOWN_ERROR`: a refusal this version of the binding has no status for (a newer
     /// verifier); treat it as a refusal.
     LICET_UNKNOWN_ERROR = 104,
+    /// `FINGERPRINT_UNAVAILABLE`: `licet_fingerprint` found no machine id (the same code
+    /// as `licet fingerprint`'s); setting `LICET_MACHINE_ID` to a stable value unique to
+    /// the machine is the way out.
+    LICET_FINGERPRINT_UNAVAILABLE = 105,
 }
 
 /// Every status with its code string: the one table both directions read.
-const CODES: [(licet_status, &std::ffi::CStr); 21] = {
+const CODES: [(licet_status, &std::ffi::CStr); 22] = {
     use licet_status::*;
     [
         (LICET_OK, c"OK"),
@@ -149,6 +158,7 @@ const CODES: [(licet_status, &std::ffi::CStr); 21] = {
         (LICET_INVALID_ARGUMENT, c"INVALID_ARGUMENT"),
         (LICET_PANIC, c"PANIC"),
         (LICET_UNKNOWN_ERROR, c"UNKNOWN_ERROR"),
+        (LICET_FINGERPRINT_UNAVAILABLE, c"FINGERPRINT_UNAVAILABLE"),
     ]
 };
 
@@ -191,8 +201,9 @@ pub struct licet_expectations {
     pub product: *const c_char,
     /// Length of `product`, in bytes.
     pub product_len: usize,
-    /// NULL, or this machine's `LICET_FINGERPRINT_LEN`-byte fingerprint hash, which a
-    /// machine token must be bound to. Set it for machine tokens.
+    /// NULL, or this machine's `LICET_FINGERPRINT_LEN`-byte fingerprint hash (from
+    /// `licet_fingerprint`), which a machine token must be bound to. Set it for machine
+    /// tokens.
     pub fingerprint: *const u8,
     /// The current time, in seconds since the Unix epoch. The library never reads a clock.
     pub now: u64,
@@ -413,6 +424,63 @@ unsafe fn verify(
         .verify(token, &expect)
         .map(|v| v.claims)
         .map_err(|e| licet_status::from(&e))
+}
+
+/// Writes this machine's fingerprint hash for `product` (`product_len` bytes of UTF-8, 1
+/// to `LICET_MAX_PRODUCT_LEN`) to `fingerprint_out`, `LICET_FINGERPRINT_LEN` bytes owned by
+/// the caller; pass them as `licet_expectations.fingerprint` to check a machine token, or
+/// print them as 64 lower-case hex digits, as `licet fingerprint --product P` does, to send
+/// them for activation. Each product sees an unrelated value for the same machine, and the
+/// raw machine id never leaves the library.
+///
+/// This is the one call that reads the machine: `LICET_MACHINE_ID` from the environment
+/// when set, else the operating system's machine id (`/etc/machine-id` on Linux,
+/// `IOPlatformUUID` on macOS, `MachineGuid` on Windows). `LICET_FINGERPRINT_UNAVAILABLE`
+/// when there is none; `LICET_NULL_ARGUMENT`, `LICET_INVALID_UTF8` or
+/// `LICET_INVALID_ARGUMENT` (empty or too long) for a bad product. On any status but
+/// `LICET_OK` a non-NULL `fingerprint_out` is zeroed.
+///
+/// # Safety
+/// `product` must be readable for `product_len` bytes (when not NULL and `product_len` is
+/// at most `LICET_MAX_PRODUCT_LEN`); `fingerprint_out` NULL or writable for
+/// `LICET_FINGERPRINT_LEN` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn licet_fingerprint(
+    product: *const c_char,
+    product_len: usize,
+    fingerprint_out: *mut u8,
+) -> licet_status {
+    boundary(licet_status::LICET_PANIC, || {
+        if fingerprint_out.is_null() {
+            return licet_status::LICET_NULL_ARGUMENT;
+        }
+        let out = fingerprint_out.cast::<[u8; LICET_FINGERPRINT_LEN]>();
+        // SAFETY: not null; the caller guarantees LICET_FINGERPRINT_LEN writable bytes, and
+        // `[u8; N]` has alignment 1.
+        unsafe { out.write([0; LICET_FINGERPRINT_LEN]) };
+        // SAFETY: the caller guarantees `product` is readable for `product_len` bytes.
+        let product = unsafe {
+            text(
+                product,
+                product_len,
+                LICET_MAX_PRODUCT_LEN,
+                licet_status::LICET_INVALID_ARGUMENT,
+            )
+        };
+        let product = match product {
+            Ok("") => return licet_status::LICET_INVALID_ARGUMENT,
+            Ok(product) => product,
+            Err(status) => return status,
+        };
+        match licet_app::fingerprint(product) {
+            Ok(fp) => {
+                // SAFETY: as the write above.
+                unsafe { out.write(fp) };
+                licet_status::LICET_OK
+            }
+            Err(_) => licet_status::LICET_FINGERPRINT_UNAVAILABLE,
+        }
+    })
 }
 
 /// Frees claims from `licet_verify`, and with them every string and id an accessor

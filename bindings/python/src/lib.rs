@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use licet_verifier::claims::limits;
 use licet_verifier::{DEFAULT_LEEWAY, Error, Expectations, Kind, KindClaims, hex, unhex};
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -31,8 +32,15 @@ create_exception!(
 
 /// Turns a verifier error into `licet.VerifyError` with its `code` attribute set.
 fn verify_error(py: Python<'_>, e: &Error) -> PyErr {
-    let err = VerifyError::new_err(e.to_string());
-    match err.value(py).setattr(intern!(py, "code"), e.code()) {
+    coded_error(py, e.code(), e.to_string())
+}
+
+/// `licet.VerifyError(message)` with its `code` attribute set. The code lives in the
+/// instance's `__dict__`, which `BaseException.__reduce__` pickles with the arguments, so
+/// a pickled error keeps it.
+fn coded_error(py: Python<'_>, code: &'static str, message: String) -> PyErr {
+    let err = VerifyError::new_err(message);
+    match err.value(py).setattr(intern!(py, "code"), code) {
         Ok(()) => err,
         // Setting an attribute on a fresh exception instance fails only when Python is out
         // of memory; that error is the one to raise then.
@@ -66,8 +74,8 @@ impl Keyring {
     ///
     /// `kind` is the kind of token required (`"license"`, `"machine"` or `"lease"`) and
     /// `product` the product this application is. `fingerprint` (64 hex digits, or 32
-    /// bytes) is this machine's fingerprint hash; set it for machine tokens, or a machine
-    /// token from another machine passes. `now` is the time to check at, in whole seconds
+    /// bytes) is this machine's fingerprint hash, `licet.fingerprint(product)`; set it for
+    /// machine tokens, or a machine token from another machine passes. `now` is the time to check at, in whole seconds
     /// since 1970; when it is `None`, the system clock is read, and only then. `last_seen` is
     /// the latest time this application has already seen (kept by it), to refuse a clock set
     /// back; `leeway` the tolerance for clock differences, in seconds (`None`: 60, the
@@ -175,6 +183,33 @@ fn type_name(value: &Bound<'_, PyAny>) -> String {
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| String::from("an unknown type"))
+}
+
+/// This machine's fingerprint hash for `product`, as 64 lower-case hex digits: the value
+/// `licet fingerprint --product P` prints, to send for activation and to pass as
+/// `fingerprint=` when verifying a machine token. Each product sees an unrelated value for
+/// the same machine.
+///
+/// This function reads the machine's identity, because that is what it is called for:
+/// `LICET_MACHINE_ID` from the environment when set, else the operating system's machine id
+/// (`/etc/machine-id` on Linux, `IOPlatformUUID` on macOS, `MachineGuid` on Windows).
+///
+/// Raises `ValueError` when `product` is empty or longer than a token's product may be (64
+/// bytes of UTF-8), `TypeError` when it is not a `str`, and `VerifyError` with code
+/// `FINGERPRINT_UNAVAILABLE` when the machine has no readable id.
+#[pyfunction]
+fn fingerprint(py: Python<'_>, product: &str) -> PyResult<String> {
+    if product.is_empty() || product.len() > limits::PRODUCT {
+        return Err(PyValueError::new_err(format!(
+            "product must be 1 to {} bytes of UTF-8, not {}",
+            limits::PRODUCT,
+            product.len()
+        )));
+    }
+    licet_app::fingerprint(product)
+        .map(|fp| hex(&fp))
+        // The same code as `licet fingerprint`'s and the C ABI's.
+        .map_err(|e| coded_error(py, "FINGERPRINT_UNAVAILABLE", e.to_string()))
 }
 
 /// The claims of a token that passed every check.
@@ -357,11 +392,12 @@ impl Claims {
 ///
 /// Read the vendor's `signature.pem` once with `Keyring.from_pem(text)`, then check each
 /// token with `keyring.verify(token, kind=..., product=...)`, which returns its `Claims` or
-/// raises `VerifyError` with a stable `code`.
+/// raises `VerifyError` with a stable `code`. `fingerprint(product)` gives this machine's
+/// fingerprint hash, for machine tokens.
 #[pymodule]
 mod licet {
     #[pymodule_export]
-    use super::{Claims, Keyring, VerifyError};
+    use super::{Claims, Keyring, VerifyError, fingerprint};
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -3,6 +3,7 @@ only when `now` is None, and the README's example runs."""
 
 from __future__ import annotations
 
+import pickle
 import random
 import re
 import subprocess
@@ -108,6 +109,16 @@ def test_a_bad_keyring_is_keyring_invalid(text):
     assert refused.value.code == "KEYRING_INVALID"
 
 
+def test_a_pickled_verify_error_keeps_its_code_and_message():
+    # As multiprocessing and concurrent.futures pass an exception from a worker back.
+    with pytest.raises(licet.VerifyError) as refused:
+        KEYRING.verify(LICENSE["token"], **{**OK, "product": "other-product"})
+    back = pickle.loads(pickle.dumps(refused.value))
+    assert type(back) is licet.VerifyError
+    assert back.code == "WRONG_PRODUCT"
+    assert str(back) == str(refused.value)
+
+
 def test_damaged_tokens_are_refused_with_a_code_never_a_crash():
     # Seeded, so a failure can be replayed: 2,000 copies of a good token with one to three
     # characters changed, dropped or inserted.
@@ -201,7 +212,10 @@ def test_the_module_surface():
     package = Path(licet.__file__).parent
     assert (package / "py.typed").exists()
     stub = (package / "__init__.pyi").read_text()
-    for name in ("class Keyring", "class Claims", "class VerifyError", "def verify", "def from_pem"):
+    for name in (
+        "class Keyring", "class Claims", "class VerifyError", "def verify", "def from_pem",
+        "def fingerprint",
+    ):
         assert name in stub
 
 
