@@ -30,14 +30,16 @@ pub struct Config {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LICET_LOG_JSON", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub log_json: bool,
-    /// Largest request body, in bytes (bulk license creation allows 64 times as much).
-    #[arg(long, env = "LICET_BODY_LIMIT", default_value_t = 64 * 1024)]
+    /// Largest request body, in bytes, 1024 to 16777216 (bulk license creation allows 64
+    /// times as much).
+    #[arg(long, env = "LICET_BODY_LIMIT", default_value_t = 64 * 1024, value_parser = in_range::<usize>(1024, 16 << 20))]
     pub body_limit: usize,
-    /// Request timeout, in seconds.
-    #[arg(long, env = "LICET_REQUEST_TIMEOUT", default_value_t = 30)]
+    /// Request timeout, in seconds (1 to 3600).
+    #[arg(long, env = "LICET_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: u64,
-    /// Most write requests committed in one transaction (group commit); 1 turns batching off.
-    #[arg(long, env = "LICET_MAX_BATCH", default_value_t = 512)]
+    /// Most write requests committed in one transaction (group commit), 1 to 65536; 1 turns
+    /// batching off.
+    #[arg(long, env = "LICET_MAX_BATCH", default_value_t = 512, value_parser = in_range::<usize>(1, 65_536))]
     pub max_batch: usize,
     /// Most client connections served at once; more wait in the listen backlog. Lowered,
     /// with a warning, when the open-file hard limit (`ulimit -Hn`) is smaller.
@@ -54,6 +56,19 @@ pub struct Config {
     pub header_read_timeout: u64,
 }
 
+/// A parser of a whole number from `lo` to `hi`, for settings held as `usize` (clap's ranged
+/// parsers are for the fixed-width integers only). The message names the range, as clap's own
+/// ranged parsers do.
+fn in_range<T>(lo: T, hi: T) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy + Send + Sync + 'static,
+{
+    move |s: &str| match s.parse::<T>() {
+        Ok(v) if v >= lo && v <= hi => Ok(v),
+        _ => Err(format!("'{s}' is not a whole number from {lo} to {hi}")),
+    }
+}
+
 /// Checks the shape HOST:PORT; the name is resolved when the server binds.
 fn listen_address(s: &str) -> Result<String, String> {
     let (host, port) = s
@@ -67,4 +82,49 @@ fn listen_address(s: &str) -> Result<String, String> {
     port.parse::<u16>()
         .map_err(|_| format!("'{port}' is not a port (0 to 65535)"))?;
     Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Config;
+
+    /// Each bounded flag, just outside and at the ends of its range: refused naming the
+    /// range, or taken as given.
+    #[test]
+    fn flags_out_of_range_are_refused_naming_the_range() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("--max-batch", "0", "1 to 65536"),
+            ("--max-batch", "65537", "1 to 65536"),
+            ("--body-limit", "1023", "1024 to 16777216"),
+            (
+                "--body-limit",
+                "99999999999999999999999",
+                "1024 to 16777216",
+            ),
+            ("--request-timeout", "0", "1..=3600"),
+            ("--request-timeout", "3601", "1..=3600"),
+        ];
+        for (flag, value, range) in cases {
+            let err = Config::try_parse_from(["licet-server", flag, value])
+                .expect_err(&format!("{flag} {value} should be refused"));
+            let text = err.to_string();
+            assert!(text.contains(range), "{flag} {value}: {text}");
+        }
+        let c = Config::try_parse_from([
+            "licet-server",
+            "--max-batch",
+            "65536",
+            "--body-limit",
+            "1024",
+            "--request-timeout",
+            "3600",
+        ])
+        .expect("the ends of each range are accepted");
+        assert_eq!(
+            (c.max_batch, c.body_limit, c.request_timeout),
+            (65_536, 1024, 3600)
+        );
+    }
 }

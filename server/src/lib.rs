@@ -297,7 +297,7 @@ pub async fn start(
     let router = app(
         state,
         config.body_limit,
-        Duration::from_secs(config.request_timeout.max(1)),
+        Duration::from_secs(config.request_timeout),
     );
     let limits = connection_limits(config);
     let task = tokio::spawn(listen::serve(listener, router, limits, shutdown));
