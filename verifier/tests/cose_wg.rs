@@ -109,7 +109,7 @@ fn eddsa_sig_01_sig_structure_and_signature_agree_and_open_refuses_it() {
     let payload = sign1.payload.clone().expect("attached payload");
 
     // Our RFC 9052 §4.4 construction gives the example's ToBeSign byte for byte, and so
-    // does `coset::CoseSign1::tbs_data`, which `envelope::open` uses for `signed_data`.
+    // does `coset::CoseSign1::tbs_data`, which `envelope::signing_input` matches.
     assert_eq!(sig_structure(&protected, b"", &payload), to_be_signed);
     assert_eq!(sign1.tbs_data(b""), to_be_signed);
 
