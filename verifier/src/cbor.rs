@@ -23,7 +23,7 @@ pub(crate) mod major {
 }
 
 /// Deepest nesting the lenient walk follows; a token has three levels.
-const MAX_DEPTH: usize = 16;
+pub(crate) const MAX_DEPTH: usize = 16;
 
 /// One head: its major type and its argument, `None` for an indefinite length (additional
 /// information 31), and whether it was written in its shortest form.

@@ -476,8 +476,8 @@ fn declared_version(payload: &[u8]) -> Result<u64, Error> {
     let mut licet = None;
     for _ in 0..n {
         let (name, _) = cbor::lenient(rest).ok_or(not_claims.clone())?;
-        let value = cbor::skip(rest, 16).ok_or(not_claims.clone())?;
-        let after = cbor::skip(value, 16).ok_or(not_claims.clone())?;
+        let value = cbor::skip(rest, cbor::MAX_DEPTH).ok_or(not_claims.clone())?;
+        let after = cbor::skip(value, cbor::MAX_DEPTH).ok_or(not_claims.clone())?;
         if licet.is_none() && name == Item::Int(Err(licet_key)) {
             licet = Some(value);
         }
@@ -489,14 +489,14 @@ fn declared_version(payload: &[u8]) -> Result<u64, Error> {
     };
     for _ in 0..n {
         let (k, _) = cbor::lenient(rest).ok_or(not_claims.clone())?;
-        let value = cbor::skip(rest, 16).ok_or(not_claims.clone())?;
+        let value = cbor::skip(rest, cbor::MAX_DEPTH).ok_or(not_claims.clone())?;
         if k == Item::Int(Ok(key::VERSION)) {
             return match cbor::lenient(value) {
                 Some((Item::Int(Ok(version)), _)) => Ok(version),
                 _ => Err(Error::malformed("version is not an unsigned integer")),
             };
         }
-        rest = cbor::skip(value, 16).ok_or(not_claims.clone())?;
+        rest = cbor::skip(value, cbor::MAX_DEPTH).ok_or(not_claims.clone())?;
     }
     Err(Error::malformed("the licet claim has no version"))
 }

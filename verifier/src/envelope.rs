@@ -207,7 +207,7 @@ fn diagnose(bytes: &[u8]) -> Error {
     let Some((Item::Map(unprotected), _)) = cbor::lenient(rest) else {
         return structure;
     };
-    let Some(rest) = cbor::skip(rest, 8) else {
+    let Some(rest) = cbor::skip(rest, cbor::MAX_DEPTH) else {
         return structure;
     };
     // The payload is a byte string, or nil when detached.
@@ -290,7 +290,7 @@ fn read_header(protected: &[u8]) -> Result<Header<'_>, Error> {
     for _ in 0..n {
         let (label, after) = cbor::lenient(rest).ok_or(structure.clone())?;
         let (value, after_value) = cbor::lenient(after).ok_or(structure.clone())?;
-        let end = cbor::skip(after, 8).ok_or(structure.clone())?;
+        let end = cbor::skip(after, cbor::MAX_DEPTH).ok_or(structure.clone())?;
         if !matches!(label, Item::Int(_) | Item::Text(_)) {
             return Err(structure);
         }
