@@ -1,14 +1,9 @@
-//! The COSE_Sign1 envelope (RFC 9052 §4.2): parsed strictly with `coset`, built in the one
-//! canonical form the format allows.
+//! The COSE_Sign1 envelope (RFC 9052 §4.2): read and built in the one canonical form the
+//! format allows, byte for byte, with the hand-written CBOR of [`crate::cbor`].
 
 use alloc::vec::Vec;
 
-use coset::{
-    CborSerializable, CoseSign1, Header, HeaderBuilder, ProtectedHeader, TaggedCborSerializable,
-    iana,
-};
-
-use crate::cbor;
+use crate::cbor::{self, Item};
 use crate::error::Error;
 use crate::keyring::Kid;
 
@@ -23,6 +18,8 @@ pub enum Algorithm {
     /// Ed25519 (COSE `EdDSA`, -8): the default.
     EdDsa,
     /// RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt (COSE `PS256`, -37).
+    /// Verified only with the `rsa` feature; without it such a token is
+    /// [`Error::AlgUnsupported`].
     Ps256,
 }
 
@@ -35,10 +32,20 @@ impl Algorithm {
         }
     }
 
-    fn iana(self) -> iana::Algorithm {
+    /// The COSE algorithm number as CBOR writes it: `n` for the negative integer `-1 - n`.
+    fn cose_nint(self) -> u64 {
         match self {
-            Algorithm::EdDsa => iana::Algorithm::EdDSA,
-            Algorithm::Ps256 => iana::Algorithm::PS256,
+            Algorithm::EdDsa => 7,  // -8
+            Algorithm::Ps256 => 36, // -37
+        }
+    }
+
+    /// Whether this build verifies the algorithm: PS256 needs the `rsa` feature.
+    fn supported(self) -> Result<Algorithm, Error> {
+        match self {
+            Algorithm::EdDsa => Ok(self),
+            Algorithm::Ps256 if cfg!(feature = "rsa") => Ok(self),
+            Algorithm::Ps256 => Err(Error::AlgUnsupported),
         }
     }
 }
@@ -59,47 +66,46 @@ pub struct Envelope {
     pub signature: Vec<u8>,
 }
 
-/// The protected header of a token: `{1: alg, 4: kid}` and nothing else.
-fn header(alg: Algorithm, kid: &Kid) -> Header {
-    HeaderBuilder::new()
-        .algorithm(alg.iana())
-        .key_id(kid.to_vec())
-        .build()
+/// The protected header of a token, `{1: alg, 4: kid}` and nothing else, encoded.
+fn protected_header(alg: Algorithm, kid: &Kid) -> Vec<u8> {
+    let mut w = cbor::Writer::new();
+    w.map(2).uint(1).nint(alg.cose_nint()).uint(4).bytes(kid);
+    w.into_bytes()
 }
 
 /// The Sig_structure to sign for a token with this algorithm, key and payload. The issuing
 /// side signs exactly these bytes and hands the signature to [`assemble`].
 pub fn signing_input(alg: Algorithm, kid: &Kid, payload: &[u8]) -> Vec<u8> {
-    unsigned(alg, kid, payload).tbs_data(b"")
-}
-
-fn unsigned(alg: Algorithm, kid: &Kid, payload: &[u8]) -> CoseSign1 {
-    CoseSign1 {
-        protected: ProtectedHeader {
-            original_data: None,
-            header: header(alg, kid),
-        },
-        unprotected: Header::default(),
-        payload: Some(payload.to_vec()),
-        signature: Vec::new(),
-    }
+    // RFC 9052 §4.4: ["Signature1", protected, external_aad = h'', payload].
+    let mut w = cbor::Writer::new();
+    w.array(4)
+        .text("Signature1")
+        .bytes(&protected_header(alg, kid))
+        .bytes(&[])
+        .bytes(payload);
+    w.into_bytes()
 }
 
 /// Puts a token together from its parts: a tagged COSE_Sign1.
 ///
 /// # Errors
-/// [`Error::Malformed`] only if the CBOR encoder fails, which it does not for these inputs.
+/// None today: the encoding cannot fail. The `Result` is kept so that a later limit can be
+/// checked here without changing the callers.
 pub fn assemble(
     alg: Algorithm,
     kid: &Kid,
     payload: &[u8],
     signature: Vec<u8>,
 ) -> Result<Vec<u8>, Error> {
-    let mut sign1 = unsigned(alg, kid, payload);
-    sign1.signature = signature;
-    sign1
-        .to_tagged_vec()
-        .map_err(|_| Error::malformed("token cannot be encoded"))
+    // Tag 18 (COSE_Sign1), then [protected, unprotected = {}, payload, signature].
+    let mut w = cbor::Writer::new();
+    w.head(cbor::major::TAG, 18)
+        .array(4)
+        .bytes(&protected_header(alg, kid))
+        .map(0)
+        .bytes(payload)
+        .bytes(&signature);
+    Ok(w.into_bytes())
 }
 
 /// Takes a binary token apart, refusing anything but the one canonical form.
@@ -115,7 +121,10 @@ pub fn open(bytes: &[u8]) -> Result<Envelope, Error> {
         });
     }
     match open_canonical(bytes) {
-        Some(envelope) => Ok(envelope),
+        Some(envelope) => {
+            envelope.alg.supported()?;
+            Ok(envelope)
+        }
         None => Err(diagnose(bytes)),
     }
 }
@@ -130,8 +139,7 @@ const PS256_HEAD: [u8; 9] = [0xd2, 0x84, 0x4e, 0xa2, 0x01, 0x38, 0x24, 0x04, 0x4
 /// unprotected map, the payload and the signature as byte strings with shortest-form
 /// lengths (RFC 8949 §4.2.1), and nothing after. Whatever it accepts is exactly
 /// `assemble(alg, kid, payload, signature)`, so it accepts nothing the full parse in
-/// [`diagnose`] would refuse; it only skips building and re-encoding a CBOR tree (measured
-/// in `docs/benchmarks.md`).
+/// [`diagnose`] would refuse.
 fn open_canonical(bytes: &[u8]) -> Option<Envelope> {
     let (alg, rest) = if let Some(rest) = bytes.strip_prefix(EDDSA_HEAD.as_slice()) {
         (Algorithm::EdDsa, rest)
@@ -152,7 +160,7 @@ fn open_canonical(bytes: &[u8]) -> Option<Envelope> {
         return None;
     }
     // Sig_structure (RFC 9052 §4.4): ["Signature1", protected, external_aad = h'', payload],
-    // the same bytes `CoseSign1::tbs_data` makes, taken from the token instead of re-encoded.
+    // the same bytes [`signing_input`] makes, taken from the token instead of re-encoded.
     let mut signed_data = Vec::with_capacity(
         SIG_STRUCTURE_HEAD
             .len()
@@ -178,70 +186,132 @@ const SIG_STRUCTURE_HEAD: [u8; 12] = [
     0x84, 0x6a, b'S', b'i', b'g', b'n', b'a', b't', b'u', b'r', b'e', b'1',
 ];
 
-/// The full parse with `coset`, run only on a token that is not in the canonical layout, to
-/// say what is wrong with it.
+/// Says why a token that is not in the canonical layout is refused, in the order of
+/// `docs/token-format.md` §9: what a general COSE decoder would refuse first (structure,
+/// trailing bytes, a header parameter twice), then the algorithm (so that a well-formed
+/// COSE_Sign1 with another algorithm is `ALG_UNSUPPORTED` whatever else its header holds),
+/// then the key id and the rest of the header, then the canonical form. Heads of any
+/// length are read here, as a general decoder reads them; only the verdict is wanted, so
+/// nothing is kept.
 fn diagnose(bytes: &[u8]) -> Error {
-    match open_with_coset(bytes) {
-        Err(e) => e,
-        // Every check passed yet the layout did not match: refuse rather than guess.
-        Ok(()) => Error::malformed("token is not in canonical CBOR form"),
-    }
-}
-
-fn open_with_coset(bytes: &[u8]) -> Result<(), Error> {
-    if bytes.first() != Some(&0xd2) {
-        return Err(Error::malformed("not a tagged COSE_Sign1 (tag 18)"));
-    }
-    let sign1 = CoseSign1::from_tagged_slice(bytes).map_err(|e| match e {
-        coset::CoseError::ExtraneousData => Error::malformed("trailing bytes after the token"),
-        coset::CoseError::DuplicateMapKey => Error::malformed("a header parameter appears twice"),
-        _ => Error::malformed("not a valid COSE_Sign1 structure"),
-    })?;
-    let h = &sign1.protected.header;
-    let alg = match &h.alg {
-        Some(coset::RegisteredLabelWithPrivate::Assigned(iana::Algorithm::EdDSA)) => {
-            Algorithm::EdDsa
-        }
-        Some(coset::RegisteredLabelWithPrivate::Assigned(iana::Algorithm::PS256)) => {
-            Algorithm::Ps256
-        }
-        Some(_) => return Err(Error::AlgUnsupported),
-        None => return Err(Error::malformed("protected header has no algorithm")),
+    let structure = Error::malformed("not a valid COSE_Sign1 structure");
+    let Some(rest) = bytes.strip_prefix(&[0xd2]) else {
+        return Error::malformed("not a tagged COSE_Sign1 (tag 18)");
     };
-    let kid: Kid = h
-        .key_id
-        .as_slice()
-        .try_into()
-        .map_err(|_| Error::malformed("protected header has no 8-byte key id"))?;
+    let Some((Item::Array(4), rest)) = cbor::lenient(rest) else {
+        return structure;
+    };
+    let Some((Item::Bytes(protected), rest)) = cbor::lenient(rest) else {
+        return structure;
+    };
+    let Some((Item::Map(unprotected), _)) = cbor::lenient(rest) else {
+        return structure;
+    };
+    let Some(rest) = cbor::skip(rest, cbor::MAX_DEPTH) else {
+        return structure;
+    };
+    // The payload is a byte string, or nil when detached.
+    let (payload, rest) = match cbor::lenient(rest) {
+        Some((Item::Bytes(p), rest)) => (Some(p), rest),
+        Some((Item::Other, after)) if rest.first() == Some(&0xf6) => (None, after),
+        _ => return structure,
+    };
+    let Some((Item::Bytes(_signature), rest)) = cbor::lenient(rest) else {
+        return structure;
+    };
+    if !rest.is_empty() {
+        return Error::malformed("trailing bytes after the token");
+    }
+    let header = match read_header(protected) {
+        Ok(header) => header,
+        Err(e) => return e,
+    };
+    let alg = match header.alg {
+        Some(Item::Int(Err(n))) if n == Algorithm::EdDsa.cose_nint() => Algorithm::EdDsa,
+        Some(Item::Int(Err(n))) if n == Algorithm::Ps256.cose_nint() => Algorithm::Ps256,
+        // Another number, or a text label (RFC 9052 §3.1 allows both).
+        Some(Item::Int(_) | Item::Text(_)) => return Error::AlgUnsupported,
+        Some(_) => return structure,
+        None => return Error::malformed("protected header has no algorithm"),
+    };
+    if let Err(e) = alg.supported() {
+        return e;
+    }
+    let Some(Ok(kid)) = header.kid.map(Kid::try_from) else {
+        return Error::malformed("protected header has no 8-byte key id");
+    };
     // Anything else in a header (crit, content type, IV, counter signatures, private
     // parameters) is refused: this version defines none of them, and a verifier that
     // ignored a critical one would misread the token.
-    if *h != header(alg, &kid) {
-        return Err(Error::malformed(
-            "protected header carries parameters other than alg and kid",
-        ));
+    if header.others {
+        return Error::malformed("protected header carries parameters other than alg and kid");
     }
-    if !sign1.unprotected.is_empty() {
-        return Err(Error::malformed("unprotected header is not empty"));
+    if unprotected != 0 {
+        return Error::malformed("unprotected header is not empty");
     }
-    let payload = sign1
-        .payload
-        .ok_or(Error::malformed("payload is detached"))?;
-    // The protected header and the whole message must be byte for byte the canonical
-    // encoding of what they hold; this refuses long-form lengths, indefinite lengths and a
-    // reordered header, which `coset` would otherwise accept.
-    let canonical_protected = header(alg, &kid)
-        .to_vec()
-        .map_err(|_| Error::malformed("header cannot be encoded"))?;
-    if sign1.protected.original_data.as_deref() != Some(canonical_protected.as_slice()) {
-        return Err(Error::malformed(
-            "protected header is not in canonical CBOR form",
-        ));
+    if payload.is_none() {
+        return Error::malformed("payload is detached");
     }
-    if assemble(alg, &kid, &payload, sign1.signature)? != bytes {
-        return Err(Error::malformed("token is not in canonical CBOR form"));
+    // Long-form lengths, a reordered header: what a general decoder accepts and the one
+    // encoding of §5 does not.
+    if protected != protected_header(alg, &kid).as_slice() {
+        return Error::malformed("protected header is not in canonical CBOR form");
     }
-    Ok(())
+    Error::malformed("token is not in canonical CBOR form")
+}
+
+/// What [`diagnose`] needs of a protected header.
+struct Header<'a> {
+    alg: Option<Item<'a>>,
+    kid: Option<&'a [u8]>,
+    others: bool,
+}
+
+/// Reads a protected header leniently: a map (an empty byte string is an empty map,
+/// RFC 9052 §3) with integer or text labels, each label once.
+fn read_header(protected: &[u8]) -> Result<Header<'_>, Error> {
+    let structure = Error::malformed("not a valid COSE_Sign1 structure");
+    let mut header = Header {
+        alg: None,
+        kid: None,
+        others: false,
+    };
+    if protected.is_empty() {
+        return Ok(header);
+    }
+    let Some((Item::Map(n), mut rest)) = cbor::lenient(protected) else {
+        return Err(structure);
+    };
+    // At most one label per two bytes; a larger count is cut short anyway.
+    if n > protected.len() as u64 {
+        return Err(structure);
+    }
+    let mut labels: Vec<Item<'_>> = Vec::new();
+    for _ in 0..n {
+        let (label, after) = cbor::lenient(rest).ok_or(structure.clone())?;
+        let (value, after_value) = cbor::lenient(after).ok_or(structure.clone())?;
+        let end = cbor::skip(after, cbor::MAX_DEPTH).ok_or(structure.clone())?;
+        if !matches!(label, Item::Int(_) | Item::Text(_)) {
+            return Err(structure);
+        }
+        if labels.contains(&label) {
+            return Err(Error::malformed("a header parameter appears twice"));
+        }
+        labels.push(label);
+        match label {
+            Item::Int(Ok(1)) => header.alg = Some(value),
+            Item::Int(Ok(4)) => match value {
+                Item::Bytes(kid) if after_value == end => header.kid = Some(kid),
+                _ => return Err(structure),
+            },
+            _ => header.others = true,
+        }
+        rest = end;
+    }
+    if !rest.is_empty() {
+        return Err(structure);
+    }
+    Ok(header)
 }
 
 #[cfg(test)]
@@ -249,11 +319,31 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
     use super::*;
+    use coset::{CoseSign1, HeaderBuilder, TaggedCborSerializable, iana};
 
     const KID: Kid = [1, 2, 3, 4, 5, 6, 7, 8];
 
-    /// The hand-matched layout in `open_canonical` is exactly what `assemble` (coset) writes
-    /// and what `signing_input` signs, at every length boundary of a CBOR byte string.
+    /// The token coset (an independent COSE implementation, a dev-dependency only) builds
+    /// from the same parts.
+    fn coset_token(alg: Algorithm, payload: &[u8], signature: &[u8]) -> CoseSign1 {
+        let alg = match alg {
+            Algorithm::EdDsa => iana::Algorithm::EdDSA,
+            Algorithm::Ps256 => iana::Algorithm::PS256,
+        };
+        coset::CoseSign1Builder::new()
+            .protected(
+                HeaderBuilder::new()
+                    .algorithm(alg)
+                    .key_id(KID.to_vec())
+                    .build(),
+            )
+            .payload(payload.to_vec())
+            .signature(signature.to_vec())
+            .build()
+    }
+
+    /// `assemble` and `signing_input` write what coset writes, and `open_canonical` reads
+    /// it back, at every length boundary of a CBOR byte string.
     #[test]
     fn canonical_layout_is_what_coset_writes() {
         for alg in [Algorithm::EdDsa, Algorithm::Ps256] {
@@ -261,6 +351,9 @@ mod tests {
                 let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
                 let signature = alloc::vec![0x5a; if alg == Algorithm::EdDsa { 64 } else { 256 }];
                 let token = assemble(alg, &KID, &payload, signature.clone()).unwrap();
+                let reference = coset_token(alg, &payload, &signature);
+                assert_eq!(token, reference.clone().to_tagged_vec().unwrap());
+                assert_eq!(signing_input(alg, &KID, &payload), reference.tbs_data(b""));
                 let env = open_canonical(&token).unwrap();
                 assert_eq!(env.alg, alg);
                 assert_eq!(env.kid, KID);
@@ -272,7 +365,7 @@ mod tests {
     }
 
     /// A token that coset accepts but that is not canonical (a long-form payload length)
-    /// misses the fast path and is refused by the full parse.
+    /// misses the fast path and is refused by the diagnosis.
     #[test]
     fn non_canonical_token_is_refused() {
         let token = assemble(Algorithm::EdDsa, &KID, b"abc", alloc::vec![0; 64]).unwrap();
@@ -283,6 +376,87 @@ mod tests {
         long.extend_from_slice(&token[at + 1..]);
         assert!(open_canonical(&long).is_none());
         assert!(CoseSign1::from_tagged_slice(&long).is_ok());
-        assert_eq!(open(&long).unwrap_err().code(), "TOKEN_MALFORMED");
+        assert_eq!(
+            open(&long).unwrap_err(),
+            Error::malformed("token is not in canonical CBOR form")
+        );
+    }
+
+    /// Each refusal of the diagnosis, in the order of `docs/token-format.md` §9.
+    #[test]
+    fn diagnosis_names_the_first_fault() {
+        let header = |entries: &[u8]| {
+            let mut w = cbor::Writer::new();
+            w.bytes(entries);
+            w.into_bytes()
+        };
+        let token = |protected: &[u8], unprotected: &[u8], tail: &[u8]| {
+            [&[0xd2, 0x84][..], protected, unprotected, tail].concat()
+        };
+        let tail = [0x43, b'a', b'b', b'c', 0x41, 0];
+        let kid = [0x04, 0x48, 1, 2, 3, 4, 5, 6, 7, 8];
+        let es256 = header(&[&[0xa2, 0x01, 0x26][..], &kid].concat());
+        let eddsa_crit = header(&[&[0xa3, 0x01, 0x27][..], &kid, &[0x02, 0x81, 0x18, 99]].concat());
+        let eddsa_long = header(&[&[0xa2, 0x01, 0x38, 0x07][..], &kid].concat());
+        let eddsa_twice = header(&[0xa2, 0x01, 0x27, 0x01, 0x27]);
+        let text_alg = header(&[&[0xa2, 0x01, 0x62, b'h', b'i'][..], &kid].concat());
+        let no_kid = header(&[0xa1, 0x01, 0x27]);
+        let malformed = |r| Error::malformed(r);
+        let cases: [(Vec<u8>, Error); 10] = [
+            (token(&es256, &[0xa0], &tail), Error::AlgUnsupported),
+            (token(&text_alg, &[0xa0], &tail), Error::AlgUnsupported),
+            (
+                token(&es256, &[0xa0], &[&tail[..], &[0]].concat()),
+                malformed("trailing bytes after the token"),
+            ),
+            (
+                token(&eddsa_twice, &[0xa0], &tail),
+                malformed("a header parameter appears twice"),
+            ),
+            (
+                token(&no_kid, &[0xa0], &tail),
+                malformed("protected header has no 8-byte key id"),
+            ),
+            (
+                token(&eddsa_crit, &[0xa0], &tail),
+                malformed("protected header carries parameters other than alg and kid"),
+            ),
+            (
+                token(&eddsa_long, &[0xa1, 0x04, 0x41, 0], &tail),
+                malformed("unprotected header is not empty"),
+            ),
+            (
+                token(&eddsa_long, &[0xa0], &[0xf6, 0x41, 0]),
+                malformed("payload is detached"),
+            ),
+            (
+                token(&eddsa_long, &[0xa0], &tail),
+                malformed("protected header is not in canonical CBOR form"),
+            ),
+            (
+                token(&eddsa_long, &[0xa0], &tail[..3]),
+                malformed("not a valid COSE_Sign1 structure"),
+            ),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(open(&bytes).unwrap_err(), want, "{bytes:02x?}");
+        }
+        assert_eq!(
+            open(&[0x84, 0x40, 0xa0, 0x40, 0x40]).unwrap_err(),
+            malformed("not a tagged COSE_Sign1 (tag 18)")
+        );
+    }
+
+    /// Without the `rsa` feature a PS256 token is refused as an algorithm this build does
+    /// not verify, before its key is looked up; with it, it opens.
+    #[test]
+    fn ps256_needs_the_rsa_feature() {
+        let token = assemble(Algorithm::Ps256, &KID, b"abc", alloc::vec![0; 256]).unwrap();
+        let got = open(&token).map(|e| e.alg);
+        if cfg!(feature = "rsa") {
+            assert_eq!(got, Ok(Algorithm::Ps256));
+        } else {
+            assert_eq!(got, Err(Error::AlgUnsupported));
+        }
     }
 }

@@ -7,7 +7,9 @@ use alloc::vec::Vec;
 use ed25519_dalek::VerifyingKey as Ed25519Key;
 use pkcs8::der::Decode;
 use pkcs8::spki::{DecodePublicKey, SubjectPublicKeyInfoRef};
+#[cfg(feature = "rsa")]
 use rsa::PublicKey as RsaPublicKey;
+#[cfg(feature = "rsa")]
 use rsa::traits::PublicKeyParts;
 use sha2::{Digest, Sha256};
 
@@ -45,6 +47,7 @@ pub fn kid_of_spki(spki_der: &[u8]) -> Kid {
 #[derive(Clone)]
 enum Inner {
     Ed25519(Ed25519Key),
+    #[cfg(feature = "rsa")]
     Rsa(rsa::pss::VerifyingKey<Sha256>),
 }
 
@@ -81,19 +84,7 @@ impl PublicKey {
                     .map_err(|_| invalid("an Ed25519 public key is not a valid curve point"))?,
             )
         } else if spki.algorithm.oid == OID_RSA {
-            let key = RsaPublicKey::from_public_key_der(der)
-                .map_err(|_| invalid("an RSA public key cannot be decoded"))?;
-            // The modulus's own length in bits: its length in bytes times 8 would pass a
-            // 2041- to 2047-bit key as 2048 bits (`docs/token-format.md` §3).
-            let bits = key.n().bit_width();
-            if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&usize::try_from(bits).unwrap_or(usize::MAX))
-            {
-                return Err(Error::KeyringInvalid {
-                    reason: format!("an RSA key has {bits} bits; licet accepts 2048 to 4096"),
-                });
-            }
-            // PS256 as COSE defines it: SHA-256, MGF1 with SHA-256, salt as long as the hash.
-            Inner::Rsa(rsa::pss::VerifyingKey::new(key))
+            rsa_key(der)?
         } else {
             return Err(invalid(
                 "a key is neither Ed25519 nor RSA; licet accepts only those",
@@ -114,6 +105,7 @@ impl PublicKey {
     pub fn algorithm(&self) -> Algorithm {
         match self.inner {
             Inner::Ed25519(_) => Algorithm::EdDsa,
+            #[cfg(feature = "rsa")]
             Inner::Rsa(_) => Algorithm::Ps256,
         }
     }
@@ -137,6 +129,7 @@ impl PublicKey {
                 key.verify_strict(message, &sig)
                     .map_err(|_| Error::SignatureInvalid)
             }
+            #[cfg(feature = "rsa")]
             Inner::Rsa(key) => {
                 use rsa::signature::Verifier;
                 let sig = rsa::pss::Signature::try_from(signature)
@@ -146,6 +139,37 @@ impl PublicKey {
             }
         }
     }
+}
+
+/// An RSA key of 2048 to 4096 bits from SubjectPublicKeyInfo DER, for PS256.
+#[cfg(feature = "rsa")]
+fn rsa_key(der: &[u8]) -> Result<Inner, Error> {
+    let invalid = |reason: &str| Error::KeyringInvalid {
+        reason: String::from(reason),
+    };
+    let key = RsaPublicKey::from_public_key_der(der)
+        .map_err(|_| invalid("an RSA public key cannot be decoded"))?;
+    // The modulus's own length in bits: its length in bytes times 8 would pass a
+    // 2041- to 2047-bit key as 2048 bits (`docs/token-format.md` §3).
+    let bits = key.n().bit_width();
+    if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&usize::try_from(bits).unwrap_or(usize::MAX)) {
+        return Err(Error::KeyringInvalid {
+            reason: format!("an RSA key has {bits} bits; licet accepts 2048 to 4096"),
+        });
+    }
+    // PS256 as COSE defines it: SHA-256, MGF1 with SHA-256, salt as long as the hash.
+    Ok(Inner::Rsa(rsa::pss::VerifyingKey::new(key)))
+}
+
+/// Without the `rsa` feature an RSA key is refused by name, so that a firmware built
+/// Ed25519-only says why the vendor's RSA `signature.pem` does not load.
+#[cfg(not(feature = "rsa"))]
+fn rsa_key(_der: &[u8]) -> Result<Inner, Error> {
+    Err(Error::KeyringInvalid {
+        reason: String::from(
+            "an RSA key, and this build of licet-verifier has no RSA support: enable its `rsa` feature, or publish an Ed25519 key",
+        ),
+    })
 }
 
 /// The public keys a vendor publishes in `signature.pem`, looked up by key id.

@@ -7,7 +7,9 @@
 //! normative specification.
 //!
 //! The crate is `#![no_std]` with `alloc`; the `std` feature (on by default) adds the system
-//! clock and reading token files. The verifier never reads a clock, a file or the
+//! clock and reading token files, and the `rsa` feature (on by default) PS256. Without
+//! `rsa` (`default-features = false`, as on a microcontroller) an RSA key in
+//! `signature.pem` is `KEYRING_INVALID` and a PS256 token `ALG_UNSUPPORTED`. The verifier never reads a clock, a file or the
 //! environment on its own: `now` is an argument.
 //!
 //! ```
