@@ -1,80 +1,55 @@
-//! The little CBOR (RFC 8949) that licet needs, written by hand: a writer of the one
-//! deterministic encoding (§4.2.1: every head in its shortest form, every length definite),
-//! a strict reader of exactly that encoding, and a lenient walk used only to say why a
-//! token that is not in that encoding is refused.
+//! The little CBOR (RFC 8949) that licet needs: a writer of the one deterministic encoding
+//! (§4.2.1: every head in its shortest form, every length definite), a strict reader of
+//! exactly that encoding, and a lenient walk used only to say why a token that is not in
+//! that encoding is refused.
 //!
-//! A general CBOR library (ciborium, and coset on top of it) was the verifier's largest
-//! part on a microcontroller, about 69 KB of a 200 KB firmware with its float formatting
-//! (`docs/benchmarks.md`), for a format that has exactly one encoding of each token. The
-//! strict reader hands out string contents as sub-slices of the input and never allocates.
+//! Every head, read or written, goes through `ciborium-ll`: the low-level layer of
+//! ciborium, maintained with it, `no_std` and allocation-free, which decodes a head into a
+//! [`Header`] and encodes a [`Header`] in its shortest form. What is ours is only what the
+//! format asks for on top of it: the strictness (shortest heads, definite lengths, the
+//! types each place allows), the walk over nested items and the sub-slicing, so that the
+//! strict reader hands out string contents as slices of the input and never allocates.
+//!
+//! The general CBOR library above it (ciborium, and coset on top) is not used: it was the
+//! verifier's largest part on a microcontroller, about 69 KB of a 200 KB firmware with its
+//! float formatting (`docs/benchmarks.md`), for a format that has exactly one encoding of
+//! each token.
 
 use alloc::vec::Vec;
-
-/// Major types (RFC 8949 §3.1).
-pub(crate) mod major {
-    pub const UINT: u8 = 0;
-    pub const NINT: u8 = 1;
-    pub const BYTES: u8 = 2;
-    pub const TEXT: u8 = 3;
-    pub const ARRAY: u8 = 4;
-    pub const MAP: u8 = 5;
-    pub const TAG: u8 = 6;
-    pub const SIMPLE: u8 = 7;
-}
+use ciborium_ll::{Decoder, Encoder, Header};
 
 /// Deepest nesting the lenient walk follows; a token has three levels.
 pub(crate) const MAX_DEPTH: usize = 16;
 
-/// One head: its major type and its argument, `None` for an indefinite length (additional
-/// information 31), and whether it was written in its shortest form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Head {
-    major: u8,
-    arg: Option<u64>,
-    shortest: bool,
+/// The longest CBOR head: the initial byte and an 8-byte argument.
+const MAX_HEAD: usize = 9;
+
+/// Decodes the head at the front of `bytes` with `ciborium-ll`: the header, the length of
+/// its head, and what follows the head. `None` for a head cut short, the reserved
+/// additional information 28 to 30, an indefinite integer or tag, and a length beyond
+/// `usize`.
+fn head(bytes: &[u8]) -> Option<(Header, usize, &[u8])> {
+    // A decoder for each head, over what is left: a `Decoder` owns its reader and can move
+    // past string content only by copying it out, and the content is wanted here as a
+    // sub-slice of the input, not copied, with no buffer sized by its length.
+    let mut decoder = Decoder::from(bytes);
+    let header = decoder.pull().ok()?;
+    let len = decoder.offset();
+    Some((header, len, bytes.get(len..)?))
 }
 
-/// Decodes the head at the front of `bytes`: the head and what follows it. `None` for a
-/// head cut short and for the reserved additional information 28 to 30.
-fn head(bytes: &[u8]) -> Option<(Head, &[u8])> {
-    let (&initial, rest) = bytes.split_first()?;
-    let major = initial.wrapping_shr(5);
-    let info = initial & 0x1f;
-    let (arg, rest, shortest) = match info {
-        0..=23 => (Some(u64::from(info)), rest, true),
-        24 => {
-            let (&[b], rest) = rest.split_first_chunk::<1>()?;
-            // Simple values below 32 in the two-byte form are not well-formed (§3.3).
-            (Some(u64::from(b)), rest, b >= 24)
-        }
-        25 => {
-            let (b, rest) = rest.split_first_chunk::<2>()?;
-            let n = u16::from_be_bytes(*b);
-            (Some(u64::from(n)), rest, n > 0xff)
-        }
-        26 => {
-            let (b, rest) = rest.split_first_chunk::<4>()?;
-            let n = u32::from_be_bytes(*b);
-            (Some(u64::from(n)), rest, n > 0xffff)
-        }
-        27 => {
-            let (b, rest) = rest.split_first_chunk::<8>()?;
-            let n = u64::from_be_bytes(*b);
-            (Some(n), rest, n > 0xffff_ffff)
-        }
-        31 => (None, rest, true),
-        _ => return None,
-    };
-    // Floats (major 7, 25 to 27) have no shorter form in this sense, and the strict reader
-    // never asks for one.
-    Some((
-        Head {
-            major,
-            arg,
-            shortest,
-        },
-        rest,
-    ))
+/// The head `ciborium-ll`'s encoder writes for `header`, which is always the shortest one,
+/// written into `buf`. `None` for a float, which licet never writes and never reads
+/// strictly (so that the firmware does not carry the encoder's float narrowing), and if it
+/// did not fit, which no head fails to.
+fn encode(header: Header, buf: &mut [u8; MAX_HEAD]) -> Option<&[u8]> {
+    if matches!(header, Header::Float(_)) {
+        return None;
+    }
+    let mut free: &mut [u8] = &mut buf[..];
+    Encoder::from(&mut free).push(header).ok()?;
+    let len = MAX_HEAD.checked_sub(free.len())?;
+    buf.get(..len)
 }
 
 /// Reads items off the front of a byte slice, accepting only the deterministic encoding.
@@ -92,70 +67,83 @@ impl<'a> Reader<'a> {
         self.rest
     }
 
-    /// Moves past the next head if it is of major type `want`, definite and in its shortest
-    /// form (so that one value has one encoding, RFC 8949 §4.2.1: `18 17` for 23 and
-    /// `19 00 ff` for 255 are refused); otherwise reads nothing, so that the caller may
-    /// try another type (a map key is an unsigned or a negative integer).
-    fn take(&mut self, want: u8) -> Option<u64> {
-        let (h, rest) = head(self.rest)?;
-        if h.major != want || !h.shortest {
+    /// The next header and what follows its head, without moving past it, if the head is
+    /// in its shortest form. Indefinite lengths are refused by the callers (a `None`
+    /// length); floats, simple values and tags by the callers too.
+    fn peek(&self) -> Option<(Header, &'a [u8])> {
+        let (header, received, rest) = head(self.rest)?;
+        // Shortest form, so that one value has one encoding (RFC 8949 §4.2.1): the head
+        // must be as long as the one `ciborium-ll`'s encoder writes for the header its
+        // decoder read. A longer form of the same value (`18 17` for 23, `19 00 ff` for
+        // 255) is refused; two heads of one length for one value are the same bytes.
+        // A float is never read here: `encode` refuses it.
+        let mut buf = [0u8; MAX_HEAD];
+        if encode(header, &mut buf)?.len() != received {
             return None;
         }
-        let n = h.arg?;
-        self.rest = rest;
-        Some(n)
+        Some((header, rest))
     }
 
-    /// The content of a byte or text string: a sub-slice of the input.
-    fn string(&mut self, want: u8) -> Option<&'a [u8]> {
-        let before = self.rest;
-        let len = usize::try_from(self.take(want)?).ok();
-        let content = len.and_then(|len| self.rest.split_at_checked(len));
-        match content {
-            Some((content, rest)) => {
-                self.rest = rest;
-                Some(content)
-            }
-            None => {
-                self.rest = before;
-                None
-            }
-        }
+    /// Moves past the next head if `want` takes its header; otherwise reads nothing, so
+    /// that the caller may try another type (a map key is an unsigned or a negative integer).
+    fn take<T>(&mut self, want: impl FnOnce(Header) -> Option<T>) -> Option<T> {
+        let (header, rest) = self.peek()?;
+        let value = want(header)?;
+        self.rest = rest;
+        Some(value)
     }
 
     /// An unsigned integer.
     pub(crate) fn uint(&mut self) -> Option<u64> {
-        self.take(major::UINT)
+        self.take(|h| match h {
+            Header::Positive(n) => Some(n),
+            _ => None,
+        })
     }
 
     /// A negative integer, as `n` for the value `-1 - n`.
     pub(crate) fn nint(&mut self) -> Option<u64> {
-        self.take(major::NINT)
+        self.take(|h| match h {
+            Header::Negative(n) => Some(n),
+            _ => None,
+        })
     }
 
     /// A byte string: its content, a sub-slice of the input.
     pub(crate) fn bytes(&mut self) -> Option<&'a [u8]> {
-        self.string(major::BYTES)
+        let (Header::Bytes(Some(len)), rest) = self.peek()? else {
+            return None;
+        };
+        let (content, rest) = rest.split_at_checked(len)?;
+        self.rest = rest;
+        Some(content)
     }
 
     /// A text string (valid UTF-8): its content, a sub-slice of the input.
     pub(crate) fn text(&mut self) -> Option<&'a str> {
-        let before = self.rest;
-        let text = core::str::from_utf8(self.string(major::TEXT)?).ok();
-        if text.is_none() {
-            self.rest = before;
-        }
-        text
+        let (Header::Text(Some(len)), rest) = self.peek()? else {
+            return None;
+        };
+        let (content, rest) = rest.split_at_checked(len)?;
+        let text = core::str::from_utf8(content).ok()?;
+        self.rest = rest;
+        Some(text)
     }
 
     /// The head of an array: its number of items.
     pub(crate) fn array(&mut self) -> Option<u64> {
-        self.take(major::ARRAY)
+        self.take(|h| match h {
+            Header::Array(Some(n)) => u64::try_from(n).ok(),
+            _ => None,
+        })
     }
 
     /// The head of a map: its number of entries.
     pub(crate) fn map(&mut self) -> Option<u64> {
-        self.take(major::MAP)
+        self.take(|h| match h {
+            Header::Map(Some(n)) => u64::try_from(n).ok(),
+            _ => None,
+        })
     }
 }
 
@@ -181,21 +169,20 @@ pub(crate) enum Item<'a> {
 /// Reads the next item leniently; `None` if it is not well-formed (cut short, reserved
 /// values, nested deeper than [`MAX_DEPTH`]).
 pub(crate) fn lenient(bytes: &[u8]) -> Option<(Item<'_>, &[u8])> {
-    let (h, rest) = head(bytes)?;
-    let string = |len: u64| rest.split_at_checked(usize::try_from(len).ok()?);
-    Some(match (h.major, h.arg) {
-        (major::UINT, Some(n)) => (Item::Int(Ok(n)), rest),
-        (major::NINT, Some(n)) => (Item::Int(Err(n)), rest),
-        (major::BYTES, Some(len)) => {
-            let (content, rest) = string(len)?;
+    let (header, _, rest) = head(bytes)?;
+    Some(match header {
+        Header::Positive(n) => (Item::Int(Ok(n)), rest),
+        Header::Negative(n) => (Item::Int(Err(n)), rest),
+        Header::Bytes(Some(len)) => {
+            let (content, rest) = rest.split_at_checked(len)?;
             (Item::Bytes(content), rest)
         }
-        (major::TEXT, Some(len)) => {
-            let (content, rest) = string(len)?;
+        Header::Text(Some(len)) => {
+            let (content, rest) = rest.split_at_checked(len)?;
             (Item::Text(content), rest)
         }
-        (major::ARRAY, Some(n)) => (Item::Array(n), rest),
-        (major::MAP, Some(n)) => (Item::Map(n), rest),
+        Header::Array(Some(n)) => (Item::Array(u64::try_from(n).ok()?), rest),
+        Header::Map(Some(n)) => (Item::Map(u64::try_from(n).ok()?), rest),
         _ => (Item::Other, skip(bytes, MAX_DEPTH)?),
     })
 }
@@ -203,19 +190,21 @@ pub(crate) fn lenient(bytes: &[u8]) -> Option<(Item<'_>, &[u8])> {
 /// Skips one whole item, nested items included, without reading anything into memory.
 pub(crate) fn skip(bytes: &[u8], depth: usize) -> Option<&[u8]> {
     let depth = depth.checked_sub(1)?;
-    let (h, mut rest) = head(bytes)?;
-    match (h.major, h.arg) {
-        (major::UINT | major::NINT, Some(_)) => Some(rest),
-        (major::BYTES | major::TEXT, Some(len)) => rest.get(usize::try_from(len).ok()?..),
-        (major::ARRAY | major::MAP, Some(n)) => {
-            let items = if h.major == major::MAP {
+    let (header, _, mut rest) = head(bytes)?;
+    match header {
+        Header::Positive(_) | Header::Negative(_) | Header::Simple(_) | Header::Float(_) => {
+            Some(rest)
+        }
+        Header::Bytes(Some(len)) | Header::Text(Some(len)) => rest.get(len..),
+        Header::Array(Some(n)) | Header::Map(Some(n)) => {
+            let items = if matches!(header, Header::Map(_)) {
                 n.checked_mul(2)?
             } else {
                 n
             };
             // Every item is at least one byte: a count beyond what is left is cut short,
             // and the loop below is bounded by the input, not by the count.
-            if items > rest.len() as u64 {
+            if items > rest.len() {
                 return None;
             }
             for _ in 0..items {
@@ -223,22 +212,26 @@ pub(crate) fn skip(bytes: &[u8], depth: usize) -> Option<&[u8]> {
             }
             Some(rest)
         }
-        (major::TAG, Some(_)) => skip(rest, depth),
-        (major::SIMPLE, Some(_)) => Some(rest),
+        Header::Tag(_) => skip(rest, depth),
         // Indefinite: items (for strings, definite chunks of the same type) up to a break.
-        (major::BYTES | major::TEXT | major::ARRAY | major::MAP, None) => loop {
-            if let Some(after) = rest.strip_prefix(&[0xff]) {
-                return Some(after);
-            }
-            if matches!(h.major, major::BYTES | major::TEXT) {
-                let (chunk, _) = head(rest)?;
-                if chunk.major != h.major || chunk.arg.is_none() {
+        Header::Bytes(None) | Header::Text(None) | Header::Array(None) | Header::Map(None) => {
+            loop {
+                let (next, _, after) = head(rest)?;
+                if next == Header::Break {
+                    return Some(after);
+                }
+                let chunk_ok = match header {
+                    Header::Bytes(_) => matches!(next, Header::Bytes(Some(_))),
+                    Header::Text(_) => matches!(next, Header::Text(Some(_))),
+                    _ => true,
+                };
+                if !chunk_ok {
                     return None;
                 }
+                rest = skip(rest, depth)?;
             }
-            rest = skip(rest, depth)?;
-        },
-        _ => None,
+        }
+        Header::Break => None,
     }
 }
 
@@ -256,56 +249,48 @@ impl Writer {
         self.out
     }
 
-    /// A head in its shortest form.
-    pub(crate) fn head(&mut self, major: u8, n: u64) -> &mut Self {
-        let m = major.wrapping_shl(5);
-        match n {
-            // Each arm's range makes its cast exact.
-            0..=23 => self.out.push(m | n as u8),
-            24..=0xff => self.out.extend_from_slice(&[m | 24, n as u8]),
-            0x100..=0xffff => {
-                self.out.push(m | 25);
-                self.out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            0x1_0000..=0xffff_ffff => {
-                self.out.push(m | 26);
-                self.out.extend_from_slice(&(n as u32).to_be_bytes());
-            }
-            _ => {
-                self.out.push(m | 27);
-                self.out.extend_from_slice(&n.to_be_bytes());
-            }
+    /// A head in its shortest form, as `ciborium-ll` encodes it.
+    fn head(&mut self, header: Header) -> &mut Self {
+        let mut buf = [0u8; MAX_HEAD];
+        // Every head fits in `MAX_HEAD` bytes, so `encode` always gives one.
+        if let Some(head) = encode(header, &mut buf) {
+            self.out.extend_from_slice(head);
         }
         self
     }
 
     pub(crate) fn uint(&mut self, n: u64) -> &mut Self {
-        self.head(major::UINT, n)
+        self.head(Header::Positive(n))
     }
 
     /// The integer `-1 - n`.
     pub(crate) fn nint(&mut self, n: u64) -> &mut Self {
-        self.head(major::NINT, n)
+        self.head(Header::Negative(n))
+    }
+
+    /// A tag; its content is what is written next.
+    pub(crate) fn tag(&mut self, n: u64) -> &mut Self {
+        self.head(Header::Tag(n))
     }
 
     pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
-        self.head(major::BYTES, b.len() as u64);
+        self.head(Header::Bytes(Some(b.len())));
         self.out.extend_from_slice(b);
         self
     }
 
     pub(crate) fn text(&mut self, s: &str) -> &mut Self {
-        self.head(major::TEXT, s.len() as u64);
+        self.head(Header::Text(Some(s.len())));
         self.out.extend_from_slice(s.as_bytes());
         self
     }
 
     pub(crate) fn array(&mut self, n: usize) -> &mut Self {
-        self.head(major::ARRAY, n as u64)
+        self.head(Header::Array(Some(n)))
     }
 
     pub(crate) fn map(&mut self, n: usize) -> &mut Self {
-        self.head(major::MAP, n as u64)
+        self.head(Header::Map(Some(n)))
     }
 }
 

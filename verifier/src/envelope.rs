@@ -99,7 +99,7 @@ pub fn assemble(
 ) -> Result<Vec<u8>, Error> {
     // Tag 18 (COSE_Sign1), then [protected, unprotected = {}, payload, signature].
     let mut w = cbor::Writer::new();
-    w.head(cbor::major::TAG, 18)
+    w.tag(18)
         .array(4)
         .bytes(&protected_header(alg, kid))
         .map(0)
