@@ -3,13 +3,13 @@
 // keyring.verify() (the whole check: base32, COSE, signature, claims) and, in the same
 // run, Node's own crypto.verify() (OpenSSL) of the same signature over the same bytes, so
 // that the ratio says what the WebAssembly build costs whatever the machine's load.
-// Usage (after build.sh): node bindings/wasm/bench.mjs [seconds per measurement, 2]
+// Usage (after build.sh): node bindings/wasm/bench.mjs [rounds, 15]
 import { createPublicKey, verify as nodeVerify, constants } from "node:crypto";
 import { readFileSync } from "node:fs";
 
 import { Keyring } from "./node.js";
 
-const seconds = Number(process.argv[2] ?? 2);
+const rounds = Number(process.argv[2] ?? 15);
 const dir = new URL("../../test-vectors/", import.meta.url);
 const manifest = JSON.parse(readFileSync(new URL("vectors.json", dir), "utf8"));
 const pem = readFileSync(new URL(manifest.signature_pem, dir), "utf8");
@@ -59,22 +59,19 @@ function sigStructure(protectedHeader, payload) {
   ]);
 }
 
-/** Microseconds per call of `f`, over about `seconds`. */
-function time(f) {
-  for (let i = 0; i < 200; i++) f(); // warm-up: the JIT and the module's first allocations
-  let n = 0;
-  const start = process.hrtime.bigint(), end = start + BigInt(seconds * 1e9);
-  let now = start;
-  while (now < end) {
-    for (let i = 0; i < 50; i++) f();
-    n += 50;
-    now = process.hrtime.bigint();
-  }
-  return Number(now - start) / 1e3 / n;
+/** CPU microseconds (user + system) per call of `f` over `n` calls. */
+function cpu(f, n) {
+  const start = process.cpuUsage();
+  for (let i = 0; i < n; i++) f();
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / n;
 }
 
-console.log(`node ${process.version}, ${seconds} s per measurement`);
-for (const [name, vector, alg] of [["Ed25519", "license-ed25519", "EdDSA"], ["PS256", "license-ps256", "PS256"]]) {
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (xs) => `lowest ${Math.min(...xs).toFixed(1)} µs, median ${median(xs).toFixed(1)} µs`;
+
+console.log(`node ${process.version}, ${rounds} rounds; CPU time per call (process.cpuUsage)`);
+for (const [name, vector, alg, n] of [["Ed25519", "license-ed25519", "EdDSA", 1000], ["PS256", "license-ps256", "PS256", 500]]) {
   const v = manifest.vectors.find((v) => v.name === vector);
   const options = { kind: "license", product: v.expect.product, now: v.expect.now };
   const [protectedHeader, payload, signature] = coseSign1(base32(v.token.slice(4)));
@@ -84,8 +81,14 @@ for (const [name, vector, alg] of [["Ed25519", "license-ed25519", "EdDSA"], ["PS
     ? () => nodeVerify(null, message, key, signature)
     : () => nodeVerify("sha256", message, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature);
   if (!check()) throw new Error(`node:crypto refused ${vector}: the bench decodes the token wrongly`);
-  keyring.verify(v.token, options);
-  const wasm = time(() => keyring.verify(v.token, options).free());
-  const openssl = time(check);
-  console.log(`${name}: keyring.verify ${wasm.toFixed(1)} µs, node:crypto.verify of the same signature ${openssl.toFixed(1)} µs, ratio ${(wasm / openssl).toFixed(2)}`);
+  const licet = () => keyring.verify(v.token, options).free();
+  cpu(licet, 200); // warm-up: the JIT and the module's first allocations
+  cpu(check, 200);
+  const wasm = [], openssl = [], ratio = [];
+  for (let r = 0; r < rounds; r++) {
+    // Taking turns within each round, so that a burst of load slows both alike.
+    const a = cpu(licet, n), b = cpu(check, n);
+    wasm.push(a); openssl.push(b); ratio.push(a / b);
+  }
+  console.log(`${name}: keyring.verify ${fmt(wasm)}; node:crypto.verify of the same signature ${fmt(openssl)}; ratio, median of rounds ${median(ratio).toFixed(2)}`);
 }
