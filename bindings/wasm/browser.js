@@ -2,5 +2,7 @@
 // WebAssembly module must be loaded once before the first `Keyring.fromPem`, with
 // `await init()` (it fetches pkg/licet_bg.wasm relative to pkg/licet.js) or
 // `await init({ module_or_path: url_or_bytes })`.
+import "./guard.js";
+
 export { Keyring, Claims, initSync, default } from "./pkg/licet.js";
 export { VerifyError } from "./verify-error.js";

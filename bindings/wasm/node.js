@@ -3,6 +3,7 @@
 // `Keyring` is ready to use at once. Browsers get browser.js (package.json, "exports").
 import { readFileSync } from "node:fs";
 import { initSync } from "./pkg/licet.js";
+import "./guard.js";
 
 initSync({ module: readFileSync(new URL("./pkg/licet_bg.wasm", import.meta.url)) });
 

@@ -99,6 +99,24 @@ extern "C" {
     fn new(code: &str, message: &str) -> JsVerifyError;
 }
 
+// The JavaScript functions that may run the caller's code (a Proxy's traps, a getter, a
+// subclass's iterator, a replaced `Date.now`), imported with `catch`: an exception must come
+// back to Rust as an `Err`, never unwind through the module's frames, which would leave
+// their part of the module's stack allocated (wasm-bindgen issue 1959); a few hundred such
+// exceptions exhaust the stack and every later call fails with "memory access out of
+// bounds". js-sys's own `Object::keys`, `Array::is_array` and `Date::now` have no `catch`.
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = Object, js_name = keys, catch)]
+    fn object_keys(value: &JsValue) -> Result<Array, JsValue>;
+    #[wasm_bindgen(js_namespace = Array, js_name = isArray, catch)]
+    fn is_array(value: &JsValue) -> Result<bool, JsValue>;
+    #[wasm_bindgen(js_namespace = Array, js_name = from, catch)]
+    fn array_from(value: &JsValue) -> Result<Array, JsValue>;
+    #[wasm_bindgen(js_namespace = Date, js_name = now, catch)]
+    fn date_now() -> Result<f64, JsValue>;
+}
+
 /// Turns a verifier error into the thrown `VerifyError`, with its `code`.
 fn verify_error(e: &Error) -> JsValue {
     JsVerifyError::new(e.code(), &e.to_string()).into()
@@ -212,7 +230,7 @@ impl Keyring {
         let product = well_formed("options.product", &product)?;
         let now = match seconds("options.now", &get(&options, "now")?)? {
             Some(now) => now,
-            None => clock_now(),
+            None => clock_now()?,
         };
         let leeway =
             seconds("options.leeway", &get(&options, "leeway")?)?.unwrap_or(DEFAULT_LEEWAY);
@@ -244,9 +262,9 @@ impl Keyring {
 
 /// The current time from JavaScript's clock (`Date.now()`, milliseconds), in whole seconds.
 /// `std::time::SystemTime` has no clock on wasm32-unknown-unknown (it panics).
-fn clock_now() -> u64 {
+fn clock_now() -> Result<u64, JsValue> {
     // `as` saturates: a clock before 1970 (or NaN) reads 0, which no valid token accepts.
-    (js_sys::Date::now() / 1000.0).floor() as u64
+    Ok((date_now()? / 1000.0).floor() as u64)
 }
 
 /// The string in `value`, or a TypeError naming the argument.
@@ -278,14 +296,12 @@ fn options_object(value: &JsValue) -> Result<Object, JsValue> {
             type_name(value)
         ))
     };
-    if value.is_null() || Array::is_array(value) {
+    // `typeof` is "object" (not a function, not null); an object of another realm or with
+    // a null prototype is an object too, which `instanceof Object` would deny.
+    if !value.is_object() || is_array(value)? {
         return Err(missing());
     }
-    let object = value.dyn_ref::<Object>().ok_or_else(missing)?;
-    if value.is_function() {
-        return Err(missing());
-    }
-    for key in Object::keys(object).iter() {
+    for key in object_keys(value)?.iter() {
         let key = key.as_string().unwrap_or_default();
         if !OPTIONS.contains(&key.as_str()) {
             return Err(type_error(&alloc::format!(
@@ -294,7 +310,7 @@ fn options_object(value: &JsValue) -> Result<Object, JsValue> {
             )));
         }
     }
-    Ok(object.clone())
+    Ok(value.clone().unchecked_into())
 }
 
 /// `object[key]`; a throwing getter's exception is passed on.
@@ -352,12 +368,20 @@ fn fingerprint_hash(value: &JsValue) -> Result<Option<licet_verifier::Fingerprin
             return Err(wrong());
         }
         unhex(&String::from(text)).map(Some).ok_or_else(wrong)
-    } else if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
+    } else if value.dyn_ref::<Uint8Array>().is_some() {
+        // Copied through Array.from, inside `catch`, and each element checked: a subclass
+        // may override `length` or the iterator, and js-sys's `copy_to` trusts `length`.
+        let bytes = array_from(value)?;
         if bytes.length() != 32 {
             return Err(wrong());
         }
         let mut out = [0u8; 32];
-        bytes.copy_to(&mut out);
+        for (byte, v) in out.iter_mut().zip(bytes.iter()) {
+            *byte = v
+                .as_f64()
+                .filter(|n| n.fract() == 0.0 && (0.0..=255.0).contains(n))
+                .ok_or_else(wrong)? as u8;
+        }
         Ok(Some(out))
     } else {
         Err(type_error(&alloc::format!(
@@ -371,7 +395,7 @@ fn fingerprint_hash(value: &JsValue) -> Result<Option<licet_verifier::Fingerprin
 fn type_name(value: &JsValue) -> String {
     if value.is_null() {
         String::from("null")
-    } else if Array::is_array(value) {
+    } else if is_array(value).unwrap_or(false) {
         String::from("an array")
     } else {
         value.js_typeof().as_string().unwrap_or_default()
