@@ -57,10 +57,12 @@ echo "module: $(wc -c <"$wasm") bytes, $(gzip -9 <"$wasm" | wc -c) gzipped (gzip
 echo "-- node --test: every vector, bad input, the browser entry"
 (cd "$here" && node --test tests/*.test.js)
 
-# The package as an application sees it: @licet/verifier in a node_modules folder,
-# resolved through package.json's "exports" and "types".
-mkdir -p "$tmp/app/node_modules/@licet"
-ln -s "$here" "$tmp/app/node_modules/@licet/verifier"
+# The package as an application gets it: `npm pack` (only what package.json's "files"
+# names) unpacked as node_modules/@licet/verifier, resolved through "exports" and "types".
+(cd "$here" && npm pack --silent --pack-destination "$tmp" >/dev/null)
+mkdir -p "$tmp/app/node_modules/@licet/verifier"
+tar -xzf "$tmp"/licet-verifier-*.tgz -C "$tmp/app/node_modules/@licet/verifier" --strip-components=1
+echo "package: $(tar -tzf "$tmp"/licet-verifier-*.tgz | sort | tr '\n' ' ')"
 
 echo "-- docs/bindings.md's JavaScript example, against test-vectors/"
 "$root/.ci/doc-example" "$root/docs/bindings.md" js >"$tmp/app/verify.mjs"
