@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The WebAssembly binding's CI step: lint the crate, build the package's module (the size
 # profile, wasm-bindgen, wasm-opt -Oz), run the Node tests (every vector of
-# test-vectors/vectors.json, the bad-input tests, the browser entry), run docs/bindings.md's
-# JavaScript example, and check the TypeScript declarations with tsc.
+# test-vectors/vectors.json, the bad-input tests, the browser entry), run every vector in
+# headless Chromium, run docs/bindings.md's JavaScript example, and check the TypeScript
+# declarations with tsc.
 # Installs what it needs itself: the rustup target wasm32-unknown-unknown, wasm-bindgen-cli
 # at exactly the version of Cargo.lock's wasm-bindgen (`cargo install --locked`) and
 # TypeScript (pinned, from npm) into ${XDG_CACHE_HOME:-$HOME/.cache}/licet-ci, and Debian's
-# nodejs, npm and binaryen (wasm-opt) when missing.
+# nodejs, npm, binaryen (wasm-opt) and chromium (the browser test) when missing.
 # Usage: bash bindings/wasm/ci.sh   (from anywhere; needs cargo and rustup)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,6 +23,7 @@ need_apt=()
 command -v node >/dev/null || need_apt+=(nodejs)
 command -v npm >/dev/null || need_apt+=(npm)
 command -v wasm-opt >/dev/null || need_apt+=(binaryen)
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
@@ -42,7 +44,8 @@ export PATH="$wasm_bindgen_root/bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/licet-wasm.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
+server=""
+trap '[ -z "$server" ] || kill "$server" 2>/dev/null; rm -rf "$tmp"' EXIT
 
 echo "-- lint (its own workspace, so the root's fmt and clippy do not see it)"
 cargo fmt --manifest-path "$here/Cargo.toml" -- --check
@@ -81,3 +84,29 @@ grep -qx "license refused: TOKEN_EXPIRED" <<<"$out"
 echo "-- TypeScript: tsc $TYPESCRIPT_VERSION --noEmit on a typed use of the package"
 cp "$here/tests/types/usage.mts" "$here/tests/types/tsconfig.json" "$tmp/app/"
 "$tsc" --project "$tmp/app/tsconfig.json"
+
+echo "-- headless Chromium: every vector through browser.js and init(), served on 127.0.0.1"
+site="$tmp/site"
+mkdir -p "$site/wasm"
+cp -r "$tmp/app/node_modules/@licet/verifier/." "$site/wasm/"
+cp -r "$root/test-vectors/keys" "$root/test-vectors/vectors.json" "$here/tests/browser/index.html" "$site/"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+python3 -m http.server "$port" --bind 127.0.0.1 --directory "$site" >"$tmp/http.log" 2>&1 &
+server=$!
+for _ in $(seq 50); do
+  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/index.html')" 2>/dev/null && break
+  sleep 0.1
+done
+# --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+  --user-data-dir="$tmp/chromium" --virtual-time-budget=30000 \
+  --dump-dom "http://127.0.0.1:$port/index.html" 2>/dev/null >"$tmp/dom.html" || true
+python3 - "$tmp/dom.html" "$root/test-vectors/vectors.json" <<'PY'
+import html, json, re, sys
+dom = open(sys.argv[1], encoding="utf-8").read()
+found = re.search(r'<pre id="out">(.*?)</pre>', dom, re.S)
+result = html.unescape(found.group(1)) if found else "(no result: the page did not load)"
+print(result)
+count = len(json.load(open(sys.argv[2]))["vectors"])
+sys.exit(0 if f"\n{count} passed, 0 failed\n" in f"\n{result}\n" else 1)
+PY
