@@ -1,0 +1,11 @@
+// The package's entry point under Node (and Electron's main process): the WebAssembly
+// module is read from beside this file and instantiated synchronously on import, so that
+// `Keyring` is ready to use at once. Browsers get browser.js (package.json, "exports").
+import { readFileSync } from "node:fs";
+import { initSync } from "./pkg/licet.js";
+import "./guard.js";
+
+initSync({ module: readFileSync(new URL("./pkg/licet_bg.wasm", import.meta.url)) });
+
+export { Keyring, Claims, initSync, default } from "./pkg/licet.js";
+export { VerifyError } from "./verify-error.js";
