@@ -18,6 +18,9 @@ pub mod client;
 pub mod error;
 pub mod leases;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::{CoreError, WithSupport};
 
 use crate::model::{License, Status};

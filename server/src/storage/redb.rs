@@ -785,7 +785,7 @@ impl Store {
     /// # Errors
     /// [`CoreError::StorageUnavailable`] while the database is being reopened or the disk
     /// fails, else [`CoreError::Internal`].
-    pub fn read(&self) -> Result<redb::ReadTransaction, CoreError> {
+    pub fn begin_read(&self) -> Result<redb::ReadTransaction, CoreError> {
         let db = self
             .shared
             .db
@@ -850,7 +850,7 @@ impl Store {
     /// # Errors
     /// [`CoreError::Internal`].
     pub fn backup_to(&self, out: &Path) -> Result<(), CoreError> {
-        let snap = self.read()?;
+        let snap = self.begin_read()?;
         let copy = Database::create(out)?;
         restrict(out);
         let w = copy.begin_write()?;
@@ -1303,7 +1303,9 @@ impl Snapshot {
     /// [`CoreError::StorageUnavailable`] while the database is being reopened, else
     /// [`CoreError::Internal`].
     pub fn of(store: &Store) -> Result<Snapshot, CoreError> {
-        Ok(Snapshot { txn: store.read()? })
+        Ok(Snapshot {
+            txn: store.begin_read()?,
+        })
     }
 
     /// The underlying read transaction (tests and tools that look at the tables).
