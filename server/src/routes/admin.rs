@@ -14,12 +14,12 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 use crate::core::admin::{self as rules, AuditFilter, LicenseChange, LicenseFilter, NewLicense};
+use crate::core::id_bytes;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::model::{License, Machine, Product, Status};
 use crate::routes::{opt_time, parse_time, rfc3339};
 use crate::state::AppState;
-use crate::store::id_bytes;
 
 pub use crate::core::admin::{MAX_BULK, MAX_PAGE};
 
