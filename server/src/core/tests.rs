@@ -24,12 +24,13 @@ struct Fixture<B> {
     _dir: tempfile::TempDir,
 }
 
-/// The backend of every test here: a fresh redb database in a temporary directory,
+/// The backend of every test here: a fresh database of the server's own backend
+/// (`crate::store`) in a temporary directory,
 /// group commit on.
 fn backend() -> Fixture<crate::store::Store> {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, _writer) = crate::store::Store::open(
-        &dir.path().join("licet.redb"),
+        &dir.path().join(crate::store::FILE_NAME),
         crate::store::WriterConfig { max_batch: 64 },
     )
     .expect("open");
