@@ -28,7 +28,7 @@ use std::process::ExitCode;
 
 use licet_server::model::{AuditEvent, Lease, License, Product, Status, defaults};
 use licet_server::state::{key_hash, license_claims};
-use licet_server::store::{Store, WriterConfig, encode};
+use licet_server::store::{Store, WriterConfig};
 use licet_verifier::hex;
 
 /// Licenses per write transaction (and per signing round).
@@ -93,7 +93,7 @@ async fn seed(data: PathBuf, out: PathBuf, licenses: usize, leases: usize) -> Re
                 created_at: now,
                 updated_at: now,
             };
-            tx.products.insert("bench", encode(&p)?.as_slice())?;
+            tx.put_product(&p)?;
             Ok(())
         })
         .await
@@ -121,12 +121,9 @@ async fn seed(data: PathBuf, out: PathBuf, licenses: usize, leases: usize) -> Re
         }
         store
             .write(move |tx| {
-                for (l, hash) in rows {
-                    let id = licet_server::store::id_bytes(&l.id)
-                        .ok_or(licet_server::ApiError::Internal)?;
-                    tx.put_license(&l)?;
-                    tx.license_keys.insert(hash.as_slice(), id.as_slice())?;
-                    tx.audit(AuditEvent {
+                for (l, hash) in &rows {
+                    tx.insert_license(l, hash)?;
+                    tx.append_audit(AuditEvent {
                         seq: 0,
                         at: now,
                         action: "license.create".into(),
@@ -147,8 +144,6 @@ async fn seed(data: PathBuf, out: PathBuf, licenses: usize, leases: usize) -> Re
     }
 
     let lease_license = lease_license.ok_or("no lease license")?;
-    let license_bytes =
-        licet_server::store::id_bytes(&lease_license).ok_or("a damaged license id")?;
     let mut rng = SplitMix(u64::from_le_bytes(
         licet::new_id().map_err(|e| e.to_string())?[..8]
             .try_into()
@@ -179,10 +174,8 @@ async fn seed(data: PathBuf, out: PathBuf, licenses: usize, leases: usize) -> Re
         rows.sort_unstable_by_key(|(id, _)| *id);
         store
             .write(move |tx| {
-                for (id, lease) in rows {
-                    tx.put_lease(&lease)?;
-                    let k = licet_server::store::lease_key(&license_bytes, lease.created_at, &id);
-                    tx.license_leases.insert(k.as_slice(), ())?;
+                for (_, lease) in &rows {
+                    tx.insert_lease(lease)?;
                 }
                 Ok(())
             })

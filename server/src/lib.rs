@@ -5,13 +5,17 @@
 //! starts a server from a [`Config`] and stops it cleanly when its shutdown future resolves.
 
 pub mod config;
+pub mod core;
 pub mod error;
 pub mod extract;
 pub mod listen;
 pub mod model;
 pub mod routes;
 pub mod state;
-pub mod store;
+pub mod storage;
+
+/// The redb backend, by the name the embedding API, the tools and the tests use.
+pub use storage::redb as store;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -31,6 +35,7 @@ use tokio::net::TcpListener;
 pub use config::Config;
 pub use error::ApiError;
 pub use state::{AppState, Clock, Signer, system_clock};
+use storage::ReadTx;
 use store::{Store, WriterConfig};
 
 /// Builds the router.
@@ -472,23 +477,16 @@ async fn admin_token(
     {
         let h: [u8; 32] = Sha256::digest(t.trim().as_bytes()).into();
         store
-            .write(move |tx| {
-                tx.meta.insert("admin_token_sha256", h.as_slice())?;
-                Ok(())
-            })
+            .write(move |tx| tx.put_meta("admin_token_sha256", h.as_slice()))
             .await
             .map_err(|e| e.to_string())?;
         return Ok((h, None));
     }
     let stored = {
         let snap = store::Snapshot::of(store).map_err(|e| e.to_string())?;
-        let t = snap
-            .txn()
-            .open_table(store::META)
-            .map_err(|e| e.to_string())?;
-        t.get("admin_token_sha256")
+        snap.meta("admin_token_sha256")
             .map_err(|e| e.to_string())?
-            .and_then(|v| <[u8; 32]>::try_from(v.value()).ok())
+            .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
     };
     if let Some(h) = stored {
         return Ok((h, None));
@@ -500,10 +498,7 @@ async fn admin_token(
     );
     let h: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     store
-        .write(move |tx| {
-            tx.meta.insert("admin_token_sha256", h.as_slice())?;
-            Ok(())
-        })
+        .write(move |tx| tx.put_meta("admin_token_sha256", h.as_slice()))
         .await
         .map_err(|e| e.to_string())?;
     Ok((h, Some(token)))
@@ -550,5 +545,5 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
 
 /// Where the database lives in a data directory.
 pub fn database_path(data: &Path) -> std::path::PathBuf {
-    data.join("licet.redb")
+    data.join(store::FILE_NAME)
 }

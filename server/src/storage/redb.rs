@@ -7,8 +7,9 @@
 //! status) before it writes, so batching changes no outcome; it only shares one fsync
 //! among many requests. With batching off, each closure gets its own transaction.
 //!
-//! The handlers see only [`Store`]'s methods: the seam where another backend (PostgreSQL)
-//! will slot in.
+//! This is the redb backend of the storage interface ([`crate::storage`]): [`Snapshot`]
+//! implements [`ReadTx`], [`Tx`] implements [`WriteTx`], and [`Store`] implements
+//! [`Backend`]. Nothing outside this file knows the tables, their keys or the encoding.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -19,8 +20,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::ApiError;
-use crate::model::{AuditEvent, License, Machine, Product};
+use crate::core::CoreError;
+use crate::model::{AuditEvent, Lease, License, Machine, Product};
+use crate::storage::{Backend, ReadTx, WriteTx};
+
+/// The database's file name in the data directory, and a backup's.
+pub const FILE_NAME: &str = "licet.redb";
 
 /// The schema version this build writes. Rule: a version is bumped by any change to a
 /// table's key or value layout; on open, an older file is migrated in one write transaction
@@ -73,29 +78,29 @@ pub fn lease_key(license: &[u8; 16], created_at: u64, lease: &[u8; 16]) -> [u8; 
 /// The lease id at the end of a [`lease_key`].
 ///
 /// # Errors
-/// [`ApiError::Internal`] when the key is not a lease key.
-pub fn lease_id_of(key: &[u8]) -> Result<[u8; 16], ApiError> {
+/// [`CoreError::Internal`] when the key is not a lease key.
+pub fn lease_id_of(key: &[u8]) -> Result<[u8; 16], CoreError> {
     key.get(24..)
         .and_then(|id| <[u8; 16]>::try_from(id).ok())
         .ok_or_else(|| {
             tracing::error!(len = key.len(), "a lease index key of the wrong length");
-            ApiError::Internal
+            CoreError::Internal
         })
 }
 
 /// Encodes a record.
-pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
+pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, CoreError> {
     serde_json::to_vec(v).map_err(|e| {
         tracing::error!(error = %e, "encoding a record");
-        ApiError::Internal
+        CoreError::Internal
     })
 }
 
 /// Decodes a record.
-pub fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, ApiError> {
+pub fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, CoreError> {
     serde_json::from_slice(b).map_err(|e| {
         tracing::error!(error = %e, "decoding a stored record");
-        ApiError::Internal
+        CoreError::Internal
     })
 }
 
@@ -106,48 +111,258 @@ pub fn id_bytes(hex: &str) -> Option<[u8; 16]> {
 
 pub use licet_verifier::unhex;
 
-/// The tables a write closure works on.
+/// The tables of one write transaction: the [`WriteTx`] the writer hands each job.
 pub struct Tx<'t> {
-    /// `meta`.
-    pub meta: redb::Table<'t, &'static str, &'static [u8]>,
-    /// `products`.
-    pub products: redb::Table<'t, &'static str, &'static [u8]>,
-    /// `licenses`.
-    pub licenses: redb::Table<'t, &'static [u8], &'static [u8]>,
-    /// `license_keys`.
-    pub license_keys: redb::Table<'t, &'static [u8], &'static [u8]>,
-    /// `machines`.
-    pub machines: redb::Table<'t, &'static [u8], &'static [u8]>,
-    /// `audit`.
-    pub audit: redb::Table<'t, u64, &'static [u8]>,
-    /// `leases`.
-    pub leases: redb::Table<'t, &'static [u8], &'static [u8]>,
-    /// `seats`.
-    pub seats: redb::Table<'t, &'static [u8], u64>,
-    /// `license_leases`.
-    pub license_leases: redb::Table<'t, &'static [u8], ()>,
+    meta: redb::Table<'t, &'static str, &'static [u8]>,
+    products: redb::Table<'t, &'static str, &'static [u8]>,
+    licenses: redb::Table<'t, &'static [u8], &'static [u8]>,
+    license_keys: redb::Table<'t, &'static [u8], &'static [u8]>,
+    machines: redb::Table<'t, &'static [u8], &'static [u8]>,
+    audit: redb::Table<'t, u64, &'static [u8]>,
+    leases: redb::Table<'t, &'static [u8], &'static [u8]>,
+    seats: redb::Table<'t, &'static [u8], u64>,
+    license_leases: redb::Table<'t, &'static [u8], ()>,
 }
 
-impl Tx<'_> {
-    /// A lease by id.
-    pub fn lease(&self, id: &[u8; 16]) -> Result<Option<crate::model::Lease>, ApiError> {
-        self.leases
-            .get(id.as_slice())?
-            .map(|v| decode(v.value()))
-            .transpose()
+/// The key of a machine: license id (16) ‖ fingerprint (32).
+fn machine_key(license: &[u8; 16], fingerprint: &[u8; 32]) -> [u8; 48] {
+    let mut k = [0u8; 48];
+    k[..16].copy_from_slice(license);
+    k[16..].copy_from_slice(fingerprint);
+    k
+}
+
+/// The id bytes of a stored record's hex id.
+fn stored_id(hex: &str) -> Result<[u8; 16], CoreError> {
+    id_bytes(hex).ok_or_else(|| {
+        tracing::error!("a record with a damaged id");
+        CoreError::Internal
+    })
+}
+
+// The reads, once for both kinds of table (a snapshot's and a write transaction's).
+
+type Bytes = &'static [u8];
+
+fn get_record<T: DeserializeOwned>(
+    t: &impl ReadableTable<Bytes, Bytes>,
+    key: &[u8],
+) -> Result<Option<T>, CoreError> {
+    t.get(key)?.map(|v| decode(v.value())).transpose()
+}
+
+fn get_named<T: DeserializeOwned>(
+    t: &impl ReadableTable<&'static str, Bytes>,
+    key: &str,
+) -> Result<Option<T>, CoreError> {
+    t.get(key)?.map(|v| decode(v.value())).transpose()
+}
+
+fn license_by_hash(
+    keys: &impl ReadableTable<Bytes, Bytes>,
+    licenses: &impl ReadableTable<Bytes, Bytes>,
+    hash: &[u8; 32],
+) -> Result<Option<License>, CoreError> {
+    let Some(id) = keys.get(hash.as_slice())? else {
+        return Ok(None);
+    };
+    let id: [u8; 16] = id.value().try_into().map_err(|_| CoreError::Internal)?;
+    get_record(licenses, id.as_slice())
+}
+
+fn licenses_after(
+    t: &impl ReadableTable<Bytes, Bytes>,
+    after: Option<&[u8; 16]>,
+    visit: &mut dyn FnMut(License) -> bool,
+) -> Result<(), CoreError> {
+    let range = match after {
+        Some(c) => t.range::<&[u8]>((
+            std::ops::Bound::Excluded(c.as_slice()),
+            std::ops::Bound::Unbounded,
+        ))?,
+        None => t.range::<&[u8]>(..)?,
+    };
+    for item in range {
+        let (_, v) = item?;
+        if !visit(decode(v.value())?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn products(t: &impl ReadableTable<&'static str, Bytes>) -> Result<Vec<Product>, CoreError> {
+    let mut out = Vec::new();
+    for item in t.iter()? {
+        let (_, v) = item?;
+        out.push(decode(v.value())?);
+    }
+    Ok(out)
+}
+
+fn machines(
+    t: &impl ReadableTable<Bytes, Bytes>,
+    license: &[u8; 16],
+) -> Result<Vec<Machine>, CoreError> {
+    let (lo, hi) = prefix_range(license);
+    let mut out = Vec::new();
+    for item in t.range(lo.as_slice()..hi.as_slice())? {
+        let (_, v) = item?;
+        out.push(decode(v.value())?);
+    }
+    Ok(out)
+}
+
+/// Keys counted, records not read.
+fn machine_count_up_to(
+    t: &impl ReadableTable<Bytes, Bytes>,
+    license: &[u8; 16],
+    limit: u64,
+) -> Result<u64, CoreError> {
+    let (lo, hi) = prefix_range(license);
+    let mut n = 0;
+    for item in t.range(lo.as_slice()..hi.as_slice())? {
+        if n >= limit {
+            break;
+        }
+        item?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn seats_held(
+    t: &impl ReadableTable<Bytes, u64>,
+    license: &[u8; 16],
+    now: u64,
+) -> Result<u64, CoreError> {
+    let (lo, hi) = prefix_range(license);
+    let mut n = 0;
+    for item in t.range(lo.as_slice()..hi.as_slice())? {
+        let (_, exp) = item?;
+        if exp.value() > now {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+fn leases_of(
+    index: &impl ReadableTable<Bytes, ()>,
+    leases: &impl ReadableTable<Bytes, Bytes>,
+    license: &[u8; 16],
+) -> Result<Vec<Lease>, CoreError> {
+    let (lo, hi) = prefix_range(license);
+    let mut out = Vec::new();
+    for item in index.range(lo.as_slice()..hi.as_slice())? {
+        let (k, _) = item?;
+        if let Some(v) = leases.get(lease_id_of(k.value())?.as_slice())? {
+            out.push(decode(v.value())?);
+        }
+    }
+    Ok(out)
+}
+
+fn audit_before(
+    t: &impl ReadableTable<u64, Bytes>,
+    before: Option<u64>,
+    visit: &mut dyn FnMut(AuditEvent) -> bool,
+) -> Result<(), CoreError> {
+    for item in t.range(..before.unwrap_or(u64::MAX))?.rev() {
+        let (_, v) = item?;
+        if !visit(decode(v.value())?) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn meta(
+    t: &impl ReadableTable<&'static str, Bytes>,
+    key: &str,
+) -> Result<Option<Vec<u8>>, CoreError> {
+    Ok(t.get(key)?.map(|v| v.value().to_vec()))
+}
+
+impl ReadTx for Tx<'_> {
+    fn license(&self, id: &[u8; 16]) -> Result<Option<License>, CoreError> {
+        get_record(&self.licenses, id.as_slice())
     }
 
-    /// Stores a lease.
-    pub fn put_lease(&mut self, l: &crate::model::Lease) -> Result<(), ApiError> {
-        let id = id_bytes(&l.id).ok_or(ApiError::Internal)?;
-        self.leases.insert(id.as_slice(), encode(l)?.as_slice())?;
-        Ok(())
+    fn license_by_key_hash(&self, hash: &[u8; 32]) -> Result<Option<License>, CoreError> {
+        license_by_hash(&self.license_keys, &self.licenses, hash)
     }
 
-    /// Counts the seats of a license held at `now`, removing the entries of leases that
-    /// have expired on the way (they hold no seat; removing them keeps the scan as short
-    /// as the number of live seats, whatever the lease history).
-    pub fn seats_held(&mut self, license: &[u8; 16], now: u64) -> Result<u64, ApiError> {
+    fn licenses_after(
+        &self,
+        after: Option<&[u8; 16]>,
+        visit: &mut dyn FnMut(License) -> bool,
+    ) -> Result<(), CoreError> {
+        licenses_after(&self.licenses, after, visit)
+    }
+
+    fn license_count(&self) -> Result<u64, CoreError> {
+        Ok(self.licenses.len()?)
+    }
+
+    fn product(&self, name: &str) -> Result<Option<Product>, CoreError> {
+        get_named(&self.products, name)
+    }
+
+    fn products(&self) -> Result<Vec<Product>, CoreError> {
+        products(&self.products)
+    }
+
+    fn machine(
+        &self,
+        license: &[u8; 16],
+        fingerprint: &[u8; 32],
+    ) -> Result<Option<Machine>, CoreError> {
+        get_record(&self.machines, machine_key(license, fingerprint).as_slice())
+    }
+
+    fn machines(&self, license: &[u8; 16]) -> Result<Vec<Machine>, CoreError> {
+        machines(&self.machines, license)
+    }
+
+    fn machine_count_up_to(&self, license: &[u8; 16], limit: u64) -> Result<u64, CoreError> {
+        machine_count_up_to(&self.machines, license, limit)
+    }
+
+    fn seats_held(&self, license: &[u8; 16], now: u64) -> Result<u64, CoreError> {
+        seats_held(&self.seats, license, now)
+    }
+
+    fn lease(&self, id: &[u8; 16]) -> Result<Option<Lease>, CoreError> {
+        get_record(&self.leases, id.as_slice())
+    }
+
+    fn leases_of(&self, license: &[u8; 16]) -> Result<Vec<Lease>, CoreError> {
+        leases_of(&self.license_leases, &self.leases, license)
+    }
+
+    fn audit_before(
+        &self,
+        before: Option<u64>,
+        visit: &mut dyn FnMut(AuditEvent) -> bool,
+    ) -> Result<(), CoreError> {
+        audit_before(&self.audit, before, visit)
+    }
+
+    fn audit_len(&self) -> Result<u64, CoreError> {
+        Ok(self.audit.len()?)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, CoreError> {
+        meta(&self.meta, key)
+    }
+}
+
+impl WriteTx for Tx<'_> {
+    /// Removes the `seats` entries of leases that have expired on the way (they hold no
+    /// seat; removing them keeps the scan as short as the number of live seats, whatever
+    /// the lease history).
+    fn count_seats(&mut self, license: &[u8; 16], now: u64) -> Result<u64, CoreError> {
         let (lo, hi) = prefix_range(license);
         let mut held = 0;
         let mut stale = Vec::new();
@@ -165,11 +380,27 @@ impl Tx<'_> {
         Ok(held)
     }
 
-    /// Deletes every lease of a license: its records, its seats and its index entries.
-    /// `license_leases` lists them all, released and expired ones included (`seats` holds
-    /// only those that may hold a seat).
-    pub fn delete_leases_of(&mut self, license: &[u8; 16]) -> Result<(), ApiError> {
-        let (lo, hi) = prefix_range(license);
+    fn insert_license(&mut self, l: &License, key_hash: &[u8; 32]) -> Result<(), CoreError> {
+        let id = stored_id(&l.id)?;
+        self.licenses.insert(id.as_slice(), encode(l)?.as_slice())?;
+        self.license_keys
+            .insert(key_hash.as_slice(), id.as_slice())?;
+        Ok(())
+    }
+
+    fn put_license(&mut self, l: &License) -> Result<(), CoreError> {
+        let id = stored_id(&l.id)?;
+        self.licenses.insert(id.as_slice(), encode(l)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Leases: `license_leases` lists them all, released and expired ones included (`seats`
+    /// holds only those that may hold a seat).
+    fn delete_license(&mut self, id: &[u8; 16], key_hash: &[u8; 32]) -> Result<(), CoreError> {
+        self.license_keys.remove(key_hash.as_slice())?;
+        let (lo, hi) = prefix_range(id);
+        self.machines
+            .retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
         let mut leases = Vec::new();
         for item in self.license_leases.range(lo.as_slice()..hi.as_slice())? {
             let (k, _) = item?;
@@ -182,57 +413,87 @@ impl Tx<'_> {
             .retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
         self.license_leases
             .retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
+        self.licenses.remove(id.as_slice())?;
         Ok(())
     }
 
-    /// Appends an audit event.
-    pub fn audit(&mut self, mut event: AuditEvent) -> Result<(), ApiError> {
+    fn product_has_licenses(&mut self, name: &str) -> Result<bool, CoreError> {
+        for item in self.licenses.iter()? {
+            let (_, v) = item?;
+            let l: License = decode(v.value())?;
+            if l.product == name {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn put_product(&mut self, p: &Product) -> Result<(), CoreError> {
+        self.products
+            .insert(p.name.as_str(), encode(p)?.as_slice())?;
+        Ok(())
+    }
+
+    fn remove_product(&mut self, name: &str) -> Result<(), CoreError> {
+        self.products.remove(name)?;
+        Ok(())
+    }
+
+    fn put_machine(&mut self, m: &Machine) -> Result<(), CoreError> {
+        let license = stored_id(&m.license_id)?;
+        let fp = unhex::<32>(&m.fingerprint).ok_or(CoreError::Internal)?;
+        self.machines
+            .insert(machine_key(&license, &fp).as_slice(), encode(m)?.as_slice())?;
+        Ok(())
+    }
+
+    fn remove_machine(
+        &mut self,
+        license: &[u8; 16],
+        fingerprint: &[u8; 32],
+    ) -> Result<(), CoreError> {
+        self.machines
+            .remove(machine_key(license, fingerprint).as_slice())?;
+        Ok(())
+    }
+
+    fn remove_machines_of(&mut self, license: &[u8; 16]) -> Result<(), CoreError> {
+        let (lo, hi) = prefix_range(license);
+        self.machines
+            .retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
+        Ok(())
+    }
+
+    fn insert_lease(&mut self, l: &Lease) -> Result<(), CoreError> {
+        let (license, id) = (stored_id(&l.license_id)?, stored_id(&l.id)?);
+        let key = lease_key(&license, l.created_at, &id);
+        self.put_lease(l)?;
+        self.license_leases.insert(key.as_slice(), ())?;
+        Ok(())
+    }
+
+    fn put_lease(&mut self, l: &Lease) -> Result<(), CoreError> {
+        let (license, id) = (stored_id(&l.license_id)?, stored_id(&l.id)?);
+        self.leases.insert(id.as_slice(), encode(l)?.as_slice())?;
+        let key = lease_key(&license, l.created_at, &id);
+        if l.released_at.is_some() {
+            self.seats.remove(key.as_slice())?;
+        } else {
+            self.seats.insert(key.as_slice(), l.expires_at)?;
+        }
+        Ok(())
+    }
+
+    fn append_audit(&mut self, mut event: AuditEvent) -> Result<(), CoreError> {
         let seq = self.audit.last()?.map_or(1, |(k, _)| k.value() + 1);
         event.seq = seq;
         self.audit.insert(seq, encode(&event)?.as_slice())?;
         Ok(())
     }
 
-    /// A license by id.
-    pub fn license(&self, id: &[u8; 16]) -> Result<Option<License>, ApiError> {
-        self.licenses
-            .get(id.as_slice())?
-            .map(|v| decode(v.value()))
-            .transpose()
-    }
-
-    /// Stores a license.
-    pub fn put_license(&mut self, l: &License) -> Result<(), ApiError> {
-        let id = id_bytes(&l.id).ok_or(ApiError::Internal)?;
-        self.licenses.insert(id.as_slice(), encode(l)?.as_slice())?;
+    fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), CoreError> {
+        self.meta.insert(key, value)?;
         Ok(())
-    }
-
-    /// A product by name.
-    pub fn product(&self, name: &str) -> Result<Option<Product>, ApiError> {
-        self.products
-            .get(name)?
-            .map(|v| decode(v.value()))
-            .transpose()
-    }
-
-    /// How many machines a license has.
-    pub fn machine_count(&self, license: &[u8; 16]) -> Result<u64, ApiError> {
-        self.machine_count_up_to(license, u64::MAX)
-    }
-
-    /// How many machines a license has, counting no further than `limit`.
-    pub fn machine_count_up_to(&self, license: &[u8; 16], limit: u64) -> Result<u64, ApiError> {
-        let (lo, hi) = prefix_range(license);
-        let mut n = 0;
-        for item in self.machines.range(lo.as_slice()..hi.as_slice())? {
-            if n >= limit {
-                break;
-            }
-            item?;
-            n += 1;
-        }
-        Ok(n)
     }
 }
 
@@ -246,8 +507,8 @@ pub fn prefix_range(prefix: &[u8; 16]) -> (Vec<u8>, Vec<u8>) {
 }
 
 type Run = Box<dyn FnOnce(&mut Tx<'_>) -> Finish + Send>;
-type Finish = Box<dyn FnOnce(Result<(), ApiError>) + Send>;
-type Fail = Box<dyn FnOnce(ApiError) + Send>;
+type Finish = Box<dyn FnOnce(Result<(), CoreError>) + Send>;
+type Fail = Box<dyn FnOnce(CoreError) + Send>;
 
 /// A write request: what to run inside the transaction (which returns how to answer once the
 /// commit is known), and how to answer when it is not run or its batch fails. The caller's
@@ -467,16 +728,17 @@ impl Store {
 
     /// Runs `f` in the writer, inside a write transaction, and answers once that transaction
     /// is durable. `f` must check everything before it writes: an error it returns does not
-    /// roll back what it wrote (so that refusals can be audited).
+    /// roll back what it wrote (so that refusals can be audited). redb runs it once (one
+    /// writer: no conflict to retry); it is `FnMut` because [`Backend::write`] is.
     ///
     /// # Errors
-    /// What `f` returns, or [`ApiError::StorageUnavailable`] when the commit fails, `f` or
+    /// What `f` returns, or [`CoreError::StorageUnavailable`] when the commit fails, `f` or
     /// another job of its batch panics, or the writer is reopening the database (then `f`
     /// is not run).
-    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn write<T, F>(&self, mut f: F) -> Result<T, CoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Tx<'_>) -> Result<T, ApiError> + Send + 'static,
+        F: FnMut(&mut dyn WriteTx) -> Result<T, CoreError> + Send + 'static,
     {
         let (reply, answered) = oneshot::channel();
         let reply = Arc::new(Mutex::new(Some(reply)));
@@ -484,7 +746,7 @@ impl Store {
         let job = Job {
             run: Box::new(move |tx| {
                 let result = f(tx);
-                Box::new(move |committed: Result<(), ApiError>| {
+                Box::new(move |committed: Result<(), CoreError>| {
                     answer(&reply_after_run, committed.and(result));
                 })
             }),
@@ -495,8 +757,8 @@ impl Store {
         self.jobs
             .send(job)
             .await
-            .map_err(|_| ApiError::StorageUnavailable)?;
-        answered.await.map_err(|_| ApiError::StorageUnavailable)?
+            .map_err(|_| CoreError::StorageUnavailable)?;
+        answered.await.map_err(|_| CoreError::StorageUnavailable)?
     }
 
     /// Queues an audit event without waiting for it (refused client requests: their answer
@@ -504,7 +766,7 @@ impl Store {
     pub fn audit_later(&self, event: AuditEvent) {
         let job = Job {
             run: Box::new(move |tx| {
-                if let Err(e) = tx.audit(event) {
+                if let Err(e) = tx.append_audit(event) {
                     tracing::error!(error = %e, "writing an audit event");
                 }
                 Box::new(|_| {})
@@ -521,9 +783,9 @@ impl Store {
     /// A read snapshot.
     ///
     /// # Errors
-    /// [`ApiError::StorageUnavailable`] while the database is being reopened or the disk
-    /// fails, else [`ApiError::Internal`].
-    pub fn read(&self) -> Result<redb::ReadTransaction, ApiError> {
+    /// [`CoreError::StorageUnavailable`] while the database is being reopened or the disk
+    /// fails, else [`CoreError::Internal`].
+    pub fn begin_read(&self) -> Result<redb::ReadTransaction, CoreError> {
         let db = self
             .shared
             .db
@@ -531,7 +793,7 @@ impl Store {
             .unwrap_or_else(PoisonError::into_inner);
         match db.as_ref() {
             Some(db) => Ok(db.begin_read()?),
-            None => Err(ApiError::StorageUnavailable),
+            None => Err(CoreError::StorageUnavailable),
         }
     }
 
@@ -569,11 +831,7 @@ impl Store {
         if due {
             let now = licet_verifier::Expectations::now_from_system_clock();
             let probed = self
-                .write(move |tx| {
-                    tx.meta
-                        .insert("write_probe", now.to_be_bytes().as_slice())?;
-                    Ok(())
-                })
+                .write(move |tx| tx.put_meta("write_probe", now.to_be_bytes().as_slice()))
                 .await;
             if let Err(e) = probed {
                 tracing::debug!(error = %e, "health probe: writes still fail");
@@ -590,9 +848,9 @@ impl Store {
     /// Writes a consistent copy of every table, as of one snapshot, to a new redb file.
     ///
     /// # Errors
-    /// [`ApiError::Internal`].
-    pub fn backup_to(&self, out: &Path) -> Result<(), ApiError> {
-        let snap = self.read()?;
+    /// [`CoreError::Internal`].
+    pub fn backup_to(&self, out: &Path) -> Result<(), CoreError> {
+        let snap = self.begin_read()?;
         let copy = Database::create(out)?;
         restrict(out);
         let w = copy.begin_write()?;
@@ -607,6 +865,33 @@ impl Store {
         copy_table(&snap, &w, LICENSE_LEASES)?;
         w.commit()?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// A backup as bytes: [`Store::backup_to`] a temporary file beside the database, read
+    /// back and removed. Blocking: call it off the async runtime.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] or [`CoreError::StorageUnavailable`].
+    pub fn backup_bytes(&self) -> Result<Vec<u8>, CoreError> {
+        let dir = self
+            .path()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let tmp = dir.join(format!(
+            ".backup-{}.redb",
+            licet_verifier::hex(&licet::new_id().map_err(|_| CoreError::Internal)?)
+        ));
+        let result = self.backup_to(&tmp).and_then(|()| {
+            std::fs::read(&tmp).map_err(|e| {
+                tracing::error!(error = %e, "reading the backup file");
+                CoreError::Internal
+            })
+        });
+        let _ = std::fs::remove_file(&tmp);
+        result
     }
 }
 
@@ -678,7 +963,7 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     from: &redb::ReadTransaction,
     to: &redb::WriteTransaction,
     def: TableDefinition<K, V>,
-) -> Result<(), ApiError>
+) -> Result<(), CoreError>
 where
     for<'a> K::SelfType<'a>: std::borrow::Borrow<K::SelfType<'a>>,
 {
@@ -781,7 +1066,7 @@ fn writer(shared: &Shared, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
                 failures = failures.saturating_add(1);
                 drop(finishers);
                 for fail in fails.drain(..) {
-                    fail(ApiError::StorageUnavailable);
+                    fail(CoreError::StorageUnavailable);
                 }
             }
         }
@@ -824,7 +1109,7 @@ fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>, failures: &mut u32) -> 
         loop {
             match rx.try_recv() {
                 Ok(job) => {
-                    (job.fail)(ApiError::StorageUnavailable);
+                    (job.fail)(CoreError::StorageUnavailable);
                     dropped += 1;
                 }
                 Err(mpsc::error::TryRecvError::Empty) => break,
@@ -905,15 +1190,15 @@ fn migrate(db: &Database) -> Result<(), String> {
 
 /// Version 1 → 2: `seats` and `license_leases` re-keyed from license ‖ lease id to
 /// [`lease_key`], the creation time read from each lease record.
-fn migrate_1_to_2(w: &redb::WriteTransaction) -> Result<(), ApiError> {
+fn migrate_1_to_2(w: &redb::WriteTransaction) -> Result<(), CoreError> {
     let leases = w.open_table(LEASES)?;
-    let rekey = |old: &[u8]| -> Result<Option<Vec<u8>>, ApiError> {
+    let rekey = |old: &[u8]| -> Result<Option<Vec<u8>>, CoreError> {
         let (Some(license), Some(lease)) = (old.get(..16), old.get(16..32)) else {
             return Ok(None);
         };
         let (license, lease): ([u8; 16], [u8; 16]) = (
-            license.try_into().map_err(|_| ApiError::Internal)?,
-            lease.try_into().map_err(|_| ApiError::Internal)?,
+            license.try_into().map_err(|_| CoreError::Internal)?,
+            lease.try_into().map_err(|_| CoreError::Internal)?,
         );
         let Some(record) = leases.get(lease.as_slice())? else {
             return Ok(None);
@@ -954,10 +1239,10 @@ fn migrate_1_to_2(w: &redb::WriteTransaction) -> Result<(), ApiError> {
 /// at the wrong offset of the 40-byte [`lease_key`], and never touched `license_leases`), so
 /// a lease of a deleted license could still be renewed or released. This removes every
 /// lease record, seat and index entry whose license is gone.
-fn migrate_2_to_3(w: &redb::WriteTransaction) -> Result<(), ApiError> {
+fn migrate_2_to_3(w: &redb::WriteTransaction) -> Result<(), CoreError> {
     let licenses = w.open_table(LICENSES)?;
-    let gone = |key: &[u8]| -> Result<bool, ApiError> {
-        let license = key.get(..16).ok_or(ApiError::Internal)?;
+    let gone = |key: &[u8]| -> Result<bool, CoreError> {
+        let license = key.get(..16).ok_or(CoreError::Internal)?;
         Ok(licenses.get(license)?.is_none())
     };
     let mut index = Vec::new();
@@ -978,7 +1263,7 @@ fn migrate_2_to_3(w: &redb::WriteTransaction) -> Result<(), ApiError> {
     for item in w.open_table(LEASES)?.iter()? {
         let (k, v) = item?;
         let lease: crate::model::Lease = decode(v.value())?;
-        let license = id_bytes(&lease.license_id).ok_or(ApiError::Internal)?;
+        let license = id_bytes(&lease.license_id).ok_or(CoreError::Internal)?;
         if licenses.get(license.as_slice())?.is_none() {
             leases.push(k.value().to_vec());
         }
@@ -1015,163 +1300,144 @@ impl Snapshot {
     /// A new snapshot of `store`.
     ///
     /// # Errors
-    /// [`ApiError::Internal`].
-    pub fn of(store: &Store) -> Result<Snapshot, ApiError> {
-        Ok(Snapshot { txn: store.read()? })
+    /// [`CoreError::StorageUnavailable`] while the database is being reopened, else
+    /// [`CoreError::Internal`].
+    pub fn of(store: &Store) -> Result<Snapshot, CoreError> {
+        Ok(Snapshot {
+            txn: store.begin_read()?,
+        })
     }
 
-    /// The underlying read transaction.
+    /// The underlying read transaction (tests and tools that look at the tables).
     pub fn txn(&self) -> &redb::ReadTransaction {
         &self.txn
     }
+}
 
-    /// A license by id.
-    ///
-    /// # Errors
-    /// [`ApiError::Internal`].
-    pub fn license(&self, id: &[u8; 16]) -> Result<Option<License>, ApiError> {
-        let t = self.txn.open_table(LICENSES)?;
-        let v = t.get(id.as_slice())?;
-        v.map(|v| decode(v.value())).transpose()
+impl ReadTx for Snapshot {
+    fn license(&self, id: &[u8; 16]) -> Result<Option<License>, CoreError> {
+        get_record(&self.txn.open_table(LICENSES)?, id.as_slice())
     }
 
-    /// A license by the SHA-256 of its key's binary form.
-    ///
-    /// # Errors
-    /// [`ApiError::Internal`].
-    pub fn license_by_key_hash(&self, hash: &[u8; 32]) -> Result<Option<License>, ApiError> {
-        let t = self.txn.open_table(LICENSE_KEYS)?;
-        let Some(id) = t.get(hash.as_slice())? else {
-            return Ok(None);
-        };
-        let id: [u8; 16] = id.value().try_into().map_err(|_| ApiError::Internal)?;
-        self.license(&id)
+    fn license_by_key_hash(&self, hash: &[u8; 32]) -> Result<Option<License>, CoreError> {
+        license_by_hash(
+            &self.txn.open_table(LICENSE_KEYS)?,
+            &self.txn.open_table(LICENSES)?,
+            hash,
+        )
     }
 
-    /// A product by name.
-    ///
-    /// # Errors
-    /// [`ApiError::Internal`].
-    pub fn product(&self, name: &str) -> Result<Option<Product>, ApiError> {
-        let t = self.txn.open_table(PRODUCTS)?;
-        let v = t.get(name)?;
-        v.map(|v| decode(v.value())).transpose()
-    }
-
-    /// A license's machines.
-    ///
-    /// # Errors
-    /// [`ApiError::Internal`].
-    pub fn machines(&self, license: &[u8; 16]) -> Result<Vec<Machine>, ApiError> {
-        let t = self.txn.open_table(MACHINES)?;
-        let (lo, hi) = prefix_range(license);
-        let mut out = Vec::new();
-        for item in t.range(lo.as_slice()..hi.as_slice())? {
-            let (_, v) = item?;
-            out.push(decode(v.value())?);
-        }
-        Ok(out)
-    }
-
-    /// How many machines a license has (keys counted, records not read).
-    ///
-    /// # Errors
-    /// [`ApiError::Internal`].
-    pub fn machine_count(&self, license: &[u8; 16]) -> Result<u64, ApiError> {
-        let t = self.txn.open_table(MACHINES)?;
-        let (lo, hi) = prefix_range(license);
-        let mut n = 0;
-        for item in t.range(lo.as_slice()..hi.as_slice())? {
-            item?;
-            n += 1;
-        }
-        Ok(n)
-    }
-
-    /// One machine.
-    ///
-    /// # Errors
-    /// [`ApiError::Internal`].
-    pub fn machine(
+    fn licenses_after(
         &self,
-        license: &[u8; 16],
-        fingerprint: &[u8; 32],
-    ) -> Result<Option<Machine>, ApiError> {
-        let t = self.txn.open_table(MACHINES)?;
-        let v = t.get(
-            [license.as_slice(), fingerprint.as_slice()]
-                .concat()
-                .as_slice(),
-        )?;
-        v.map(|v| decode(v.value())).transpose()
+        after: Option<&[u8; 16]>,
+        visit: &mut dyn FnMut(License) -> bool,
+    ) -> Result<(), CoreError> {
+        licenses_after(&self.txn.open_table(LICENSES)?, after, visit)
     }
 
-    /// How many seats of a license are held at `now` (leases not released and not expired).
-    ///
-    /// # Errors
-    /// [`ApiError::Internal`].
-    pub fn seats_held(&self, license: &[u8; 16], now: u64) -> Result<u64, ApiError> {
-        let t = self.txn.open_table(SEATS)?;
-        let (lo, hi) = prefix_range(license);
-        let mut n = 0;
-        for item in t.range(lo.as_slice()..hi.as_slice())? {
-            let (_, exp) = item?;
-            if exp.value() > now {
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
-    /// A lease by id.
-    ///
-    /// # Errors
-    /// [`ApiError::Internal`].
-    pub fn lease(&self, id: &[u8; 16]) -> Result<Option<crate::model::Lease>, ApiError> {
-        let t = self.txn.open_table(LEASES)?;
-        let v = t.get(id.as_slice())?;
-        v.map(|v| decode(v.value())).transpose()
-    }
-
-    /// Every lease of a license (admin listing).
-    ///
-    /// # Errors
-    /// [`ApiError::Internal`].
-    pub fn leases_of(&self, license: &[u8; 16]) -> Result<Vec<crate::model::Lease>, ApiError> {
-        let index = self.txn.open_table(LICENSE_LEASES)?;
-        let leases = self.txn.open_table(LEASES)?;
-        let (lo, hi) = prefix_range(license);
-        let mut out = Vec::new();
-        for item in index.range(lo.as_slice()..hi.as_slice())? {
-            let (k, _) = item?;
-            if let Some(v) = leases.get(k.value().get(24..).unwrap_or_default())? {
-                out.push(decode(v.value())?);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Number of licenses.
-    ///
-    /// # Errors
-    /// [`ApiError::Internal`].
-    pub fn license_count(&self) -> Result<u64, ApiError> {
+    fn license_count(&self) -> Result<u64, CoreError> {
         Ok(self.txn.open_table(LICENSES)?.len()?)
     }
 
-    /// Number of audit events.
-    ///
-    /// # Errors
-    /// [`ApiError::Internal`].
-    pub fn audit_len(&self) -> Result<u64, ApiError> {
+    fn product(&self, name: &str) -> Result<Option<Product>, CoreError> {
+        get_named(&self.txn.open_table(PRODUCTS)?, name)
+    }
+
+    fn products(&self) -> Result<Vec<Product>, CoreError> {
+        products(&self.txn.open_table(PRODUCTS)?)
+    }
+
+    fn machine(
+        &self,
+        license: &[u8; 16],
+        fingerprint: &[u8; 32],
+    ) -> Result<Option<Machine>, CoreError> {
+        get_record(
+            &self.txn.open_table(MACHINES)?,
+            machine_key(license, fingerprint).as_slice(),
+        )
+    }
+
+    fn machines(&self, license: &[u8; 16]) -> Result<Vec<Machine>, CoreError> {
+        machines(&self.txn.open_table(MACHINES)?, license)
+    }
+
+    fn machine_count_up_to(&self, license: &[u8; 16], limit: u64) -> Result<u64, CoreError> {
+        machine_count_up_to(&self.txn.open_table(MACHINES)?, license, limit)
+    }
+
+    fn seats_held(&self, license: &[u8; 16], now: u64) -> Result<u64, CoreError> {
+        seats_held(&self.txn.open_table(SEATS)?, license, now)
+    }
+
+    fn lease(&self, id: &[u8; 16]) -> Result<Option<Lease>, CoreError> {
+        get_record(&self.txn.open_table(LEASES)?, id.as_slice())
+    }
+
+    fn leases_of(&self, license: &[u8; 16]) -> Result<Vec<Lease>, CoreError> {
+        leases_of(
+            &self.txn.open_table(LICENSE_LEASES)?,
+            &self.txn.open_table(LEASES)?,
+            license,
+        )
+    }
+
+    fn audit_before(
+        &self,
+        before: Option<u64>,
+        visit: &mut dyn FnMut(AuditEvent) -> bool,
+    ) -> Result<(), CoreError> {
+        audit_before(&self.txn.open_table(AUDIT)?, before, visit)
+    }
+
+    fn audit_len(&self) -> Result<u64, CoreError> {
         Ok(self.txn.open_table(AUDIT)?.len()?)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, CoreError> {
+        meta(&self.txn.open_table(META)?, key)
+    }
+}
+
+impl Backend for Store {
+    /// On the calling task: a redb read transaction never waits for the writer (MVCC), and
+    /// the short reads of a client request cost less than a hop to another thread.
+    async fn read<T, F>(&self, job: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn ReadTx) -> Result<T, CoreError> + Send + 'static,
+    {
+        job(&Snapshot::of(self)?)
+    }
+
+    /// On tokio's blocking pool.
+    async fn scan<T, F>(&self, job: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn ReadTx) -> Result<T, CoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || job(&Snapshot::of(&store)?))
+            .await
+            .map_err(|_| CoreError::Internal)?
+    }
+
+    async fn write<T, F>(&self, job: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn WriteTx) -> Result<T, CoreError> + Send + 'static,
+    {
+        Store::write(self, job).await
+    }
+
+    fn audit_later(&self, event: AuditEvent) {
+        Store::audit_later(self, event);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Lease;
 
     fn license(id: &[u8; 16]) -> License {
         License {
@@ -1368,3 +1634,33 @@ mod tests {
         writer.join().expect("writer");
     }
 }
+
+impl From<redb::Error> for CoreError {
+    fn from(e: redb::Error) -> Self {
+        tracing::error!(error = %e, "storage error");
+        match e {
+            // The disk, not the request: the writer reopens the database, so a retry can succeed.
+            redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed => {
+                CoreError::StorageUnavailable
+            }
+            _ => CoreError::Internal,
+        }
+    }
+}
+
+macro_rules! storage_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for CoreError {
+            fn from(e: $t) -> Self {
+                CoreError::from(redb::Error::from(e))
+            }
+        }
+    )*};
+}
+storage_error!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError,
+    redb::DatabaseError
+);

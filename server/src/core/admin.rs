@@ -1,0 +1,872 @@
+//! The admin rules: products, licenses (create, bulk, update, suspend, reinstate, revoke,
+//! delete), machines (deactivate one, reset), and the reads (lists with filters and
+//! cursors, the audit log with filters).
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use licet::LicenseType;
+use licet_verifier::hex;
+
+use crate::core::CoreError;
+use crate::core::id_bytes;
+use crate::model::{AuditEvent, License, Machine, Product, Status, defaults, limits};
+use crate::state::{Signer, key_bytes, key_hash, license_claims};
+use crate::storage::{Backend, WriteTx};
+
+/// Most licenses in one bulk request.
+pub const MAX_BULK: usize = 1000;
+/// Largest page of a listing.
+pub const MAX_PAGE: usize = 1000;
+
+pub(crate) fn check_product_name(name: &str) -> Result<(), CoreError> {
+    if name.is_empty() || name.len() > licet_verifier::claims::limits::PRODUCT {
+        return Err(CoreError::BadRequest(format!(
+            "product name must be 1 to {} bytes",
+            licet_verifier::claims::limits::PRODUCT
+        )));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- products
+
+/// Creates a product.
+///
+/// # Errors
+/// `BAD_REQUEST` for a bad name, `CONFLICT` when it exists, storage errors.
+pub async fn create_product<B: Backend>(
+    store: &B,
+    name: String,
+    support_message: Option<String>,
+    now: u64,
+) -> Result<Product, CoreError> {
+    check_product_name(&name)?;
+    let p = Product {
+        name,
+        support_message,
+        created_at: now,
+        updated_at: now,
+    };
+    store
+        .write(move |tx| {
+            if tx.product(&p.name)?.is_some() {
+                return Err(CoreError::Conflict(format!(
+                    "product '{}' exists already",
+                    p.name
+                )));
+            }
+            tx.put_product(&p)?;
+            tx.append_audit(AuditEvent::admin(
+                now,
+                "product.create",
+                None,
+                json!({"product": p.name}),
+            ))?;
+            Ok(p.clone())
+        })
+        .await
+}
+
+/// Every product, by name.
+///
+/// # Errors
+/// Storage errors.
+pub async fn list_products<B: Backend>(store: &B) -> Result<Vec<Product>, CoreError> {
+    store.read(|tx| tx.products()).await
+}
+
+/// A product.
+///
+/// # Errors
+/// `NOT_FOUND`, storage errors.
+pub async fn get_product<B: Backend>(store: &B, name: &str) -> Result<Product, CoreError> {
+    let name = name.to_owned();
+    store
+        .read(move |tx| {
+            tx.product(&name)?
+                .ok_or_else(|| CoreError::NotFound(format!("no product '{name}'")))
+        })
+        .await
+}
+
+/// Changes a product's support message (`Some(None)` clears it; the name is the `aud` of
+/// issued tokens and never changes).
+///
+/// # Errors
+/// `NOT_FOUND`, storage errors.
+pub async fn update_product<B: Backend>(
+    store: &B,
+    name: String,
+    support_message: Option<Option<String>>,
+    now: u64,
+) -> Result<Product, CoreError> {
+    store
+        .write(move |tx| {
+            let mut p = tx
+                .product(&name)?
+                .ok_or_else(|| CoreError::NotFound(format!("no product '{name}'")))?;
+            if let Some(m) = &support_message {
+                p.support_message.clone_from(m);
+            }
+            p.updated_at = now;
+            tx.put_product(&p)?;
+            tx.append_audit(AuditEvent::admin(
+                now,
+                "product.update",
+                None,
+                json!({"product": name}),
+            ))?;
+            Ok(p)
+        })
+        .await
+}
+
+/// Deletes a product that has no licenses.
+///
+/// # Errors
+/// `NOT_FOUND`, `CONFLICT` while it has licenses, storage errors.
+pub async fn delete_product<B: Backend>(
+    store: &B,
+    name: String,
+    now: u64,
+) -> Result<(), CoreError> {
+    store
+        .write(move |tx| {
+            if tx.product(&name)?.is_none() {
+                return Err(CoreError::NotFound(format!("no product '{name}'")));
+            }
+            if tx.product_has_licenses(&name)? {
+                return Err(CoreError::Conflict(format!(
+                    "product '{name}' still has licenses; delete or move them first"
+                )));
+            }
+            tx.remove_product(&name)?;
+            tx.append_audit(AuditEvent::admin(
+                now,
+                "product.delete",
+                None,
+                json!({"product": name}),
+            ))?;
+            Ok(())
+        })
+        .await
+}
+
+// ---------------------------------------------------------------- licenses
+
+/// A new license's settings.
+#[derive(Debug, Clone, Default)]
+pub struct NewLicense {
+    /// Its product.
+    pub product: String,
+    /// trial, subscription or perpetual.
+    pub license_type: Option<String>,
+    /// Enabled features.
+    pub features: Vec<String>,
+    /// Expiry.
+    pub expires_at: Option<u64>,
+    /// Most machines (`None`: unlimited).
+    pub max_machines: Option<u64>,
+    /// Most concurrent leases (`None`: unlimited).
+    pub max_leases: Option<u64>,
+    /// Customer.
+    pub customer: Option<String>,
+    /// Free-form metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Default lease length, seconds.
+    pub lease_ttl: Option<u64>,
+    /// Longest lease, seconds.
+    pub lease_ttl_max: Option<u64>,
+    /// Machine check-in interval, seconds.
+    pub check_in_interval: Option<u64>,
+}
+
+/// `value` within `lo..=hi`, else a `BAD_REQUEST` naming the field and the range.
+fn in_range(field: &str, value: u64, lo: u64, hi: u64, unit: &str) -> Result<(), CoreError> {
+    if (lo..=hi).contains(&value) {
+        return Ok(());
+    }
+    Err(CoreError::BadRequest(format!(
+        "{field} must be {lo} to {hi}{unit}; got {value}"
+    )))
+}
+
+/// Checks a license's settings, as created or as a change leaves them: every number within
+/// its range (`model::limits`) and every claim within the token format's limits
+/// (`docs/token-format.md` §7.4), so that its license key and every machine and lease
+/// token signed from it later can be signed, and a refusal names the field to fix.
+fn check_settings(l: &License) -> Result<(), CoreError> {
+    use licet_verifier::claims::limits as claim;
+    const DAYS_366: &str = " seconds (366 days)";
+    // lease_ttl first: lease_ttl_max defaults to it when it is larger, and the field the
+    // admin gave is the one to name.
+    in_range("lease_ttl", l.lease_ttl, 1, limits::LEASE_TTL_MAX, DAYS_366)?;
+    in_range(
+        "lease_ttl_max",
+        l.lease_ttl_max,
+        1,
+        limits::LEASE_TTL_MAX,
+        DAYS_366,
+    )?;
+    if l.lease_ttl > l.lease_ttl_max {
+        return Err(CoreError::BadRequest(format!(
+            "lease_ttl ({}) must be at most lease_ttl_max ({}); raise lease_ttl_max too",
+            l.lease_ttl, l.lease_ttl_max
+        )));
+    }
+    in_range(
+        "check_in_interval",
+        l.check_in_interval,
+        1,
+        limits::CHECK_IN_INTERVAL,
+        " seconds (ten years)",
+    )?;
+    if let Some(n) = l.max_machines {
+        in_range(
+            "max_machines",
+            n,
+            0,
+            limits::MAX_MACHINES,
+            " (null for unlimited)",
+        )?;
+    }
+    if let Some(n) = l.max_leases {
+        in_range(
+            "max_leases",
+            n,
+            0,
+            limits::MAX_LEASES,
+            " (null for unlimited)",
+        )?;
+    }
+    if let Some(t) = &l.license_type
+        && LicenseType::from_name(t).is_none()
+    {
+        return Err(CoreError::BadRequest(format!(
+            "type '{t}' is not one of trial, subscription, perpetual"
+        )));
+    }
+    let text = |field: &str, v: &str, max: usize| {
+        if v.is_empty() || v.len() > max {
+            return Err(CoreError::BadRequest(format!(
+                "{field} must be 1 to {max} bytes; got {}",
+                v.len()
+            )));
+        }
+        Ok(())
+    };
+    if let Some(c) = &l.customer {
+        text("customer", c, claim::NAME)?;
+    }
+    if l.features.len() > claim::FEATURES {
+        return Err(CoreError::BadRequest(format!(
+            "features must hold at most {} names; got {}",
+            claim::FEATURES,
+            l.features.len()
+        )));
+    }
+    for f in &l.features {
+        text("each feature", f, claim::FEATURE)?;
+    }
+    if l.metadata.len() > claim::METADATA_ENTRIES {
+        return Err(CoreError::BadRequest(format!(
+            "metadata must hold at most {} entries; got {}",
+            claim::METADATA_ENTRIES,
+            l.metadata.len()
+        )));
+    }
+    for (k, v) in &l.metadata {
+        text("each metadata key", k, claim::METADATA_KEY)?;
+        if v.len() > claim::METADATA_VALUE {
+            return Err(CoreError::BadRequest(format!(
+                "metadata value of '{k}' must be at most {} bytes; got {}",
+                claim::METADATA_VALUE,
+                v.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Builds and signs a new license (outside the writer: signing is the slow part).
+fn new_license(
+    signer: &Signer,
+    req: NewLicense,
+    now: u64,
+) -> Result<(License, [u8; 32]), CoreError> {
+    check_product_name(&req.product)?;
+    let id = licet::new_id().map_err(|_| CoreError::Internal)?;
+    let mut features = req.features;
+    features.sort();
+    features.dedup();
+    let mut l = License {
+        id: hex(&id),
+        key: String::new(),
+        product: req.product,
+        license_type: req.license_type,
+        status: Status::Active,
+        features,
+        expires_at: req.expires_at,
+        max_machines: req.max_machines,
+        max_leases: req.max_leases,
+        lease_ttl: req.lease_ttl.unwrap_or(defaults::LEASE_TTL),
+        lease_ttl_max: req
+            .lease_ttl_max
+            .unwrap_or(defaults::LEASE_TTL_MAX.max(req.lease_ttl.unwrap_or(0))),
+        check_in_interval: req.check_in_interval.unwrap_or(defaults::CHECK_IN_INTERVAL),
+        customer: req.customer,
+        metadata: req.metadata,
+        created_at: now,
+        updated_at: now,
+    };
+    check_settings(&l)?;
+    let token = signer.sign_license(license_claims(&l, now)?)?;
+    l.key = token.text();
+    Ok((l, key_hash(token.bytes())))
+}
+
+fn insert_license(
+    tx: &mut dyn WriteTx,
+    l: &License,
+    hash: &[u8; 32],
+    now: u64,
+) -> Result<(), CoreError> {
+    tx.insert_license(l, hash)?;
+    tx.append_audit(AuditEvent::admin(
+        now,
+        "license.create",
+        Some(&l.id),
+        json!({"product": l.product, "customer": l.customer}),
+    ))
+}
+
+/// Creates and signs a license.
+///
+/// # Errors
+/// `BAD_REQUEST` naming the setting to fix or the missing product, storage errors.
+pub async fn create_license<B: Backend>(
+    store: &B,
+    signer: &Signer,
+    req: NewLicense,
+    now: u64,
+) -> Result<License, CoreError> {
+    let (l, hash) = new_license(signer, req, now)?;
+    store
+        .write(move |tx| {
+            if tx.product(&l.product)?.is_none() {
+                return Err(CoreError::BadRequest(format!(
+                    "no product '{}'; create it first (POST /v1/admin/products)",
+                    l.product
+                )));
+            }
+            insert_license(tx, &l, &hash, now)?;
+            Ok(l.clone())
+        })
+        .await
+}
+
+/// Creates 1 to [`MAX_BULK`] licenses, all or nothing.
+///
+/// # Errors
+/// `BAD_REQUEST` naming the first bad entry (`licenses[i]: …`) and nothing created,
+/// storage errors.
+pub async fn bulk_create<B: Backend>(
+    store: &B,
+    signer: &Signer,
+    reqs: Vec<NewLicense>,
+    now: u64,
+) -> Result<Vec<License>, CoreError> {
+    if reqs.is_empty() || reqs.len() > MAX_BULK {
+        return Err(CoreError::BadRequest(format!(
+            "licenses must hold 1 to {MAX_BULK} entries"
+        )));
+    }
+    let mut made = Vec::with_capacity(reqs.len());
+    for (i, r) in reqs.into_iter().enumerate() {
+        made.push(new_license(signer, r, now).map_err(|e| match e {
+            CoreError::BadRequest(m) => CoreError::BadRequest(format!("licenses[{i}]: {m}")),
+            other => other,
+        })?);
+    }
+    store
+        .write(move |tx| {
+            for (i, (l, _)) in made.iter().enumerate() {
+                if tx.product(&l.product)?.is_none() {
+                    return Err(CoreError::BadRequest(format!(
+                        "licenses[{i}]: no product '{}'; nothing was created",
+                        l.product
+                    )));
+                }
+            }
+            for (l, hash) in &made {
+                insert_license(tx, l, hash, now)?;
+            }
+            Ok(made.iter().map(|(l, _)| l.clone()).collect())
+        })
+        .await
+}
+
+fn license_id(id: &str) -> Result<[u8; 16], CoreError> {
+    id_bytes(id)
+        .ok_or_else(|| CoreError::NotFound(format!("no license '{id}' (ids are 32 hex digits)")))
+}
+
+/// A license.
+///
+/// # Errors
+/// `NOT_FOUND`, storage errors.
+pub async fn get_license<B: Backend>(store: &B, id: &str) -> Result<License, CoreError> {
+    let bid = license_id(id)?;
+    let id = id.to_owned();
+    store
+        .read(move |tx| {
+            tx.license(&bid)?
+                .ok_or_else(|| CoreError::NotFound(format!("no license '{id}'")))
+        })
+        .await
+}
+
+/// Which licenses a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct LicenseFilter {
+    /// Of this product.
+    pub product: Option<String>,
+    /// In this state.
+    pub status: Option<Status>,
+    /// Of this customer.
+    pub customer: Option<String>,
+    /// Expiring before (perpetual ones never do).
+    pub expires_before: Option<u64>,
+    /// Expiring after (perpetual ones included).
+    pub expires_after: Option<u64>,
+    /// Page size (clamped to 1..=[`MAX_PAGE`]; 100 when absent).
+    pub limit: Option<usize>,
+    /// Continue after this license id (the previous page's `next_cursor`).
+    pub cursor: Option<[u8; 16]>,
+}
+
+/// One page of a listing, and where the next begins (`None` on the last page).
+#[derive(Debug, Clone)]
+pub struct Page<T, C> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The cursor of the next page.
+    pub next_cursor: Option<C>,
+}
+
+/// Licenses matching `f`, in id order, a page at a time.
+///
+/// # Errors
+/// Storage errors.
+pub async fn list_licenses<B: Backend>(
+    store: &B,
+    f: LicenseFilter,
+) -> Result<Page<License, String>, CoreError> {
+    let limit = f.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    store
+        .scan(move |tx| {
+            let mut items = Vec::new();
+            let mut next = None;
+            let mut more = false;
+            tx.licenses_after(f.cursor.as_ref(), &mut |l| {
+                let keep = f.product.as_ref().is_none_or(|p| *p == l.product)
+                    && f.status.is_none_or(|st| st == l.status)
+                    && f.customer
+                        .as_ref()
+                        .is_none_or(|c| l.customer.as_ref() == Some(c))
+                    && f.expires_before
+                        .is_none_or(|b| l.expires_at.is_some_and(|e| e < b))
+                    && f.expires_after
+                        .is_none_or(|a| l.expires_at.is_none_or(|e| e > a));
+                if keep {
+                    // A further match is what proves there is another page: a last page
+                    // that is exactly full ends the listing instead of pointing at an
+                    // empty one.
+                    if items.len() == limit {
+                        more = true;
+                        return false;
+                    }
+                    next = Some(l.id.clone());
+                    items.push(l);
+                }
+                true
+            })?;
+            Ok(Page {
+                items,
+                next_cursor: if more { next } else { None },
+            })
+        })
+        .await
+}
+
+/// A change of a license's settings: each `Some` replaces the setting (`Some(None)`
+/// clears an optional one).
+#[derive(Debug, Clone, Default)]
+pub struct LicenseChange {
+    /// Features.
+    pub features: Option<Vec<String>>,
+    /// Expiry.
+    pub expires_at: Option<Option<u64>>,
+    /// Most machines.
+    pub max_machines: Option<Option<u64>>,
+    /// Most leases.
+    pub max_leases: Option<Option<u64>>,
+    /// Customer.
+    pub customer: Option<Option<String>>,
+    /// Type.
+    pub license_type: Option<Option<String>>,
+    /// Metadata.
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Default lease length.
+    pub lease_ttl: Option<u64>,
+    /// Longest lease.
+    pub lease_ttl_max: Option<u64>,
+    /// Check-in interval.
+    pub check_in_interval: Option<u64>,
+}
+
+/// A change made to a license inside the write. Boxed: a generic closure parameter here
+/// makes rustc lose the `Send` proof of the handlers' futures (a known higher-ranked
+/// lifetime limitation of async fns).
+type Change = Box<dyn FnMut(&mut License) -> Result<(), CoreError> + Send>;
+
+fn change_license<B: Backend>(
+    store: B,
+    id: &str,
+    action: &'static str,
+    now: u64,
+    mut f: Change,
+) -> impl std::future::Future<Output = Result<License, CoreError>> + Send + 'static {
+    let bid = license_id(id);
+    let id = id.to_owned();
+    async move {
+        let bid = bid?;
+        store
+            .write(move |tx| {
+                let mut l = tx
+                    .license(&bid)?
+                    .ok_or_else(|| CoreError::NotFound(format!("no license '{id}'")))?;
+                f(&mut l)?;
+                l.updated_at = now;
+                tx.put_license(&l)?;
+                tx.append_audit(AuditEvent::admin(
+                    now,
+                    action,
+                    Some(&l.id),
+                    json!({"status": l.status}),
+                ))?;
+                Ok(l)
+            })
+            .await
+    }
+}
+
+/// Changes a license's online settings. The license key (the signed token the customer
+/// holds) is not re-issued: online checks and new machine and lease tokens follow the
+/// record; the key's own claims stay as signed.
+///
+/// # Errors
+/// `NOT_FOUND`, `BAD_REQUEST` naming the setting to fix, storage errors.
+pub async fn update_license<B: Backend>(
+    store: &B,
+    signer: std::sync::Arc<Signer>,
+    id: &str,
+    p: LicenseChange,
+    now: u64,
+) -> Result<License, CoreError> {
+    // Only these change what machine and lease tokens carry, and so their size.
+    let claims_change = p.features.is_some()
+        || p.customer.is_some()
+        || p.metadata.is_some()
+        || p.license_type.is_some();
+    change_license(
+        store.clone(),
+        id,
+        "license.update",
+        now,
+        Box::new(move |l| {
+            let p = p.clone();
+            if let Some(mut f) = p.features {
+                f.sort();
+                f.dedup();
+                l.features = f;
+            }
+            if let Some(v) = p.expires_at {
+                l.expires_at = v;
+            }
+            if let Some(v) = p.max_machines {
+                l.max_machines = v;
+            }
+            if let Some(v) = p.max_leases {
+                l.max_leases = v;
+            }
+            if let Some(v) = p.customer {
+                l.customer = v;
+            }
+            if let Some(v) = p.license_type {
+                l.license_type = v;
+            }
+            if let Some(v) = p.metadata {
+                l.metadata = v;
+            }
+            if let Some(v) = p.lease_ttl {
+                l.lease_ttl = v;
+            }
+            if let Some(v) = p.lease_ttl_max {
+                l.lease_ttl_max = v;
+            }
+            if let Some(v) = p.check_in_interval {
+                l.check_in_interval = v;
+            }
+            // Here and not for every change: a record stored before these ranges existed can
+            // still be suspended or revoked; it is the edit that must leave it valid.
+            check_settings(l)?;
+            if claims_change {
+                // New machine and lease tokens carry the edited claims: refuse an edit that
+                // would leave them no room under the format's cap, as creation does.
+                signer.sign_license(license_claims(l, now)?)?;
+            }
+            Ok(())
+        }),
+    )
+    .await
+}
+
+/// Suspends a license: every client request is refused until it is reinstated.
+///
+/// # Errors
+/// `NOT_FOUND`, `CONFLICT` when revoked, storage errors.
+pub async fn suspend<B: Backend>(store: &B, id: &str, now: u64) -> Result<License, CoreError> {
+    change_license(
+        store.clone(),
+        id,
+        "license.suspend",
+        now,
+        Box::new(|l| match l.status {
+            Status::Revoked => Err(CoreError::Conflict(
+                "the license is revoked; it cannot be suspended".into(),
+            )),
+            _ => {
+                l.status = Status::Suspended;
+                Ok(())
+            }
+        }),
+    )
+    .await
+}
+
+/// Reinstates a suspended license.
+///
+/// # Errors
+/// `NOT_FOUND`, `CONFLICT` when revoked, storage errors.
+pub async fn reinstate<B: Backend>(store: &B, id: &str, now: u64) -> Result<License, CoreError> {
+    change_license(
+        store.clone(),
+        id,
+        "license.reinstate",
+        now,
+        Box::new(|l| match l.status {
+            Status::Revoked => Err(CoreError::Conflict(
+                "the license is revoked; it cannot be reinstated".into(),
+            )),
+            _ => {
+                l.status = Status::Active;
+                Ok(())
+            }
+        }),
+    )
+    .await
+}
+
+/// Revokes a license for good.
+///
+/// # Errors
+/// `NOT_FOUND`, storage errors.
+pub async fn revoke<B: Backend>(store: &B, id: &str, now: u64) -> Result<License, CoreError> {
+    change_license(
+        store.clone(),
+        id,
+        "license.revoke",
+        now,
+        Box::new(|l| {
+            l.status = Status::Revoked;
+            Ok(())
+        }),
+    )
+    .await
+}
+
+/// Deletes a license with its machines and leases.
+///
+/// # Errors
+/// `NOT_FOUND`, storage errors.
+pub async fn delete_license<B: Backend>(store: &B, id: &str, now: u64) -> Result<(), CoreError> {
+    let bid = license_id(id)?;
+    let id = id.to_owned();
+    store
+        .write(move |tx| {
+            let l = tx
+                .license(&bid)?
+                .ok_or_else(|| CoreError::NotFound(format!("no license '{id}'")))?;
+            let bytes = key_bytes(&l.key).map_err(|_| CoreError::Internal)?;
+            tx.delete_license(&bid, &key_hash(&bytes))?;
+            tx.append_audit(AuditEvent::admin(
+                now,
+                "license.delete",
+                Some(&l.id),
+                json!({"product": l.product}),
+            ))?;
+            Ok(())
+        })
+        .await
+}
+
+// ---------------------------------------------------------------- machines
+
+/// A license's machines.
+///
+/// # Errors
+/// `NOT_FOUND`, storage errors.
+pub async fn list_machines<B: Backend>(store: &B, id: &str) -> Result<Vec<Machine>, CoreError> {
+    let bid = license_id(id)?;
+    let id = id.to_owned();
+    store
+        .read(move |tx| {
+            if tx.license(&bid)?.is_none() {
+                return Err(CoreError::NotFound(format!("no license '{id}'")));
+            }
+            tx.machines(&bid)
+        })
+        .await
+}
+
+/// Deactivates one machine, by machine id.
+///
+/// # Errors
+/// `NOT_FOUND` (license or machine), storage errors.
+pub async fn deactivate_machine<B: Backend>(
+    store: &B,
+    id: &str,
+    machine: &str,
+    now: u64,
+) -> Result<(), CoreError> {
+    let bid = license_id(id)?;
+    // Ids are stored as lower-case hex; accept them in any case, as every other path does.
+    let (id, machine) = (id.to_ascii_lowercase(), machine.to_ascii_lowercase());
+    store
+        .write(move |tx| {
+            if tx.license(&bid)?.is_none() {
+                return Err(CoreError::NotFound(format!("no license '{id}'")));
+            }
+            let m = tx
+                .machines(&bid)?
+                .into_iter()
+                .find(|m| m.id == machine)
+                .ok_or_else(|| {
+                    CoreError::NotFound(format!("no machine '{machine}' on license '{id}'"))
+                })?;
+            let fp = licet_verifier::unhex::<32>(&m.fingerprint).ok_or(CoreError::Internal)?;
+            tx.remove_machine(&bid, &fp)?;
+            tx.append_audit(AuditEvent::admin(
+                now,
+                "machine.deactivate",
+                Some(&id),
+                json!({"machine_id": machine}),
+            ))?;
+            Ok(())
+        })
+        .await
+}
+
+/// Deactivates every machine of a license; answers how many there were.
+///
+/// # Errors
+/// `NOT_FOUND`, storage errors.
+pub async fn reset_machines<B: Backend>(store: &B, id: &str, now: u64) -> Result<u64, CoreError> {
+    let bid = license_id(id)?;
+    let id = id.to_owned();
+    store
+        .write(move |tx| {
+            if tx.license(&bid)?.is_none() {
+                return Err(CoreError::NotFound(format!("no license '{id}'")));
+            }
+            let n = tx.machine_count_up_to(&bid, u64::MAX)?;
+            tx.remove_machines_of(&bid)?;
+            tx.append_audit(AuditEvent::admin(
+                now,
+                "machine.reset",
+                Some(&id),
+                json!({"removed": n}),
+            ))?;
+            Ok(n)
+        })
+        .await
+}
+
+// ---------------------------------------------------------------- audit
+
+/// Which audit events a listing shows.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// About this license (hex id).
+    pub license_id: Option<String>,
+    /// Of this action.
+    pub action: Option<String>,
+    /// At or after.
+    pub since: Option<u64>,
+    /// At or before.
+    pub until: Option<u64>,
+    /// Page size (clamped to 1..=[`MAX_PAGE`]; 100 when absent).
+    pub limit: Option<usize>,
+    /// Continue below this sequence number (the previous page's `next_cursor`).
+    pub cursor: Option<u64>,
+}
+
+/// The audit log, newest first, a page at a time, and how many events it holds in all.
+///
+/// # Errors
+/// Storage errors.
+pub async fn audit<B: Backend>(
+    store: &B,
+    f: AuditFilter,
+) -> Result<(Page<AuditEvent, u64>, u64), CoreError> {
+    let limit = f.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    store
+        .scan(move |tx| {
+            let total = tx.audit_len()?;
+            let mut items = Vec::new();
+            let mut last = None;
+            let mut more = false;
+            tx.audit_before(f.cursor, &mut |e| {
+                // Newest first: every later one is older still.
+                if f.since.is_some_and(|s| e.at < s) {
+                    return false;
+                }
+                let keep = f
+                    .license_id
+                    .as_ref()
+                    .is_none_or(|l| e.license_id.as_ref() == Some(l))
+                    && f.action.as_ref().is_none_or(|a| e.action == *a)
+                    && f.until.is_none_or(|u| e.at <= u);
+                if keep {
+                    if items.len() == limit {
+                        more = true;
+                        return false;
+                    }
+                    last = Some(e.seq);
+                    items.push(e);
+                }
+                true
+            })?;
+            Ok((
+                Page {
+                    items,
+                    next_cursor: if more { last } else { None },
+                },
+                total,
+            ))
+        })
+        .await
+}

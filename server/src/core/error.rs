@@ -1,0 +1,141 @@
+//! The domain's one error type: why a rule refused, or why storage could not answer.
+//!
+//! Each variant has a stable `code()` (the strings of `docs/api.md`, the CLI and the client
+//! library). Nothing here knows HTTP: `crate::error` maps each variant to a status and a
+//! JSON body, in that one place. The enum also holds the few refusals only the HTTP layer
+//! raises (a body too large, a timeout, no such route, a wrong admin token), so that every
+//! code the server answers with is listed once.
+
+/// Why a request was refused.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreError {
+    /// The license key is not one this server issued.
+    KeyInvalid,
+    /// The license has expired.
+    KeyExpired,
+    /// The license is suspended.
+    KeySuspended,
+    /// The license is revoked.
+    KeyRevoked,
+    /// Every activation the license allows is in use.
+    ActivationLimitReached {
+        /// The license's limit.
+        max: u64,
+    },
+    /// No such machine is activated on the license.
+    MachineNotFound,
+    /// The machine token or fingerprint belongs to another machine.
+    FingerprintMismatch,
+    /// Every floating seat of the license is held.
+    LeaseLimitReached {
+        /// The license's limit.
+        max: u64,
+    },
+    /// The lease token is not one this server issued, or it was replaced by a renewal.
+    LeaseInvalid,
+    /// The lease has expired.
+    LeaseExpired,
+    /// The lease was released.
+    LeaseReleased,
+    /// The request is malformed: bad JSON, a missing or out-of-range field.
+    BadRequest(String),
+    /// The request body is larger than allowed.
+    PayloadTooLarge,
+    /// The admin token is missing or wrong.
+    Unauthorized,
+    /// No such route, or no such record.
+    NotFound(String),
+    /// The record exists already (for example a product name).
+    Conflict(String),
+    /// The request took too long.
+    Timeout,
+    /// The server cannot use its storage now (a full disk, an I/O error, the database being
+    /// reopened): the request was not applied.
+    StorageUnavailable,
+    /// Something failed inside the server; the cause is logged, not shown.
+    Internal,
+}
+
+impl CoreError {
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CoreError::KeyInvalid => "KEY_INVALID",
+            CoreError::KeyExpired => "KEY_EXPIRED",
+            CoreError::KeySuspended => "KEY_SUSPENDED",
+            CoreError::KeyRevoked => "KEY_REVOKED",
+            CoreError::ActivationLimitReached { .. } => "ACTIVATION_LIMIT_REACHED",
+            CoreError::MachineNotFound => "MACHINE_NOT_FOUND",
+            CoreError::FingerprintMismatch => "FINGERPRINT_MISMATCH",
+            CoreError::LeaseLimitReached { .. } => "LEASE_LIMIT_REACHED",
+            CoreError::LeaseInvalid => "LEASE_INVALID",
+            CoreError::LeaseExpired => "LEASE_EXPIRED",
+            CoreError::LeaseReleased => "LEASE_RELEASED",
+            CoreError::BadRequest(_) => "BAD_REQUEST",
+            CoreError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            CoreError::Unauthorized => "UNAUTHORIZED",
+            CoreError::NotFound(_) => "NOT_FOUND",
+            CoreError::Conflict(_) => "CONFLICT",
+            CoreError::Timeout => "TIMEOUT",
+            CoreError::StorageUnavailable => "STORAGE_UNAVAILABLE",
+            CoreError::Internal => "INTERNAL",
+        }
+    }
+
+    /// What is wrong and what to do, for the client.
+    pub fn message(&self) -> String {
+        match self {
+            CoreError::KeyInvalid => "this license key is not known to the server; check it was copied whole".into(),
+            CoreError::KeyExpired => "this license has expired; renew it with your vendor".into(),
+            CoreError::KeySuspended => "this license is suspended; contact your vendor".into(),
+            CoreError::KeyRevoked => "this license has been revoked".into(),
+            CoreError::ActivationLimitReached { max } => format!(
+                "every activation of this license is in use (limit: {max}); deactivate a machine first"
+            ),
+            CoreError::MachineNotFound => "this machine is not activated on this license; activate it first".into(),
+            CoreError::FingerprintMismatch => "the machine token belongs to another machine".into(),
+            CoreError::LeaseLimitReached { max } => format!(
+                "every floating seat of this license is in use (limit: {max}); try again when one is released"
+            ),
+            CoreError::LeaseInvalid => {
+                "this lease token is not current (unknown, or replaced by a renewal); obtain a new lease".into()
+            }
+            CoreError::LeaseExpired => "this lease has expired; obtain a new lease".into(),
+            CoreError::LeaseReleased => "this lease was released; obtain a new lease".into(),
+            CoreError::BadRequest(m) => m.clone(),
+            CoreError::PayloadTooLarge => "the request body is too large".into(),
+            CoreError::Unauthorized => "missing or wrong admin token (Authorization: Bearer <token>)".into(),
+            CoreError::NotFound(m) => m.clone(),
+            CoreError::Conflict(m) => m.clone(),
+            CoreError::Timeout => "the request took too long; try again".into(),
+            CoreError::StorageUnavailable => "the server cannot use its storage right now (disk full or an I/O error) and did not apply this request; retry later, with back-off (the operator sees the cause in GET /healthz and the server log)".into(),
+            CoreError::Internal => "internal error; the server log has the cause".into(),
+        }
+    }
+
+    /// Adds the product's support message to the refusal.
+    pub fn with_support(self, support: Option<String>) -> WithSupport {
+        WithSupport {
+            error: self,
+            support,
+        }
+    }
+}
+
+impl std::fmt::Display for CoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code(), self.message())
+    }
+}
+
+impl std::error::Error for CoreError {}
+
+/// An error with the product's support message.
+#[derive(Debug)]
+pub struct WithSupport {
+    /// The error.
+    pub error: CoreError,
+    /// The support message, when the product has one.
+    pub support: Option<String>,
+}

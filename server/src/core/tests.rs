@@ -1,0 +1,395 @@
+//! The rules, tested without HTTP, against a storage backend in a temporary directory.
+//!
+//! Every test takes its backend from [`backend`], the one function a second backend
+//! (PostgreSQL) changes to run this very suite: a backend is correct when it passes the
+//! same rules as the others (object_store's way).
+
+use std::sync::Arc;
+
+use licet::SigningKey;
+use licet_verifier::Keyring;
+
+use crate::core::admin::{self, NewLicense};
+use crate::core::client::{self, Activate, MachineRef};
+use crate::core::leases::{self, Obtain, Renew};
+use crate::core::{CoreError, WithSupport};
+use crate::model::License;
+use crate::state::Signer;
+use crate::storage::Backend;
+
+/// A backend and what it needs to live (a temporary directory).
+struct Fixture<B> {
+    store: B,
+    signer: Arc<Signer>,
+    _dir: tempfile::TempDir,
+}
+
+/// The backend of every test here: a fresh database of the server's own backend
+/// (`crate::store`) in a temporary directory,
+/// group commit on.
+fn backend() -> Fixture<crate::store::Store> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _writer) = crate::store::Store::open(
+        &dir.path().join(crate::store::FILE_NAME),
+        crate::store::WriterConfig { max_batch: 64 },
+    )
+    .expect("open");
+    let key = SigningKey::generate_ed25519().expect("key");
+    let signature_pem = key.public_pem();
+    let keyring = Keyring::from_pem(&signature_pem).expect("keyring");
+    Fixture {
+        store,
+        signer: Arc::new(Signer {
+            key,
+            signature_pem,
+            keyring,
+        }),
+        _dir: dir,
+    }
+}
+
+/// The time every test starts at (any time: the rules read no clock).
+const T0: u64 = 1_800_000_000;
+
+impl<B: Backend> Fixture<B> {
+    /// A new license of product `p` (made on first use) with these settings.
+    async fn license(&self, settings: NewLicense) -> License {
+        if admin::get_product(&self.store, "p").await.is_err() {
+            admin::create_product(&self.store, "p".into(), None, T0)
+                .await
+                .expect("product");
+        }
+        admin::create_license(
+            &self.store,
+            &self.signer,
+            NewLicense {
+                product: "p".into(),
+                ..settings
+            },
+            T0,
+        )
+        .await
+        .expect("license")
+    }
+
+    async fn activate(
+        &self,
+        l: &License,
+        fp: u8,
+        now: u64,
+    ) -> Result<client::MachineGrant, CoreError> {
+        client::activate(
+            &self.store,
+            &self.signer,
+            Activate {
+                license_key: l.key.clone(),
+                fingerprint: [fp; 32],
+                name: None,
+                platform: None,
+                user: None,
+            },
+            now,
+        )
+        .await
+        .map_err(code)
+    }
+
+    async fn obtain(
+        &self,
+        l: &License,
+        ttl: Option<u64>,
+        now: u64,
+    ) -> Result<leases::Grant, CoreError> {
+        leases::obtain(
+            &self.store,
+            &self.signer,
+            Obtain {
+                license_key: l.key.clone(),
+                client_id: None,
+                ttl,
+            },
+            now,
+        )
+        .await
+        .map_err(code)
+    }
+
+    async fn renew(
+        &self,
+        token: &str,
+        request_id: Option<&str>,
+        now: u64,
+    ) -> Result<leases::Grant, CoreError> {
+        leases::renew(
+            &self.store,
+            &self.signer,
+            Renew {
+                lease_token: token.to_owned(),
+                ttl: None,
+                request_id: request_id.map(str::to_owned),
+            },
+            now,
+        )
+        .await
+        .map_err(code)
+    }
+}
+
+fn code(e: WithSupport) -> CoreError {
+    e.error
+}
+
+#[tokio::test]
+async fn activations_stop_at_the_licenses_limit() {
+    let t = backend();
+    let l = t
+        .license(NewLicense {
+            max_machines: Some(2),
+            ..Default::default()
+        })
+        .await;
+    let first = t.activate(&l, 1, T0).await.expect("first machine");
+    assert_eq!((first.created, first.remaining), (true, Some(1)));
+    let second = t.activate(&l, 2, T0).await.expect("second machine");
+    assert_eq!(second.remaining, Some(0));
+    assert_eq!(
+        t.activate(&l, 3, T0).await.map(|g| g.machine.id),
+        Err(CoreError::ActivationLimitReached { max: 2 })
+    );
+    // Freeing one makes room again.
+    client::deactivate(
+        &t.store,
+        &t.signer,
+        MachineRef::Key {
+            license_key: l.key.clone(),
+            fingerprint: [1; 32],
+        },
+        T0,
+    )
+    .await
+    .expect("deactivate");
+    assert!(t.activate(&l, 3, T0).await.is_ok());
+}
+
+#[tokio::test]
+async fn activating_the_same_fingerprint_again_uses_no_activation() {
+    let t = backend();
+    let l = t
+        .license(NewLicense {
+            max_machines: Some(1),
+            ..Default::default()
+        })
+        .await;
+    let first = t.activate(&l, 7, T0).await.expect("activate");
+    let again = t
+        .activate(&l, 7, T0 + 5)
+        .await
+        .expect("the same machine again");
+    assert!(first.created && !again.created);
+    assert_eq!(again.machine.id, first.machine.id);
+    assert_eq!(again.remaining, Some(0));
+    let v = client::validate(&t.store, &l.key, Some([7; 32]), T0 + 5)
+        .await
+        .expect("validate");
+    assert_eq!((v.machines_used, v.refusal), (1, None));
+}
+
+#[tokio::test]
+async fn leases_stop_at_the_seat_limit() {
+    let t = backend();
+    let l = t
+        .license(NewLicense {
+            max_leases: Some(2),
+            ..Default::default()
+        })
+        .await;
+    t.obtain(&l, None, T0).await.expect("first seat");
+    t.obtain(&l, None, T0).await.expect("second seat");
+    assert_eq!(
+        t.obtain(&l, None, T0).await.map(|g| g.lease.id),
+        Err(CoreError::LeaseLimitReached { max: 2 })
+    );
+}
+
+#[tokio::test]
+async fn an_expired_lease_frees_its_seat_at_exactly_its_ttl() {
+    let t = backend();
+    let l = t
+        .license(NewLicense {
+            max_leases: Some(1),
+            ..Default::default()
+        })
+        .await;
+    let g = t.obtain(&l, Some(600), T0).await.expect("the seat");
+    assert_eq!(g.lease.expires_at, T0 + 600);
+    assert_eq!(
+        t.obtain(&l, None, T0 + 599).await.map(|g| g.lease.id),
+        Err(CoreError::LeaseLimitReached { max: 1 }),
+        "one second before its TTL the lease still holds the seat"
+    );
+    assert!(
+        t.obtain(&l, None, T0 + 600).await.is_ok(),
+        "at its TTL the seat is free"
+    );
+    assert_eq!(
+        leases::validate(&t.store, &g.token, T0 + 600)
+            .await
+            .map_err(code)
+            .map(|l| l.id),
+        Err(CoreError::LeaseExpired)
+    );
+}
+
+#[tokio::test]
+async fn a_renewal_replaces_the_token_and_a_repeat_gets_the_same_answer() {
+    let t = backend();
+    let l = t.license(NewLicense::default()).await;
+    let g = t.obtain(&l, None, T0).await.expect("obtain");
+    let r = t.renew(&g.token, Some("r1"), T0 + 10).await.expect("renew");
+    assert_ne!(r.token, g.token);
+    assert_eq!(r.lease.renewals, 1);
+    assert_eq!(
+        leases::validate(&t.store, &g.token, T0 + 11)
+            .await
+            .map_err(code)
+            .map(|l| l.id),
+        Err(CoreError::LeaseInvalid),
+        "the replaced token is refused online"
+    );
+    assert!(leases::validate(&t.store, &r.token, T0 + 11).await.is_ok());
+    // The request_id rule: the same renewal again (its answer was lost) gets the same
+    // token; without the id, the old token is refused.
+    let again = t
+        .renew(&g.token, Some("r1"), T0 + 12)
+        .await
+        .expect("repeat");
+    assert_eq!((again.token, again.lease.renewals), (r.token.clone(), 1));
+    assert_eq!(
+        t.renew(&g.token, None, T0 + 12).await.map(|g| g.token),
+        Err(CoreError::LeaseInvalid)
+    );
+    assert_eq!(
+        t.renew(&g.token, Some("r2"), T0 + 12)
+            .await
+            .map(|g| g.token),
+        Err(CoreError::LeaseInvalid)
+    );
+}
+
+#[tokio::test]
+async fn a_released_lease_cannot_be_renewed() {
+    let t = backend();
+    let l = t
+        .license(NewLicense {
+            max_leases: Some(1),
+            ..Default::default()
+        })
+        .await;
+    let g = t.obtain(&l, None, T0).await.expect("obtain");
+    leases::release(&t.store, &g.token, T0 + 1)
+        .await
+        .expect("release");
+    assert_eq!(
+        t.renew(&g.token, None, T0 + 2).await.map(|g| g.token),
+        Err(CoreError::LeaseReleased)
+    );
+    assert!(
+        t.obtain(&l, None, T0 + 2).await.is_ok(),
+        "the released seat is free at once"
+    );
+}
+
+#[tokio::test]
+async fn a_suspended_license_refuses_renewals() {
+    let t = backend();
+    let l = t.license(NewLicense::default()).await;
+    let g = t.obtain(&l, None, T0).await.expect("obtain");
+    admin::suspend(&t.store, &l.id, T0 + 1)
+        .await
+        .expect("suspend");
+    assert_eq!(
+        t.renew(&g.token, None, T0 + 2).await.map(|g| g.token),
+        Err(CoreError::KeySuspended)
+    );
+    admin::reinstate(&t.store, &l.id, T0 + 3)
+        .await
+        .expect("reinstate");
+    assert!(t.renew(&g.token, None, T0 + 4).await.is_ok());
+}
+
+#[tokio::test]
+async fn bulk_creation_is_all_or_nothing() {
+    let t = backend();
+    t.license(NewLicense::default()).await;
+    let before = admin::list_licenses(&t.store, admin::LicenseFilter::default())
+        .await
+        .expect("list")
+        .items
+        .len();
+    let good = NewLicense {
+        product: "p".into(),
+        ..Default::default()
+    };
+    for bad in [
+        // A product that does not exist: found only inside the write.
+        NewLicense {
+            product: "nope".into(),
+            ..Default::default()
+        },
+        // A setting out of range: found before the write.
+        NewLicense {
+            product: "p".into(),
+            lease_ttl: Some(0),
+            ..Default::default()
+        },
+    ] {
+        let r = admin::bulk_create(&t.store, &t.signer, vec![good.clone(), bad], T0).await;
+        assert!(
+            matches!(&r, Err(CoreError::BadRequest(m)) if m.starts_with("licenses[1]: ")),
+            "{r:?}"
+        );
+        let after = admin::list_licenses(&t.store, admin::LicenseFilter::default())
+            .await
+            .expect("list")
+            .items
+            .len();
+        assert_eq!(after, before, "nothing of a refused bulk request is stored");
+    }
+    let made = admin::bulk_create(&t.store, &t.signer, vec![good.clone(), good], T0)
+        .await
+        .expect("bulk");
+    assert_eq!(made.len(), 2);
+}
+
+#[tokio::test]
+async fn deleting_a_license_removes_its_leases() {
+    let t = backend();
+    let l = t.license(NewLicense::default()).await;
+    let live = t.obtain(&l, None, T0).await.expect("obtain");
+    let released = t.obtain(&l, None, T0).await.expect("obtain");
+    leases::release(&t.store, &released.token, T0 + 1)
+        .await
+        .expect("release");
+    admin::delete_license(&t.store, &l.id, T0 + 2)
+        .await
+        .expect("delete");
+    let ids = [live.lease.id.clone(), released.lease.id.clone()];
+    let left = t
+        .store
+        .read(move |tx| {
+            ids.iter()
+                .map(|id| tx.lease(&crate::core::id_bytes(id).ok_or(CoreError::Internal)?))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .expect("read");
+    assert_eq!(left, vec![None, None], "lease records left");
+    assert_eq!(
+        t.renew(&live.token, None, T0 + 3).await.map(|g| g.token),
+        Err(CoreError::LeaseInvalid)
+    );
+    assert!(matches!(
+        leases::list(&t.store, &l.id, None, T0 + 3).await,
+        Err(CoreError::NotFound(_))
+    ));
+}

@@ -1,0 +1,266 @@
+//! The storage interface the licensing core calls, and its backends.
+//!
+//! Three parts: [`ReadTx`], a consistent read snapshot; [`WriteTx`], one write transaction
+//! (it reads too, inside the transaction); and [`Backend`], the handle that runs a read job
+//! on a snapshot or a write job in a transaction. The operations are typed (a license by id,
+//! a count of machines up to a limit, a lease put, an audit event appended): no caller
+//! names a table, a key layout or an encoding, so a backend is free in all three.
+//!
+//! The transaction methods are synchronous on purpose: redb's one writer thread runs the
+//! jobs of a batch one after another inside one transaction (group commit), and a SQL
+//! backend runs the same job on a blocking thread inside one SQL transaction.
+//!
+//! What every backend guarantees (`docs/architecture.md`):
+//! - the checks and the writes of one write job happen in one transaction, isolated from
+//!   every other job (serializable);
+//! - [`Backend::write`] answers only once that transaction is durable, and a job's `Err`
+//!   is committed like an `Ok` (a refusal writes its audit event; jobs check before they
+//!   write, so nothing else of a refused job is there to keep);
+//! - a write job may be run more than once (a SQL backend reruns it after a serialization
+//!   failure), so it is `FnMut` and must have no effect outside the transaction;
+//! - a failure of the storage itself is [`CoreError::StorageUnavailable`].
+
+pub mod redb;
+
+use std::future::Future;
+
+use crate::core::CoreError;
+use crate::model::{AuditEvent, Lease, License, Machine, Product};
+
+/// What storage operations return.
+pub type Result<T> = std::result::Result<T, CoreError>;
+
+/// Reads, from one consistent snapshot.
+pub trait ReadTx {
+    /// A license by id.
+    ///
+    /// # Errors
+    /// [`CoreError::StorageUnavailable`] or [`CoreError::Internal`], as every method here.
+    fn license(&self, id: &[u8; 16]) -> Result<Option<License>>;
+
+    /// A license by the SHA-256 of its key's binary form.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn license_by_key_hash(&self, hash: &[u8; 32]) -> Result<Option<License>>;
+
+    /// Licenses in id order, starting after `after` (from the first when `None`), each
+    /// handed to `visit` until it returns false.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn licenses_after(
+        &self,
+        after: Option<&[u8; 16]>,
+        visit: &mut dyn FnMut(License) -> bool,
+    ) -> Result<()>;
+
+    /// How many licenses there are.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn license_count(&self) -> Result<u64>;
+
+    /// A product by name.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn product(&self, name: &str) -> Result<Option<Product>>;
+
+    /// Every product, by name.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn products(&self) -> Result<Vec<Product>>;
+
+    /// One machine of a license, by fingerprint.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn machine(&self, license: &[u8; 16], fingerprint: &[u8; 32]) -> Result<Option<Machine>>;
+
+    /// The machines of a license.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn machines(&self, license: &[u8; 16]) -> Result<Vec<Machine>>;
+
+    /// How many machines a license has, counting no further than `limit` (so that the cost
+    /// is bounded by the limit, not by the fleet).
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn machine_count_up_to(&self, license: &[u8; 16], limit: u64) -> Result<u64>;
+
+    /// How many seats of a license are held at `now`: leases neither released nor expired
+    /// (`now < expires_at`).
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn seats_held(&self, license: &[u8; 16], now: u64) -> Result<u64>;
+
+    /// A lease by id.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn lease(&self, id: &[u8; 16]) -> Result<Option<Lease>>;
+
+    /// Every lease of a license, oldest first, released and expired ones included.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn leases_of(&self, license: &[u8; 16]) -> Result<Vec<Lease>>;
+
+    /// Audit events, newest first, starting below `before` (from the newest when `None`),
+    /// each handed to `visit` until it returns false.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn audit_before(
+        &self,
+        before: Option<u64>,
+        visit: &mut dyn FnMut(AuditEvent) -> bool,
+    ) -> Result<()>;
+
+    /// How many audit events there are.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn audit_len(&self) -> Result<u64>;
+
+    /// A setting of the database itself (`admin_token_sha256`).
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+}
+
+/// One write transaction: the reads of [`ReadTx`] inside it, and the writes.
+pub trait WriteTx: ReadTx {
+    /// As [`ReadTx::seats_held`]; the backend may drop what it keeps of leases that have
+    /// expired on the way (they hold no seat), so that the count stays as cheap as the
+    /// number of live seats, whatever the lease history.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn count_seats(&mut self, license: &[u8; 16], now: u64) -> Result<u64>;
+
+    /// Stores a new license and the index from its key's hash to it.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn insert_license(&mut self, l: &License, key_hash: &[u8; 32]) -> Result<()>;
+
+    /// Stores a changed license (its key never changes).
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn put_license(&mut self, l: &License) -> Result<()>;
+
+    /// Deletes a license with its key index entry, its machines and every lease of it.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn delete_license(&mut self, id: &[u8; 16], key_hash: &[u8; 32]) -> Result<()>;
+
+    /// Whether any license of a product exists.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn product_has_licenses(&mut self, name: &str) -> Result<bool>;
+
+    /// Stores a product (new or changed).
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn put_product(&mut self, p: &Product) -> Result<()>;
+
+    /// Deletes a product.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn remove_product(&mut self, name: &str) -> Result<()>;
+
+    /// Stores a machine (new, or checked in), under its license and fingerprint.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn put_machine(&mut self, m: &Machine) -> Result<()>;
+
+    /// Removes a machine.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn remove_machine(&mut self, license: &[u8; 16], fingerprint: &[u8; 32]) -> Result<()>;
+
+    /// Removes every machine of a license.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn remove_machines_of(&mut self, license: &[u8; 16]) -> Result<()>;
+
+    /// Stores a new lease: its record, its seat (until `expires_at`, unless released) and
+    /// its place in the license's lease list.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn insert_lease(&mut self, l: &Lease) -> Result<()>;
+
+    /// Stores a changed lease (renewed or released) and keeps its seat in step: a lease
+    /// not released holds a seat until its `expires_at`; a released one none.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn put_lease(&mut self, l: &Lease) -> Result<()>;
+
+    /// Appends an audit event; its `seq` is assigned here, one more than the last.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn append_audit(&mut self, event: AuditEvent) -> Result<()>;
+
+    /// Stores a setting of the database itself.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
+}
+
+/// A storage backend: runs read jobs on snapshots and write jobs in durable transactions.
+pub trait Backend: Clone + Send + Sync + 'static {
+    /// Runs `job` on a read snapshot. For short reads (a few records): a backend may run it
+    /// on the calling task.
+    ///
+    /// # Errors
+    /// What `job` returns, or [`CoreError::StorageUnavailable`] when no snapshot can be had.
+    fn read<T, F>(&self, job: F) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn ReadTx) -> Result<T> + Send + 'static;
+
+    /// As [`Backend::read`], for reads that may visit many records (listings, the audit
+    /// log): run where a long job does not hold up the tasks serving other requests.
+    ///
+    /// # Errors
+    /// As [`Backend::read`].
+    fn scan<T, F>(&self, job: F) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn ReadTx) -> Result<T> + Send + 'static;
+
+    /// Runs `job` in a write transaction and answers once that transaction is durable
+    /// (see the module's guarantees: `Err` is committed too; `job` may run more than once
+    /// and must have no effect outside the transaction).
+    ///
+    /// # Errors
+    /// What `job` returns, or [`CoreError::StorageUnavailable`] when the commit fails.
+    fn write<T, F>(&self, job: F) -> impl Future<Output = Result<T>> + Send
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn WriteTx) -> Result<T> + Send + 'static;
+
+    /// Queues an audit event without waiting for it to be durable (refused client requests:
+    /// their answer must not wait on a disk write). Best effort: under overload or a
+    /// storage fault the event may be dropped, and that is logged.
+    fn audit_later(&self, event: AuditEvent);
+}
