@@ -616,3 +616,9 @@ fn entries<'a>(pairs: impl Iterator<Item = (&'a str, JsValue)>) -> Result<Object
         .collect();
     Object::from_entries(&array)
 }
+
+// The module's heap: talc instead of Rust's default dlmalloc, for its smaller code (see
+// Cargo.toml). wasm32 without threads, the only target this crate is built for.
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
