@@ -223,7 +223,8 @@ impl Keyring {
         let kind_name = well_formed("options.kind", &kind_name)?;
         let kind = Kind::from_name(&kind_name).ok_or_else(|| {
             type_error(&alloc::format!(
-                "options.kind must be 'license', 'machine' or 'lease', not {kind_name:?}"
+                "options.kind must be 'license', 'machine' or 'lease', not {}",
+                quoted(&kind_name)
             ))
         })?;
         let product = js_string("options.product", &get(&options, "product")?)?;
@@ -305,7 +306,8 @@ fn options_object(value: &JsValue) -> Result<Object, JsValue> {
         let key = key.as_string().unwrap_or_default();
         if !OPTIONS.contains(&key.as_str()) {
             return Err(type_error(&alloc::format!(
-                "unknown option {key:?}; the options are {}",
+                "unknown option {}; the options are {}",
+                quoted(&key),
                 OPTIONS.join(", ")
             )));
         }
@@ -346,7 +348,8 @@ fn seconds(name: &str, value: &JsValue) -> Result<Option<u64>, JsValue> {
     };
     if !js_sys::Number::is_safe_integer(value) || n < 0.0 {
         return Err(range_error(&alloc::format!(
-            "{name} must be a whole number of seconds from 0 to Number.MAX_SAFE_INTEGER (or a bigint), not {n}"
+            "{name} must be a whole number of seconds from 0 to Number.MAX_SAFE_INTEGER (or a bigint), not {}",
+            number_text(value)
         )));
     }
     // A safe integer from 0 up is exactly representable as u64.
@@ -389,6 +392,24 @@ fn fingerprint_hash(value: &JsValue) -> Result<Option<licet_verifier::Fingerprin
             type_name(value)
         )))
     }
+}
+
+/// A string quoted and escaped for an error message, by JavaScript's `JSON.stringify`: Rust's
+/// `{:?}` would bring in its own escaping and Unicode tables (a few KB of module).
+fn quoted(text: &str) -> String {
+    js_sys::JSON::stringify(&JsValue::from_str(text))
+        .map(String::from)
+        .unwrap_or_default()
+}
+
+/// A number as JavaScript writes it (`1.5`, `NaN`, `Infinity`), by its own `toString`: Rust's
+/// float formatting would add about 15 KB to the module for this one error message.
+fn number_text(value: &JsValue) -> String {
+    value
+        .unchecked_ref::<js_sys::Number>()
+        .to_string_with_radix(10)
+        .map(String::from)
+        .unwrap_or_default()
 }
 
 /// How a value is named in an error message: its `typeof`, or `null`/`array`.
