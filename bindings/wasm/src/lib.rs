@@ -14,7 +14,9 @@
 //! (a `RuntimeError: unreachable` in JavaScript) and leave its memory in an unknown state.
 //! The crate's lints refuse `unwrap`, `expect`, indexing and `panic!`.
 
-use alloc::string::String;
+#![no_std]
+
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use js_sys::{Array, JsString, Object, RangeError, TypeError, Uint8Array};
@@ -264,8 +266,9 @@ impl Keyring {
 /// The current time from JavaScript's clock (`Date.now()`, milliseconds), in whole seconds.
 /// `std::time::SystemTime` has no clock on wasm32-unknown-unknown (it panics).
 fn clock_now() -> Result<u64, JsValue> {
-    // `as` saturates: a clock before 1970 (or NaN) reads 0, which no valid token accepts.
-    Ok((date_now()? / 1000.0).floor() as u64)
+    // `as` rounds toward zero, which is down for a time after 1970, and saturates: a clock
+    // before 1970 (or NaN) reads 0, which no valid token accepts.
+    Ok((date_now()? / 1000.0) as u64)
 }
 
 /// The string in `value`, or a TypeError naming the argument.
@@ -382,7 +385,7 @@ fn fingerprint_hash(value: &JsValue) -> Result<Option<licet_verifier::Fingerprin
         for (byte, v) in out.iter_mut().zip(bytes.iter()) {
             *byte = v
                 .as_f64()
-                .filter(|n| n.fract() == 0.0 && (0.0..=255.0).contains(n))
+                .filter(|n| (0.0..=255.0).contains(n) && f64::from(*n as u8) == *n)
                 .ok_or_else(wrong)? as u8;
         }
         Ok(Some(out))
@@ -643,3 +646,10 @@ fn entries<'a>(pairs: impl Iterator<Item = (&'a str, JsValue)>) -> Result<Object
 #[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+/// Traps, as `panic = "abort"` does. Nothing here panics on purpose (the crate's lints refuse
+/// it); this handler replaces std's, whose message formatting a module never shows.
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
