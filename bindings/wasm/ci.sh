@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The WebAssembly binding's CI step: lint the crate, build the package's module (the size
-# profile, wasm-bindgen, wasm-opt -Oz), run the Node tests (every vector of
-# test-vectors/vectors.json, the bad-input tests, the browser entry), run every vector in
+# profile, wasm-bindgen, wasm-opt -Oz; the default module and the Ed25519-only one), run the
+# Node tests (every vector of test-vectors/vectors.json through each module, the bad-input
+# tests, the browser entries), run every vector in
 # headless Chromium, run docs/bindings.md's JavaScript example, and check the TypeScript
 # declarations with tsc.
 # Installs what it needs itself: the rustup target wasm32-unknown-unknown, wasm-bindgen-cli
@@ -55,13 +56,16 @@ echo "-- lint (its own workspace, so the root's fmt and clippy do not see it)"
 cargo fmt --manifest-path "$here/Cargo.toml" -- --check
 cargo clippy --manifest-path "$here/Cargo.toml" --release --locked \
   --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --manifest-path "$here/Cargo.toml" --release --locked --no-default-features \
+  --target wasm32-unknown-unknown -- -D warnings
 
-echo "-- build: pkg/licet_bg.wasm (node $(node --version), wasm-bindgen $WASM_BINDGEN_VERSION, $(wasm-opt --version))"
+echo "-- build: pkg/ and pkg-ed25519/ (node $(node --version), wasm-bindgen $WASM_BINDGEN_VERSION, $(wasm-opt --version))"
 bash "$here/build.sh"
-wasm="$here/pkg/licet_bg.wasm"
-echo "module: $(wc -c <"$wasm") bytes, $(gzip -9 <"$wasm" | wc -c) gzipped (gzip -9)"
+for wasm in "$here/pkg/licet_bg.wasm" "$here/pkg-ed25519/licet_bg.wasm"; do
+  echo "module ${wasm#"$here/"}: $(wc -c <"$wasm") bytes, $(gzip -9 <"$wasm" | wc -c) gzipped (gzip -9)"
+done
 
-echo "-- node --test: every vector, bad input, the browser entry"
+echo "-- node --test: every vector through both modules, bad input, the browser entries"
 (cd "$here" && node --test tests/*.test.js)
 
 # The package as an application gets it: `npm pack` (only what package.json's "files"

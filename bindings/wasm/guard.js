@@ -4,9 +4,9 @@
 // hand `this.__wbg_ptr` (0 then) to the module, which throws "null pointer passed to rust"
 // from inside it: an exception that leaves the module's stack frames allocated
 // (wasm-bindgen issue 1959), so that a few thousand such calls would break the module for
-// good ("memory access out of bounds" on every later call). Both entry points import this
-// module; tests/api.test.js makes thousands of such calls and then verifies a token.
-import { Claims, Keyring } from "./pkg/licet.js";
+// good ("memory access out of bounds" on every later call). Every entry point calls
+// guardClasses on its module's classes; tests/api.test.js makes thousands of such calls and
+// then verifies a token.
 
 function guard(cls, how) {
   const proto = cls.prototype;
@@ -45,5 +45,8 @@ function guard(cls, how) {
   }
 }
 
-guard(Keyring, "Keyring.fromPem(text)");
-guard(Claims, "keyring.verify()");
+/** Guards the Keyring and Claims classes of one of the package's modules (once each). */
+export function guardClasses(Keyring, Claims) {
+  guard(Keyring, "Keyring.fromPem(text)");
+  guard(Claims, "keyring.verify()");
+}

@@ -14,7 +14,9 @@
 //! (a `RuntimeError: unreachable` in JavaScript) and leave its memory in an unknown state.
 //! The crate's lints refuse `unwrap`, `expect`, indexing and `panic!`.
 
-use alloc::string::String;
+#![no_std]
+
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use js_sys::{Array, JsString, Object, RangeError, TypeError, Uint8Array};
@@ -223,7 +225,8 @@ impl Keyring {
         let kind_name = well_formed("options.kind", &kind_name)?;
         let kind = Kind::from_name(&kind_name).ok_or_else(|| {
             type_error(&alloc::format!(
-                "options.kind must be 'license', 'machine' or 'lease', not {kind_name:?}"
+                "options.kind must be 'license', 'machine' or 'lease', not {}",
+                quoted(&kind_name)
             ))
         })?;
         let product = js_string("options.product", &get(&options, "product")?)?;
@@ -263,8 +266,9 @@ impl Keyring {
 /// The current time from JavaScript's clock (`Date.now()`, milliseconds), in whole seconds.
 /// `std::time::SystemTime` has no clock on wasm32-unknown-unknown (it panics).
 fn clock_now() -> Result<u64, JsValue> {
-    // `as` saturates: a clock before 1970 (or NaN) reads 0, which no valid token accepts.
-    Ok((date_now()? / 1000.0).floor() as u64)
+    // `as` rounds toward zero, which is down for a time after 1970, and saturates: a clock
+    // before 1970 (or NaN) reads 0, which no valid token accepts.
+    Ok((date_now()? / 1000.0) as u64)
 }
 
 /// The string in `value`, or a TypeError naming the argument.
@@ -305,7 +309,8 @@ fn options_object(value: &JsValue) -> Result<Object, JsValue> {
         let key = key.as_string().unwrap_or_default();
         if !OPTIONS.contains(&key.as_str()) {
             return Err(type_error(&alloc::format!(
-                "unknown option {key:?}; the options are {}",
+                "unknown option {}; the options are {}",
+                quoted(&key),
                 OPTIONS.join(", ")
             )));
         }
@@ -346,7 +351,8 @@ fn seconds(name: &str, value: &JsValue) -> Result<Option<u64>, JsValue> {
     };
     if !js_sys::Number::is_safe_integer(value) || n < 0.0 {
         return Err(range_error(&alloc::format!(
-            "{name} must be a whole number of seconds from 0 to Number.MAX_SAFE_INTEGER (or a bigint), not {n}"
+            "{name} must be a whole number of seconds from 0 to Number.MAX_SAFE_INTEGER (or a bigint), not {}",
+            number_text(value)
         )));
     }
     // A safe integer from 0 up is exactly representable as u64.
@@ -379,7 +385,7 @@ fn fingerprint_hash(value: &JsValue) -> Result<Option<licet_verifier::Fingerprin
         for (byte, v) in out.iter_mut().zip(bytes.iter()) {
             *byte = v
                 .as_f64()
-                .filter(|n| n.fract() == 0.0 && (0.0..=255.0).contains(n))
+                .filter(|n| (0.0..=255.0).contains(n) && f64::from(*n as u8) == *n)
                 .ok_or_else(wrong)? as u8;
         }
         Ok(Some(out))
@@ -389,6 +395,24 @@ fn fingerprint_hash(value: &JsValue) -> Result<Option<licet_verifier::Fingerprin
             type_name(value)
         )))
     }
+}
+
+/// A string quoted and escaped for an error message, by JavaScript's `JSON.stringify`: Rust's
+/// `{:?}` would bring in its own escaping and Unicode tables (a few KB of module).
+fn quoted(text: &str) -> String {
+    js_sys::JSON::stringify(&JsValue::from_str(text))
+        .map(String::from)
+        .unwrap_or_default()
+}
+
+/// A number as JavaScript writes it (`1.5`, `NaN`, `Infinity`), by its own `toString`: Rust's
+/// float formatting would add about 15 KB to the module for this one error message.
+fn number_text(value: &JsValue) -> String {
+    value
+        .unchecked_ref::<js_sys::Number>()
+        .to_string_with_radix(10)
+        .map(String::from)
+        .unwrap_or_default()
 }
 
 /// How a value is named in an error message: its `typeof`, or `null`/`array`.
@@ -615,4 +639,17 @@ fn entries<'a>(pairs: impl Iterator<Item = (&'a str, JsValue)>) -> Result<Object
         .map(|(k, v)| Array::of2(&JsValue::from_str(k), &v))
         .collect();
     Object::from_entries(&array)
+}
+
+// The module's heap: talc instead of Rust's default dlmalloc, for its smaller code (see
+// Cargo.toml). wasm32 without threads, the only target this crate is built for.
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
+/// Traps, as `panic = "abort"` does. Nothing here panics on purpose (the crate's lints refuse
+/// it); this handler replaces std's, whose message formatting a module never shows.
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
 }

@@ -49,6 +49,9 @@ const WRONG = [
   [{ now: 1800000000.5 }, RangeError, /options\.now must be a whole number/],
   [{ now: NaN }, RangeError, /options\.now must be a whole number/],
   [{ now: Infinity }, RangeError, /options\.now must be a whole number/],
+  // The refused value as JavaScript writes it (the module formats no floats itself).
+  [{ now: -Infinity }, RangeError, /, not -Infinity$/],
+  [{ leeway: 0.25 }, RangeError, /, not 0\.25$/],
   [{ now: -1 }, RangeError, /options\.now must be a whole number/],
   [{ now: 2 ** 53 }, RangeError, /options\.now must be a whole number/],
   [{ now: -1n }, RangeError, /options\.now must be from 0 to 2n \*\* 64n - 1n/],
@@ -61,9 +64,16 @@ const WRONG = [
   [{ fingerprint: "zz".repeat(32) }, TypeError, /64 hex digits or 32 bytes/],
   [{ fingerprint: "é".repeat(64) }, TypeError, /64 hex digits or 32 bytes/],
   [{ fingerprint: new Uint8Array(31) }, TypeError, /64 hex digits or 32 bytes/],
+  // A subclass's iterator may yield anything: each byte is checked to be a whole 0 to 255.
+  ...[1.5, 256, -1, NaN, "7"].map((bad) => [
+    { fingerprint: new (class extends Uint8Array { *[Symbol.iterator]() { for (let i = 0; i < 32; i++) yield i ? 0 : bad; } })(32) },
+    TypeError,
+    /64 hex digits or 32 bytes/,
+  ]),
   [{ fingerprint: 0 }, TypeError, /options\.fingerprint must be a string of 64 hex digits, a Uint8Array/],
   [{ fingerprint: [0, 1] }, TypeError, /options\.fingerprint must be .* not an array/],
   [{ colour: "red" }, TypeError, /unknown option "colour"; the options are kind, product/],
+  [{ 'say "hi"\n': 1 }, TypeError, /unknown option "say \\"hi\\"\\n";/],
   [{ last_seen: 5 }, TypeError, /unknown option "last_seen"/],
 ];
 

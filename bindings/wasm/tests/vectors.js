@@ -14,3 +14,15 @@ export const MANIFEST = JSON.parse(readFileSync(join(VECTORS_DIR, "vectors.json"
 export function read(path) {
   return readFileSync(join(VECTORS_DIR, path), "utf8");
 }
+
+// rsaEncryption, 1.2.840.113549.1.1.1, as DER writes the OID inside a SubjectPublicKeyInfo.
+const RSA_OID = Buffer.from("06092a864886f70d010101", "hex");
+const BLOCK = /-----BEGIN ([A-Z ]+)-----([\s\S]*?)-----END \1-----\n?/g;
+
+/** The PEM blocks of a keyring text, each with whether it is an RSA key. */
+export function pemBlocks(pem) {
+  return [...pem.matchAll(BLOCK)].map((m) => ({
+    text: m[0].endsWith("\n") ? m[0] : `${m[0]}\n`,
+    rsa: Buffer.from(m[2].replace(/\s+/g, ""), "base64").includes(RSA_OID),
+  }));
+}

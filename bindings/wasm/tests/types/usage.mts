@@ -67,3 +67,18 @@ Keyring.fromPem(new Uint8Array(4));
 // @ts-expect-error the codes are a closed set
 const wrongCode: VerifyErrorCode = "EXPIRED";
 void wrongCode;
+
+// The Ed25519-only entry has the same API and the same declarations.
+import { Keyring as Ed25519Keyring, VerifyError as Ed25519VerifyError } from "@licet/verifier/ed25519";
+const small: Ed25519Keyring = Ed25519Keyring.fromPem(pem);
+try {
+  const claims: Claims = small.verify(token, options);
+  void claims;
+} catch (e) {
+  if (e instanceof Ed25519VerifyError) {
+    const code: VerifyErrorCode = e.code;
+    void code;
+  }
+}
+// @ts-expect-error the options are required here too
+small.verify(token);
