@@ -42,6 +42,7 @@ pub fn config(data: &Path, max_batch: usize) -> licet_server::Config {
         max_connections: 10_000,
         idle_timeout: 15,
         header_read_timeout: 30,
+        no_admin_console: false,
     }
 }
 
@@ -76,6 +77,7 @@ impl TestServer {
             licet_server::Options {
                 clock: Arc::new(move || c.load(Ordering::SeqCst)),
                 admin_token: Some(ADMIN.into()),
+                tls: false,
             },
             async move {
                 let _ = rx.await;
