@@ -3,8 +3,7 @@
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -104,10 +103,6 @@ pub async fn page(
         Ok((p, total)) => (Some(p), total, Notice::None),
         Err(e) => (None, 0, Notice::Error(e)),
     };
-    let status = match &notice {
-        Notice::Error(e) => crate::error::status(e),
-        _ => StatusCode::OK,
-    };
     let body = html! {
         form.card.inline method="get" action="/admin/audit" {
             div {
@@ -142,11 +137,7 @@ pub async fn page(
             }
         }
     };
-    (
-        status,
-        view::page(Some(&ctx), Some(Nav::Audit), "Audit log", &notice, body),
-    )
-        .into_response()
+    view::respond(Some(&ctx), Some(Nav::Audit), "Audit log", notice, body)
 }
 
 /// A table of audit events (also on a license's page).

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -155,10 +155,6 @@ async fn render_list(s: &AppState, ctx: &Ctx, q: &ListQuery, notice: Notice) -> 
         Ok(p) => (Some(p), notice),
         Err(e) => (None, Notice::Error(e)),
     };
-    let status = match &notice {
-        Notice::Error(e) => crate::error::status(e),
-        _ => StatusCode::OK,
-    };
     let sel = |v: &str, cur: &str| (v == cur).then_some("selected");
     let body = html! {
         p.actions {
@@ -242,11 +238,7 @@ async fn render_list(s: &AppState, ctx: &Ctx, q: &ListQuery, notice: Notice) -> 
             }
         }
     };
-    (
-        status,
-        view::page(Some(ctx), Some(Nav::Licenses), "Licenses", &notice, body),
-    )
-        .into_response()
+    view::respond(Some(ctx), Some(Nav::Licenses), "Licenses", notice, body)
 }
 
 /// The search form.
@@ -459,10 +451,6 @@ async fn render_new(
         Ok(p) => p,
         Err(e) => return view::error_page(Some(ctx), e),
     };
-    let status = match &notice {
-        Notice::Error(e) => crate::error::status(e),
-        _ => StatusCode::OK,
-    };
     let (title, action) = if bulk {
         ("Bulk create licenses", "/admin/licenses/bulk")
     } else {
@@ -484,11 +472,7 @@ async fn render_new(
             }
         }
     };
-    (
-        status,
-        view::page(Some(ctx), Some(Nav::Licenses), title, &notice, body),
-    )
-        .into_response()
+    view::respond(Some(ctx), Some(Nav::Licenses), title, notice, body)
 }
 
 /// `POST /admin/licenses/new`.
@@ -708,10 +692,6 @@ async fn render_one(
         (Ok(m), Ok(le), Ok(t)) => (m, le, t.0.items),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return view::error_page(Some(ctx), e),
     };
-    let status = match &notice {
-        Notice::Error(e) => crate::error::status(e),
-        _ => StatusCode::OK,
-    };
     let here = format!("/admin/licenses/{}", l.id);
     let current = LicenseForm {
         product: l.product.clone(),
@@ -852,11 +832,7 @@ async fn render_one(
         Some(c) => format!("License of {c}"),
         None => format!("License {}", l.id),
     };
-    (
-        status,
-        view::page(Some(ctx), Some(Nav::Licenses), &title, &notice, body),
-    )
-        .into_response()
+    view::respond(Some(ctx), Some(Nav::Licenses), &title, notice, body)
 }
 
 /// `POST /admin/licenses/{id}`: saves the settings.

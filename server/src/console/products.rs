@@ -1,7 +1,7 @@
 //! Products: list, create, edit the support message, delete (refused while licenses use it).
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use maud::html;
 use serde::Deserialize;
 
@@ -43,10 +43,6 @@ async fn render_list(s: &AppState, ctx: &Ctx, notice: Notice, form: &NewProduct)
         Ok(p) => p,
         Err(e) => return view::error_page(Some(ctx), e),
     };
-    let status = match &notice {
-        Notice::Error(e) => crate::error::status(e),
-        _ => axum::http::StatusCode::OK,
-    };
     let body = html! {
         section {
             @if products.is_empty() {
@@ -79,11 +75,7 @@ async fn render_list(s: &AppState, ctx: &Ctx, notice: Notice, form: &NewProduct)
             }
         }
     };
-    (
-        status,
-        view::page(Some(ctx), Some(Nav::Products), "Products", &notice, body),
-    )
-        .into_response()
+    view::respond(Some(ctx), Some(Nav::Products), "Products", notice, body)
 }
 
 /// The new-product form.
@@ -134,10 +126,6 @@ async fn render_one(s: &AppState, ctx: &Ctx, name: &str, notice: Notice) -> Resp
         Ok(p) => p,
         Err(e) => return view::error_page(Some(ctx), e),
     };
-    let status = match &notice {
-        Notice::Error(e) => crate::error::status(e),
-        _ => axum::http::StatusCode::OK,
-    };
     let here = format!("/admin/products/{}", path_part(&p.name));
     let body = html! {
         p { "Created " (view::time(p.created_at, ctx.now)) "; changed " (view::time(p.updated_at, ctx.now)) "." }
@@ -162,11 +150,7 @@ async fn render_one(s: &AppState, ctx: &Ctx, name: &str, notice: Notice) -> Resp
         }
     };
     let title = format!("Product {}", p.name);
-    (
-        status,
-        view::page(Some(ctx), Some(Nav::Products), &title, &notice, body),
-    )
-        .into_response()
+    view::respond(Some(ctx), Some(Nav::Products), &title, notice, body)
 }
 
 /// The support-message form.

@@ -119,6 +119,27 @@ fn notice_box(n: &Notice) -> Markup {
     }
 }
 
+impl Notice {
+    /// The status of a page showing this notice: an error's own, else 200.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Notice::Error(e) => crate::error::status(e),
+            _ => StatusCode::OK,
+        }
+    }
+}
+
+/// A whole page as an answer, with the status its notice calls for.
+pub fn respond(
+    ctx: Option<&Ctx>,
+    nav: Option<Nav>,
+    title: &str,
+    notice: Notice,
+    body: Markup,
+) -> Response {
+    (notice.status(), page(ctx, nav, title, &notice, body)).into_response()
+}
+
 /// An API error code in words.
 pub fn words(e: &CoreError) -> &'static str {
     match e.code() {
