@@ -143,7 +143,7 @@ fn chart(a: &[u64; DAYS], b: &[u64; DAYS], now: u64) -> Markup {
     };
     html! {
         figure.chart {
-            svg viewBox={ "0 0 " (W) " " (H + 20) } role="img" aria-labelledby="chart-title" {
+            svg viewBox={ "-16 0 " (W + 32) " " (H + 20) } role="img" aria-labelledby="chart-title" {
                 title id="chart-title" { "Machine activations and lease obtains per day, last 30 days (max " (max) " a day)" }
                 line.axis x1="0" y1=(H) x2=(W) y2=(H) {}
                 @for i in 0..DAYS {
@@ -155,8 +155,9 @@ fn chart(a: &[u64; DAYS], b: &[u64; DAYS], now: u64) -> Markup {
                     rect.sb x=(x + SLOT / 2) y=(H - hb) width=(SLOT / 2 - 2) height=(hb) {
                         title { (date(i)) ": " (b[i]) " lease obtains" }
                     }
-                    @if i % 7 == 0 || i == DAYS - 1 {
-                        text x=(x) y=(H + 15) { (date(i).get(5..).unwrap_or_default()) }
+                    // Today and every seventh day before it.
+                    @if (DAYS - 1 - i) % 7 == 0 {
+                        text x=(x + SLOT / 2) y=(H + 15) text-anchor="middle" { (date(i).get(5..).unwrap_or_default()) }
                     }
                 }
                 text.max x="2" y="12" { "max " (max) }
