@@ -156,7 +156,7 @@ fn chart(a: &[u64; DAYS], b: &[u64; DAYS], now: u64) -> Markup {
                         title { (date(i)) ": " (b[i]) " lease obtains" }
                     }
                     // Today and every seventh day before it.
-                    @if (DAYS - 1 - i) % 7 == 0 {
+                    @if (DAYS - 1 - i).is_multiple_of(7) {
                         text x=(x + SLOT / 2) y=(H + 15) text-anchor="middle" { (date(i).get(5..).unwrap_or_default()) }
                     }
                 }
