@@ -421,3 +421,144 @@ async fn the_console_can_be_turned_off() {
     let (st, _) = s.admin(Method::GET, "/products", None).await;
     assert_eq!(st, 200, "the JSON admin API stays");
 }
+
+#[tokio::test]
+async fn pages_act_through_the_same_rules_as_the_api() {
+    let s = TestServer::start().await;
+    let l = s
+        .license("cad", json!({"customer": "Globex", "expires_at": "2027-02-01T00:00:00Z"}))
+        .await;
+    let id = l["id"].as_str().expect("id").to_owned();
+    let page = format!("/admin/licenses/{id}");
+    let mut c = signed_in(&s).await;
+
+    // A product with licenses is not deleted: the core's refusal, in words, in place.
+    c.get("/admin/products/cad").await;
+    let p = c.post("/admin/products/cad/delete", &[("confirm", "yes")]).await;
+    assert_eq!(p.status, 409, "{}", p.body);
+    assert!(p.body.contains("Not possible now"), "{}", p.body);
+    assert!(p.body.contains("still has licenses"), "{}", p.body);
+    // Nothing destructive happens without the confirmation box.
+    let p = c.post("/admin/products/cad/delete", &[]).await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("tick the confirmation box"), "{}", p.body);
+    let p = c
+        .post("/admin/products/cad", &[("support_message", "Call 555-0100")])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (_, prod) = s.admin(Method::GET, "/products/cad", None).await;
+    assert_eq!(prod["support_message"], "Call 555-0100");
+
+    // Status actions need their box ticked.
+    c.get(&page).await;
+    let p = c
+        .post(&format!("{page}/status"), &[("action", "revoke")])
+        .await;
+    assert_eq!(p.status, 400);
+    let (_, got) = s.admin(Method::GET, &format!("/licenses/{id}"), None).await;
+    assert_eq!(got["status"], "active", "not revoked without confirmation");
+    let p = c
+        .post(&format!("{page}/status"), &[("action", "suspend"), ("confirm", "yes")])
+        .await;
+    assert_eq!(p.location(), Some(format!("{page}?done=suspend").as_str()));
+    let (_, got) = s.admin(Method::GET, &format!("/licenses/{id}"), None).await;
+    assert_eq!(got["status"], "suspended");
+
+    // Editing: a bad value is refused naming the field, and the form keeps what was typed.
+    c.get(&page).await;
+    let p = c
+        .post(&page, &[("max_machines", "lots"), ("customer", "Globex Ltd")])
+        .await;
+    assert_eq!(p.status, 400);
+    assert!(p.body.contains("max machines must be a whole number"), "{}", p.body);
+    assert!(p.body.contains("value=\"Globex Ltd\""), "the form keeps the input");
+    let p = c
+        .post(
+            &page,
+            &[
+                ("customer", "Globex Ltd"),
+                ("type", "trial"),
+                ("expires", "2027-03-31"),
+                ("max_machines", "4"),
+                ("max_leases", ""),
+                ("features", "a, b"),
+                ("metadata", "order=A-1\nregion=eu"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (_, got) = s.admin(Method::GET, &format!("/licenses/{id}"), None).await;
+    assert_eq!(got["customer"], "Globex Ltd");
+    assert_eq!(got["type"], "trial");
+    assert_eq!(got["expires_at"], "2027-04-01T00:00:00Z");
+    assert_eq!(got["max_machines"], 4);
+    assert_eq!(got["max_leases"], serde_json::Value::Null);
+    assert_eq!(got["features"], json!(["a", "b"]));
+    assert_eq!(got["metadata"], json!({"order": "A-1", "region": "eu"}));
+
+    // Filters: by type, and the suspended license among the suspended ones.
+    let p = c.get("/admin/licenses?type=trial&status=suspended").await;
+    assert!(p.body.contains(&id));
+    let p = c.get("/admin/licenses?type=perpetual").await;
+    assert!(!p.body.contains(&id));
+    assert!(p.body.contains("No license matches."));
+
+    // The dashboard counts it as suspended; the audit log filters by action.
+    let p = c.get("/admin").await;
+    assert!(p.body.contains("<span class=\"n\">1</span><span class=\"l\">suspended</span>"), "{}", p.body);
+    let p = c.get("/admin/audit?action=license.suspend").await;
+    assert!(p.body.contains("license.suspend"));
+    assert!(!p.body.contains("<code>license.create</code>"));
+
+    // The keys page shows the key id of the key in /signature.pem.
+    let kr = s.keyring().await;
+    let kid = licet_verifier::hex(kr.keys()[0].kid());
+    let p = c.get("/admin/keys").await;
+    assert!(p.body.contains(&kid), "{}", p.body);
+    assert!(p.body.contains("BEGIN PUBLIC KEY"));
+}
+
+#[tokio::test]
+async fn bulk_creation_answers_a_csv_of_the_new_keys() {
+    let s = TestServer::start().await;
+    s.license("cad", json!({})).await;
+    let mut c = signed_in(&s).await;
+    c.get("/admin/licenses/bulk").await;
+    let p = c
+        .post(
+            "/admin/licenses/bulk",
+            &[("count", "1001"), ("product", "cad")],
+        )
+        .await;
+    assert_eq!(p.status, 400, "over the bound: {}", p.body);
+    let p = c
+        .post(
+            "/admin/licenses/bulk",
+            &[("count", "5"), ("product", "cad"), ("customer", "=HYPERLINK(\"x\")")],
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let ids = p
+        .body
+        .split("name=\"ids\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the ids field")
+        .to_owned();
+    assert_eq!(ids.split(',').count(), 5);
+    let r = c.post("/admin/licenses/bulk.csv", &[("ids", &ids)]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.headers.get("content-disposition").and_then(|v| v.to_str().ok()),
+        Some("attachment; filename=\"licenses.csv\"")
+    );
+    let lines: Vec<&str> = r.body.lines().collect();
+    assert_eq!(lines.len(), 6, "{}", r.body);
+    for (line, id) in lines[1..].iter().zip(ids.split(',')) {
+        let (_, l) = s.admin(Method::GET, &format!("/licenses/{id}"), None).await;
+        let key = l["license_key"].as_str().expect("key");
+        assert!(line.starts_with(&format!("{id},{key},cad,")), "{line}");
+        // A formula is written as text, quoted as CSV.
+        assert!(line.contains("\"'=HYPERLINK(\"\"x\"\")\""), "{line}");
+    }
+}
