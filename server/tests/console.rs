@@ -426,7 +426,10 @@ async fn the_console_can_be_turned_off() {
 async fn pages_act_through_the_same_rules_as_the_api() {
     let s = TestServer::start().await;
     let l = s
-        .license("cad", json!({"customer": "Globex", "expires_at": "2027-02-01T00:00:00Z"}))
+        .license(
+            "cad",
+            json!({"customer": "Globex", "expires_at": "2027-02-01T00:00:00Z"}),
+        )
         .await;
     let id = l["id"].as_str().expect("id").to_owned();
     let page = format!("/admin/licenses/{id}");
@@ -434,7 +437,9 @@ async fn pages_act_through_the_same_rules_as_the_api() {
 
     // A product with licenses is not deleted: the core's refusal, in words, in place.
     c.get("/admin/products/cad").await;
-    let p = c.post("/admin/products/cad/delete", &[("confirm", "yes")]).await;
+    let p = c
+        .post("/admin/products/cad/delete", &[("confirm", "yes")])
+        .await;
     assert_eq!(p.status, 409, "{}", p.body);
     assert!(p.body.contains("Not possible now"), "{}", p.body);
     assert!(p.body.contains("still has licenses"), "{}", p.body);
@@ -443,7 +448,10 @@ async fn pages_act_through_the_same_rules_as_the_api() {
     assert_eq!(p.status, 400);
     assert!(p.body.contains("tick the confirmation box"), "{}", p.body);
     let p = c
-        .post("/admin/products/cad", &[("support_message", "Call 555-0100")])
+        .post(
+            "/admin/products/cad",
+            &[("support_message", "Call 555-0100")],
+        )
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
     let (_, prod) = s.admin(Method::GET, "/products/cad", None).await;
@@ -458,7 +466,10 @@ async fn pages_act_through_the_same_rules_as_the_api() {
     let (_, got) = s.admin(Method::GET, &format!("/licenses/{id}"), None).await;
     assert_eq!(got["status"], "active", "not revoked without confirmation");
     let p = c
-        .post(&format!("{page}/status"), &[("action", "suspend"), ("confirm", "yes")])
+        .post(
+            &format!("{page}/status"),
+            &[("action", "suspend"), ("confirm", "yes")],
+        )
         .await;
     assert_eq!(p.location(), Some(format!("{page}?done=suspend").as_str()));
     let (_, got) = s.admin(Method::GET, &format!("/licenses/{id}"), None).await;
@@ -467,11 +478,21 @@ async fn pages_act_through_the_same_rules_as_the_api() {
     // Editing: a bad value is refused naming the field, and the form keeps what was typed.
     c.get(&page).await;
     let p = c
-        .post(&page, &[("max_machines", "lots"), ("customer", "Globex Ltd")])
+        .post(
+            &page,
+            &[("max_machines", "lots"), ("customer", "Globex Ltd")],
+        )
         .await;
     assert_eq!(p.status, 400);
-    assert!(p.body.contains("max machines must be a whole number"), "{}", p.body);
-    assert!(p.body.contains("value=\"Globex Ltd\""), "the form keeps the input");
+    assert!(
+        p.body.contains("max machines must be a whole number"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body.contains("value=\"Globex Ltd\""),
+        "the form keeps the input"
+    );
     let p = c
         .post(
             &page,
@@ -505,7 +526,12 @@ async fn pages_act_through_the_same_rules_as_the_api() {
 
     // The dashboard counts it as suspended; the audit log filters by action.
     let p = c.get("/admin").await;
-    assert!(p.body.contains("<span class=\"n\">1</span><span class=\"l\">suspended</span>"), "{}", p.body);
+    assert!(
+        p.body
+            .contains("<span class=\"n\">1</span><span class=\"l\">suspended</span>"),
+        "{}",
+        p.body
+    );
     let p = c.get("/admin/audit?action=license.suspend").await;
     assert!(p.body.contains("license.suspend"));
     assert!(!p.body.contains("<code>license.create</code>"));
@@ -534,7 +560,11 @@ async fn bulk_creation_answers_a_csv_of_the_new_keys() {
     let p = c
         .post(
             "/admin/licenses/bulk",
-            &[("count", "5"), ("product", "cad"), ("customer", "=HYPERLINK(\"x\")")],
+            &[
+                ("count", "5"),
+                ("product", "cad"),
+                ("customer", "=HYPERLINK(\"x\")"),
+            ],
         )
         .await;
     assert_eq!(p.status, 200, "{}", p.body);
@@ -549,7 +579,9 @@ async fn bulk_creation_answers_a_csv_of_the_new_keys() {
     let r = c.post("/admin/licenses/bulk.csv", &[("ids", &ids)]).await;
     assert_eq!(r.status, 200);
     assert_eq!(
-        r.headers.get("content-disposition").and_then(|v| v.to_str().ok()),
+        r.headers
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok()),
         Some("attachment; filename=\"licenses.csv\"")
     );
     let lines: Vec<&str> = r.body.lines().collect();

@@ -451,3 +451,37 @@ async fn sign_out(
     );
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_secure_only_over_tls() {
+        let plain = set_cookie(session::COOKIE, "v".into(), 60, false);
+        let tls = set_cookie(session::COOKIE, "v".into(), 60, true);
+        let (plain, tls) = (plain.to_str().expect("ascii"), tls.to_str().expect("ascii"));
+        assert!(!plain.contains("Secure"), "{plain}");
+        assert!(tls.contains("Secure"), "{tls}");
+        for c in [plain, tls] {
+            for attr in ["HttpOnly", "SameSite=Strict", "Path=/admin", "Max-Age=60"] {
+                assert!(c.contains(attr), "{attr} in {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_form_needs_its_sessions_csrf_token() {
+        let keys = Keys::derive(b"k", &[1; 32]);
+        let nonce = [5; 16];
+        let token = keys.csrf(&nonce);
+        let ok: Result<SignInForm, _> =
+            checked_form(&keys, &nonce, format!("csrf={token}&token=x").as_bytes());
+        assert_eq!(ok.map(|f| f.token).ok().as_deref(), Some("x"));
+        let bad: Result<SignInForm, _> =
+            checked_form(&keys, &[6; 16], format!("csrf={token}").as_bytes());
+        assert!(bad.is_err());
+        let none: Result<SignInForm, _> = checked_form(&keys, &nonce, b"token=x");
+        assert!(none.is_err());
+    }
+}
