@@ -317,6 +317,13 @@ async fn no_key_token_or_session_id_in_any_url() {
         !p.body.contains(&unknown),
         "an unknown key is not shown back"
     );
+    // A damaged key is not taken for a customer's name (whose search goes in a URL).
+    let damaged = &key[..key.len() - 3];
+    let p = c.post("/admin/licenses/search", &[("q", damaged)]).await;
+    assert_eq!(p.status, 400, "{}", p.body);
+    assert_eq!(p.location(), None);
+    assert!(p.body.contains("not a whole license key"), "{}", p.body);
+    assert!(!p.body.contains(damaged));
     // Search by customer lists by a part of the name (not secret).
     let p = c.post("/admin/licenses/search", &[("q", "glob")]).await;
     assert_eq!(p.location(), Some("/admin/licenses?customer=glob"));

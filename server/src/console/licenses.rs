@@ -258,7 +258,20 @@ pub async fn search(
     let q = f.q.trim();
     let not_found =
         |what: &str| Notice::Error(CoreError::NotFound(format!("no license has this {what}")));
-    if crate::state::key_bytes(q).is_ok() {
+    // Anything shaped like a token (its kind prefix, or longer than any customer name) is
+    // taken as a key, even a damaged one: it must not go on to the customer search, whose
+    // text ends up in a URL.
+    let token_like = ["LIC-", "MCH-", "LSE-"]
+        .iter()
+        .any(|p| q.len() >= 4 && q[..4].eq_ignore_ascii_case(p))
+        || q.len() > licet_verifier::claims::limits::NAME;
+    if token_like {
+        if crate::state::key_bytes(q).is_err() {
+            let e = CoreError::BadRequest(
+                "this is not a whole license key (LIC-…): check it was copied whole".into(),
+            );
+            return render_list(&s, &ctx, &ListQuery::default(), Notice::Error(e)).await;
+        }
         let key = q.to_owned();
         return match rules::license_by_key(&s.store, &key).await {
             Ok(Some(l)) => view::see_other(&format!("/admin/licenses/{}", l.id)),
