@@ -78,6 +78,7 @@ pub fn page(
                 link rel="stylesheet" href="/admin/assets/console.css";
             }
             body {
+                a.skip href="#main" { "Skip to content" }
                 header {
                     a.brand href="/admin" { "licet console" }
                     @if let Some(ctx) = ctx {
@@ -96,7 +97,7 @@ pub fn page(
                         }
                     }
                 }
-                main {
+                main id="main" {
                     h1 { (title) }
                     (notice_box(notice))
                     (body)
