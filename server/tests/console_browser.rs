@@ -149,14 +149,7 @@ async fn click(c: &Client, css: &str) {
         .click()
         .await
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while old.tag_name().await.is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "no new page within 20 s of clicking {css}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    next_page(old, &format!("clicking {css}")).await;
 }
 
 /// Presses Enter in a field (the keyboard's way to send a form) and waits for the next page.
@@ -168,11 +161,16 @@ async fn press_enter(c: &Client, css: &str) {
         .send_keys("\u{E007}")
         .await
         .expect("Enter");
+    next_page(old, &format!("Enter in {css}")).await;
+}
+
+/// Waits until `old` (the previous page's root element) is gone: the next page is there.
+async fn next_page(old: fantoccini::elements::Element, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while old.tag_name().await.is_ok() {
         assert!(
             Instant::now() < deadline,
-            "no new page within 20 s of Enter in {css}"
+            "no new page within 20 s of {what}"
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
