@@ -243,6 +243,37 @@ async fn sign_out_clears_the_cookie_and_closes_every_page() {
 }
 
 #[tokio::test]
+async fn sign_out_every_session_ends_the_others_too() {
+    let s = TestServer::start().await;
+    let mut a = signed_in(&s).await;
+    let mut b = signed_in(&s).await;
+    s.advance(5);
+    a.get("/admin").await;
+    // Not without the confirmation box.
+    assert_eq!(a.post("/admin/sign-out-all", &[]).await.status, 400);
+    assert_eq!(b.get("/admin").await.status, 200);
+    a.get("/admin").await;
+    let p = a.post("/admin/sign-out-all", &[("confirm", "yes")]).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(a.get("/admin").await.status, 303, "this session is over");
+    // Another session keeps its cookie, and is over all the same.
+    assert!(b.cookies.contains_key("licet_console"));
+    assert_eq!(
+        b.get("/admin").await.status,
+        303,
+        "the other session is over"
+    );
+    let (_, log) = s
+        .admin(Method::GET, "/audit?action=console.sign_out_all", None)
+        .await;
+    assert_eq!(log["events"].as_array().map(Vec::len), Some(1), "{log}");
+    // A new sign-in works.
+    s.advance(1);
+    assert_eq!(b.sign_in(ADMIN).await.status, 303);
+    assert_eq!(b.get("/admin").await.status, 200);
+}
+
+#[tokio::test]
 async fn failed_sign_ins_are_audited_and_braked() {
     let s = TestServer::start().await;
     let mut c = ConsoleClient::new(&s.base);

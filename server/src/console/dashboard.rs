@@ -114,6 +114,15 @@ pub async fn page(State(s): State<AppState>, Extension(ctx): Extension<Ctx>) -> 
                 } }
             }
         }
+        section {
+            h2 { "Sessions" }
+            form.card.danger method="post" action="/admin/sign-out-all" {
+                (view::csrf(&ctx))
+                p { "Ends every console session signed in until now, on every server, this one too (after a laptop was lost, say). Everyone signs in again." }
+                label.check { input type="checkbox" name="confirm" value="yes" required; " Yes, sign out every session" }
+                button type="submit" { "Sign out every session" }
+            }
+        }
     };
     view::page(
         Some(&ctx),

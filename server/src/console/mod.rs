@@ -72,6 +72,7 @@ pub fn router(state: &AppState, console: Arc<Console>) -> Router<AppState> {
     let signed_in = Router::new()
         .route("/", get(dashboard::page))
         .route("/sign-out", post(sign_out))
+        .route("/sign-out-all", post(sign_out_all))
         .route("/products", get(products::list).post(products::create))
         .route(
             "/products/{name}",
@@ -192,6 +193,13 @@ async fn require_session(
     let Some(session) = session else {
         return view::see_other("/admin/sign-in?expired=1");
     };
+    match crate::core::admin::console_sessions_after(&s.store).await {
+        Ok(after) if session.issued < after => {
+            return view::see_other("/admin/sign-in?expired=1");
+        }
+        Ok(_) => {}
+        Err(e) => return view::error_page(None, e),
+    }
     let ctx = Ctx {
         nonce: session.nonce,
         csrf: console.keys.csrf(&session.nonce),
@@ -444,6 +452,27 @@ async fn sign_out(
     Extension(console): Extension<Arc<Console>>,
     Form(Empty {}): Form<Empty>,
 ) -> Response {
+    let mut resp = view::see_other("/admin/sign-in?signed_out=1");
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        set_cookie(session::COOKIE, String::new(), 0, console.secure_cookies),
+    );
+    resp
+}
+
+/// `POST /admin/sign-out-all`: ends every session signed in before now, this one too.
+async fn sign_out_all(
+    State(s): State<AppState>,
+    Extension(console): Extension<Arc<Console>>,
+    Extension(ctx): Extension<Ctx>,
+    Form(f): Form<products::Confirm>,
+) -> Response {
+    if let Err(e) = f.check() {
+        return view::error_page(Some(&ctx), e);
+    }
+    if let Err(e) = crate::core::admin::end_console_sessions(&s.store, ctx.now).await {
+        return view::error_page(Some(&ctx), e);
+    }
     let mut resp = view::see_other("/admin/sign-in?signed_out=1");
     resp.headers_mut().insert(
         header::SET_COOKIE,

@@ -929,6 +929,49 @@ pub fn console_sign_in<B: Backend>(
     }
 }
 
+/// The database setting that holds when "sign out every session" was last pressed.
+const CONSOLE_SESSIONS_AFTER: &str = "console_sessions_after";
+
+/// When every console session was last ended: sessions signed in before it are over (0:
+/// never). One small read, so that every server process sharing the database sees it.
+///
+/// # Errors
+/// Storage errors.
+pub async fn console_sessions_after<B: Backend>(store: &B) -> Result<u64, CoreError> {
+    store
+        .read(|tx| {
+            Ok(tx
+                .meta(CONSOLE_SESSIONS_AFTER)?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+                .map_or(0, u64::from_be_bytes))
+        })
+        .await
+}
+
+/// Ends every console session signed in before `now`, on every server process (audited).
+///
+/// # Errors
+/// Storage errors.
+pub fn end_console_sessions<B: Backend>(
+    store: &B,
+    now: u64,
+) -> impl std::future::Future<Output = Result<(), CoreError>> + Send + 'static {
+    let store = store.clone();
+    async move {
+        store
+            .write(move |tx| {
+                tx.put_meta(CONSOLE_SESSIONS_AFTER, &now.to_be_bytes())?;
+                tx.append_audit(AuditEvent::admin(
+                    now,
+                    "console.sign_out_all",
+                    None,
+                    json!({}),
+                ))
+            })
+            .await
+    }
+}
+
 /// What the dashboard shows of the licenses, from one bounded scan.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
