@@ -38,6 +38,7 @@ pub struct Query {
 const ACTIONS: &[&str] = &[
     "console.sign_in",
     "console.sign_in_failed",
+    "console.sign_out_all",
     "lease.force_release",
     "lease.obtain",
     "lease.release",
