@@ -47,6 +47,7 @@ async fn vendor_keys_server_activation_offline_check() {
         max_connections: 10_000,
         idle_timeout: 15,
         header_read_timeout: 30,
+        no_admin_console: false,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = licet_server::start(

@@ -54,6 +54,9 @@ pub struct Config {
     /// clients that trickle their headers to hold a connection (slowloris).
     #[arg(long, env = "LICET_HEADER_READ_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_read_timeout: u64,
+    /// Do not serve the admin console at /admin (the JSON admin API under /v1/admin stays).
+    #[arg(long, env = "LICET_NO_ADMIN_CONSOLE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub no_admin_console: bool,
 }
 
 /// A parser of a whole number from `lo` to `hi`, for settings held as `usize` (clap's ranged

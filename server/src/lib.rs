@@ -5,6 +5,7 @@
 //! starts a server from a [`Config`] and stops it cleanly when its shutdown future resolves.
 
 pub mod config;
+pub mod console;
 pub mod core;
 pub mod error;
 pub mod extract;
@@ -38,8 +39,13 @@ pub use state::{AppState, Clock, Signer, system_clock};
 use storage::ReadTx;
 use store::{Store, WriterConfig};
 
-/// Builds the router.
-pub fn app(state: AppState, body_limit: usize, timeout: Duration) -> Router {
+/// Builds the router; with `console`, the admin console at `/admin` too.
+pub fn app(
+    state: AppState,
+    body_limit: usize,
+    timeout: Duration,
+    console: Option<Arc<console::Console>>,
+) -> Router {
     use routes::{admin, client, leases};
     let admin_routes = Router::new()
         .route(
@@ -87,7 +93,11 @@ pub fn app(state: AppState, body_limit: usize, timeout: Duration) -> Router {
         .route("/check-in", post(client::check_in))
         .route("/deactivate", post(client::deactivate));
     let client_routes = leases::client_routes(client_routes);
-    Router::new()
+    let mut router = Router::new();
+    if let Some(console) = console {
+        router = router.nest("/admin", console::router(&state, console));
+    }
+    router
         .route("/signature.pem", get(client::signature_pem))
         .route("/healthz", get(healthz))
         .nest("/v1", client_routes)
@@ -239,6 +249,9 @@ pub struct Options {
     pub clock: Clock,
     /// The admin token; when `None`, `LICET_ADMIN_TOKEN`, else the stored one, else a new one.
     pub admin_token: Option<String>,
+    /// Whether clients reach the listener over TLS: the admin console's cookies are then
+    /// marked `Secure`. False for the plain-HTTP listener.
+    pub tls: bool,
 }
 
 impl Default for Options {
@@ -246,6 +259,7 @@ impl Default for Options {
         Options {
             clock: system_clock(),
             admin_token: None,
+            tls: false,
         }
     }
 }
@@ -293,6 +307,18 @@ pub async fn start(
     let signer = load_signer(config, has_licenses)?;
     let (admin_token_sha256, generated_admin_token) =
         admin_token(&store, options.admin_token).await?;
+    let console = if config.no_admin_console {
+        None
+    } else {
+        let secret = signer.key.to_pkcs8_pem().map_err(|e| {
+            format!("the signing key cannot be read for the admin console's session key: {e}")
+        })?;
+        Some(Arc::new(console::Console::new(
+            secret.as_bytes(),
+            &admin_token_sha256,
+            options.tls,
+        )))
+    };
     let state = AppState {
         store: store.clone(),
         signer: Arc::new(signer),
@@ -303,6 +329,7 @@ pub async fn start(
         state,
         config.body_limit,
         Duration::from_secs(config.request_timeout),
+        console,
     );
     let limits = connection_limits(config);
     let task = tokio::spawn(listen::serve(listener, router, limits, shutdown));

@@ -100,9 +100,9 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // EMFILE and the like: wait a little rather than spin.
                     tracing::warn!(error = %e, "accepting a connection");
@@ -117,7 +117,16 @@ pub async fn serve(
         let mut io = tokio_io_timeout::TimeoutStream::new(stream);
         io.set_read_timeout(Some(limits.idle_timeout));
         io.set_write_timeout(Some(limits.idle_timeout));
-        let conn = http.serve_connection(TokioIo::new(Box::pin(io)), service.clone());
+        // The peer's address, for handlers that need it (the admin console brakes failed
+        // sign-ins per source), as axum's `ConnectInfo` extractor reads it.
+        let inner = service.clone();
+        let service =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                hyper::service::Service::call(&inner, req)
+            });
+        let conn = http.serve_connection(TokioIo::new(Box::pin(io)), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {

@@ -48,6 +48,7 @@ impl Server {
                 licet_server::Options {
                     clock: licet_server::system_clock(),
                     admin_token: Some(ADMIN.into()),
+                    tls: false,
                 },
                 async move {
                     let _ = rx.await;

@@ -428,6 +428,22 @@ pub async fn get_license<B: Backend>(store: &B, id: &str) -> Result<License, Cor
         .await
 }
 
+/// The license a license key names, found by the hash of the key's exact bytes (the key
+/// itself is never stored in an index nor logged); `None` for a key this server did not
+/// issue.
+///
+/// # Errors
+/// Storage errors.
+pub async fn license_by_key<B: Backend>(
+    store: &B,
+    key: &str,
+) -> Result<Option<License>, CoreError> {
+    let key = key.to_owned();
+    store
+        .read(move |tx| Ok(crate::core::client::find_in(tx, &key)?.map(|f| f.license)))
+        .await
+}
+
 /// Which licenses a listing shows.
 #[derive(Debug, Clone, Default)]
 pub struct LicenseFilter {
@@ -437,6 +453,10 @@ pub struct LicenseFilter {
     pub status: Option<Status>,
     /// Of this customer.
     pub customer: Option<String>,
+    /// Whose customer contains this text, in any case (the console's search).
+    pub customer_contains: Option<String>,
+    /// Of this type (`trial`, `subscription`, `perpetual`).
+    pub license_type: Option<String>,
     /// Expiring before (perpetual ones never do).
     pub expires_before: Option<u64>,
     /// Expiring after (perpetual ones included).
@@ -465,6 +485,7 @@ pub async fn list_licenses<B: Backend>(
     f: LicenseFilter,
 ) -> Result<Page<License, String>, CoreError> {
     let limit = f.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    let contains = f.customer_contains.as_deref().map(str::to_lowercase);
     store
         .scan(move |tx| {
             let mut items = Vec::new();
@@ -476,6 +497,14 @@ pub async fn list_licenses<B: Backend>(
                     && f.customer
                         .as_ref()
                         .is_none_or(|c| l.customer.as_ref() == Some(c))
+                    && contains.as_ref().is_none_or(|c| {
+                        l.customer
+                            .as_ref()
+                            .is_some_and(|lc| lc.to_lowercase().contains(c.as_str()))
+                    })
+                    && f.license_type
+                        .as_ref()
+                        .is_none_or(|t| l.license_type.as_ref() == Some(t))
                     && f.expires_before
                         .is_none_or(|b| l.expires_at.is_some_and(|e| e < b))
                     && f.expires_after
@@ -867,6 +896,150 @@ pub async fn audit<B: Backend>(
                 },
                 total,
             ))
+        })
+        .await
+}
+
+// ---------------------------------------------------------------- console
+
+/// Records a sign-in to the admin console, and a failed one above all (a guess at the
+/// admin token). `source` is the peer's address; the token is never recorded.
+///
+/// # Errors
+/// Storage errors.
+pub fn console_sign_in<B: Backend>(
+    store: &B,
+    ok: bool,
+    source: String,
+    now: u64,
+) -> impl std::future::Future<Output = Result<(), CoreError>> + Send + 'static {
+    // A future that owns its store handle: the sign-in handler holds no borrow across the
+    // await (the same higher-ranked `Send` limitation as `change_license`).
+    let store = store.clone();
+    let action = if ok {
+        "console.sign_in"
+    } else {
+        "console.sign_in_failed"
+    };
+    let detail = json!({ "source": source });
+    async move {
+        store
+            .write(move |tx| tx.append_audit(AuditEvent::admin(now, action, None, detail.clone())))
+            .await
+    }
+}
+
+/// The database setting that holds when "sign out every session" was last pressed.
+const CONSOLE_SESSIONS_AFTER: &str = "console_sessions_after";
+
+/// When every console session was last ended: sessions signed in before it are over (0:
+/// never). One small read, so that every server process sharing the database sees it.
+///
+/// # Errors
+/// Storage errors.
+pub async fn console_sessions_after<B: Backend>(store: &B) -> Result<u64, CoreError> {
+    store
+        .read(|tx| {
+            Ok(tx
+                .meta(CONSOLE_SESSIONS_AFTER)?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+                .map_or(0, u64::from_be_bytes))
+        })
+        .await
+}
+
+/// Ends every console session signed in before `now`, on every server process (audited).
+///
+/// # Errors
+/// Storage errors.
+pub fn end_console_sessions<B: Backend>(
+    store: &B,
+    now: u64,
+) -> impl std::future::Future<Output = Result<(), CoreError>> + Send + 'static {
+    let store = store.clone();
+    async move {
+        store
+            .write(move |tx| {
+                tx.put_meta(CONSOLE_SESSIONS_AFTER, &now.to_be_bytes())?;
+                tx.append_audit(AuditEvent::admin(
+                    now,
+                    "console.sign_out_all",
+                    None,
+                    json!({}),
+                ))
+            })
+            .await
+    }
+}
+
+/// What the dashboard shows of the licenses, from one bounded scan.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Active, suspended and revoked licenses.
+    pub active: u64,
+    /// Suspended.
+    pub suspended: u64,
+    /// Revoked.
+    pub revoked: u64,
+    /// Active but past their expiry.
+    pub expired: u64,
+    /// Floating seats held now, over every license scanned.
+    pub seats_in_use: u64,
+    /// Active licenses expiring within the horizon, soonest first (at most 100).
+    pub expiring: Vec<License>,
+    /// Whether the scan stopped at its bound before the last license.
+    pub truncated: bool,
+}
+
+/// Most licenses the dashboard's summary visits.
+pub const SUMMARY_SCAN: u64 = 100_000;
+
+/// Counts licenses by status, the seats held now, and the licenses that expire between
+/// `now` and `now + horizon`, visiting at most [`SUMMARY_SCAN`] licenses.
+///
+/// # Errors
+/// Storage errors.
+pub async fn summary<B: Backend>(store: &B, now: u64, horizon: u64) -> Result<Summary, CoreError> {
+    store
+        .scan(move |tx| {
+            let mut s = Summary::default();
+            let mut seen = 0u64;
+            let mut failed = None;
+            tx.licenses_after(None, &mut |l| {
+                if seen == SUMMARY_SCAN {
+                    s.truncated = true;
+                    return false;
+                }
+                seen += 1;
+                match crate::core::refusal(&l, now) {
+                    None => s.active += 1,
+                    Some(CoreError::KeySuspended) => s.suspended += 1,
+                    Some(CoreError::KeyRevoked) => s.revoked += 1,
+                    Some(_) => s.expired += 1,
+                }
+                if let Some(id) = id_bytes(&l.id) {
+                    match tx.seats_held(&id, now) {
+                        Ok(n) => s.seats_in_use += n,
+                        Err(e) => {
+                            failed = Some(e);
+                            return false;
+                        }
+                    }
+                }
+                if l.status == Status::Active
+                    && l.expires_at
+                        .is_some_and(|e| e > now && e <= now.saturating_add(horizon))
+                {
+                    s.expiring.push(l);
+                }
+                true
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            s.expiring.sort_by_key(|l| l.expires_at);
+            s.expiring.truncate(100);
+            Ok(s)
         })
         .await
 }

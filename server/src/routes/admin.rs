@@ -211,6 +211,8 @@ pub struct LicenseQuery {
     product: Option<String>,
     status: Option<Status>,
     customer: Option<String>,
+    #[serde(rename = "type")]
+    license_type: Option<String>,
     expires_before: Option<String>,
     expires_after: Option<String>,
     limit: Option<usize>,
@@ -243,6 +245,8 @@ pub async fn list_licenses(
         product: q.product,
         status: q.status,
         customer: q.customer,
+        customer_contains: None,
+        license_type: q.license_type,
         expires_before,
         expires_after,
         limit: q.limit,

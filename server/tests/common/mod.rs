@@ -42,6 +42,7 @@ pub fn config(data: &Path, max_batch: usize) -> licet_server::Config {
         max_connections: 10_000,
         idle_timeout: 15,
         header_read_timeout: 30,
+        no_admin_console: false,
     }
 }
 
@@ -76,6 +77,7 @@ impl TestServer {
             licet_server::Options {
                 clock: Arc::new(move || c.load(Ordering::SeqCst)),
                 admin_token: Some(ADMIN.into()),
+                tls: false,
             },
             async move {
                 let _ = rx.await;
@@ -360,5 +362,123 @@ pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> Exit {
         code,
         stdout,
         stderr,
+    }
+}
+
+/// A browser-like client of the admin console: keeps its cookies, follows no redirect
+/// (tests look at each 303), and reads the CSRF token of the last page it got.
+pub struct ConsoleClient {
+    pub base: String,
+    http: reqwest::Client,
+    pub cookies: std::collections::BTreeMap<String, String>,
+    /// The `Set-Cookie` headers of the last answer, as sent.
+    pub set_cookies: Vec<String>,
+    /// The CSRF token of the last page that had a form.
+    pub csrf: Option<String>,
+}
+
+/// An answer of the console.
+pub struct Page {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// Where a 303 points.
+    pub fn location(&self) -> Option<&str> {
+        self.headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+    }
+}
+
+impl ConsoleClient {
+    pub fn new(base: &str) -> ConsoleClient {
+        ConsoleClient {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookies: Default::default(),
+            set_cookies: Vec::new(),
+            csrf: None,
+        }
+    }
+
+    async fn send(&mut self, r: reqwest::RequestBuilder) -> Page {
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let r = if cookie.is_empty() {
+            r
+        } else {
+            r.header(reqwest::header::COOKIE, cookie.join("; "))
+        };
+        let resp = r.send().await.expect("request reaches the server");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        self.set_cookies = headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        for c in &self.set_cookies {
+            let pair = c.split(';').next().unwrap_or("");
+            if let Some((k, v)) = pair.split_once('=') {
+                if v.is_empty() || c.contains("Max-Age=0") {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        let body = resp.text().await.expect("body");
+        if let Some(i) = body.find("name=\"csrf\" value=\"") {
+            let rest = &body[i + 19..];
+            self.csrf = rest.split('"').next().map(str::to_owned);
+        }
+        Page {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let r = self.http.get(format!("{}{path}", self.base));
+        self.send(r).await
+    }
+
+    /// Posts a form with the last page's CSRF token added.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf.clone().unwrap_or_default();
+        let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    /// Posts exactly these fields (no CSRF token added).
+    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(fields).expect("form");
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        self.send(r).await
+    }
+
+    /// Opens the sign-in page and signs in with `token`.
+    pub async fn sign_in(&mut self, token: &str) -> Page {
+        let p = self.get("/admin/sign-in").await;
+        assert_eq!(p.status, 200, "sign-in page: {}", p.body);
+        self.post("/admin/sign-in", &[("token", token)]).await
     }
 }
