@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{ADMIN, Process, fp};
+use common::{ADMIN, Db, Process, fp};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -93,11 +93,11 @@ async fn stream(
     acked.lock().await.clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigkill_loses_no_answered_activation() {
+async fn sigkill_loses_no_answered_activation(db: Db) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = common::data_dir(&tmp);
-    let p = Process::start(&data, &[]);
+    let url = db.url();
+    let p = Process::start_on(&data, &url);
     let http = reqwest::Client::new();
     let (key, id) = setup(&p.base, &http, 150).await;
     let stop = Arc::new(AtomicBool::new(false));
@@ -120,7 +120,7 @@ async fn sigkill_loses_no_answered_activation() {
         "the stream got no activation in before the kill; the test proves nothing"
     );
 
-    let p = Process::start(&data, &[]);
+    let p = Process::start_on(&data, &url);
     let stored = machines(&p.base, &http, &id).await;
     for f in &acked {
         assert!(
@@ -160,11 +160,11 @@ async fn sigkill_loses_no_answered_activation() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_drains_in_flight_requests_and_closes_cleanly() {
+async fn sigterm_drains_in_flight_requests_and_closes_cleanly(db: Db) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = common::data_dir(&tmp);
-    let p = Process::start(&data, &[]);
+    let url = db.url();
+    let p = Process::start_on(&data, &url);
     let http = reqwest::Client::new();
     let (key, id) = setup(&p.base, &http, 10_000).await;
     // Open the connections first, so the requests are in flight (accepted) when the
@@ -196,7 +196,7 @@ async fn sigterm_drains_in_flight_requests_and_closes_cleanly() {
             answered.push(fp(n as u64));
         }
     }
-    let p = Process::start(&data, &[]);
+    let p = Process::start_on(&data, &url);
     let stored = machines(&p.base, &http, &id).await;
     for f in &answered {
         assert!(
@@ -219,11 +219,11 @@ struct LeaseLog {
     leases: std::collections::BTreeMap<String, (String, bool)>,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigkill_during_obtain_renew_release_loses_no_answered_lease() {
+async fn sigkill_during_obtain_renew_release_loses_no_answered_lease(db: Db) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = common::data_dir(&tmp);
-    let p = Process::start(&data, &[]);
+    let url = db.url();
+    let p = Process::start_on(&data, &url);
     let http = reqwest::Client::new();
     let (st, _) = common::send(
         http.post(format!("{}/v1/admin/products", p.base))
@@ -337,7 +337,7 @@ async fn sigkill_during_obtain_renew_release_loses_no_answered_lease() {
         "no lease was answered before the kill; the test proves nothing"
     );
 
-    let p = Process::start(&data, &[]);
+    let p = Process::start_on(&data, &url);
     let (st, list) = common::send(
         http.get(format!("{}/v1/admin/licenses/{id}/leases", p.base))
             .bearer_auth(ADMIN),
@@ -395,3 +395,9 @@ async fn sigkill_during_obtain_renew_release_loses_no_answered_lease() {
         .expect("term");
     assert!(status.success());
 }
+
+on_every_backend!(
+    sigkill_loses_no_answered_activation,
+    sigterm_drains_in_flight_requests_and_closes_cleanly,
+    sigkill_during_obtain_renew_release_loses_no_answered_lease,
+);

@@ -1,7 +1,10 @@
 //! Shared test helpers: a real server on 127.0.0.1 with an ephemeral port and a fresh
-//! temporary data directory, in-process or as the real binary.
+//! temporary data directory, in-process or as the real binary, on either backend: redb in
+//! the data directory, or a fresh database of a real PostgreSQL ([`postgres`]).
 
 #![allow(dead_code)]
+
+pub mod postgres;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -17,6 +20,58 @@ pub const ADMIN: &str = "test-admin-token-0123456789";
 /// A fingerprint hash from a number.
 pub fn fp(n: u64) -> String {
     format!("{n:064x}")
+}
+
+/// The backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// redb in the data directory.
+    Redb,
+    /// A fresh database of the test PostgreSQL.
+    Postgres,
+}
+
+impl Db {
+    /// A new database for one test: `None` for redb (the data directory holds it), else a
+    /// fresh PostgreSQL database's URL.
+    pub fn url(self) -> Option<String> {
+        match self {
+            Db::Redb => None,
+            Db::Postgres => Some(postgres::database()),
+        }
+    }
+}
+
+/// `--database URL` for the real binary, when there is a URL.
+pub fn database_args(url: &Option<String>) -> Vec<&str> {
+    match url {
+        Some(u) => vec!["--database", u.as_str()],
+        None => Vec::new(),
+    }
+}
+
+/// Runs each named test body, `async fn NAME(db: Db)`, once per backend, as the tests
+/// `on_redb::NAME` and `on_postgres::NAME` (object_store's way: one suite, every backend).
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod on_redb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::common::Db::Redb).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::common::Db::Postgres).await;
+                }
+            )*
+        }
+    };
 }
 
 /// An in-process server.
@@ -42,6 +97,8 @@ pub fn config(data: &Path, max_batch: usize) -> licet_server::Config {
         max_connections: 10_000,
         idle_timeout: 15,
         header_read_timeout: 30,
+        database: None,
+        database_pool: 16,
     }
 }
 
@@ -65,8 +122,20 @@ impl TestServer {
     }
 
     pub async fn start_with(f: impl FnOnce(&mut licet_server::Config)) -> TestServer {
+        Self::start_on_with(Db::Redb, f).await
+    }
+
+    /// On the backend `db` (a fresh database).
+    pub async fn start_on(db: Db) -> TestServer {
+        Self::start_on_with(db, |_| {}).await
+    }
+
+    pub async fn start_on_with(db: Db, f: impl FnOnce(&mut licet_server::Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cfg = config(dir.path(), 512);
+        cfg.database = db
+            .url()
+            .map(|u| licet_server::config::DatabaseUrl::parse(&u).expect("a database URL"));
         f(&mut cfg);
         let clock = Arc::new(AtomicU64::new(1_800_000_000));
         let c = Arc::clone(&clock);
@@ -93,9 +162,15 @@ impl TestServer {
         }
     }
 
-    /// The running server's storage.
+    /// The running server's redb storage (redb tests only).
     pub fn store(&self) -> licet_server::store::Store {
-        self.server.as_ref().expect("running").store().clone()
+        self.server
+            .as_ref()
+            .expect("running")
+            .store()
+            .redb()
+            .expect("a redb server")
+            .clone()
     }
 
     pub fn now(&self) -> u64 {
@@ -192,6 +267,11 @@ pub struct Process {
 impl Process {
     pub fn start(data: &Path, extra_env: &[(&str, &str)]) -> Process {
         Self::start_with(data, extra_env, &[], None)
+    }
+
+    /// With `--database URL` when `url` is given (see [`Db::url`]), else on redb in `data`.
+    pub fn start_on(data: &Path, url: &Option<String>) -> Process {
+        Self::start_with(data, &[], &database_args(url), None)
     }
 
     /// As [`Process::start`], with more flags, and with the open-file soft limit first set
