@@ -10,29 +10,15 @@ async fn exact_limit(db: Db, max_batch: usize) {
     let s = TestServer::start_on_with(db, |c| c.max_batch = max_batch).await;
     let l = s.license("p", json!({"max_machines": 10})).await;
     let key = l["license_key"].as_str().expect("key").to_owned();
-    let mut tasks = Vec::new();
-    for n in 0..200u64 {
-        let (http, base, key) = (s.http.clone(), s.base.clone(), key.clone());
-        tasks.push(tokio::spawn(async move {
-            common::send(
-                http.post(format!("{base}/v1/activate"))
-                    .json(&json!({"license_key": key, "fingerprint": fp(n)})),
-            )
-            .await
-        }));
-    }
-    let (mut ok, mut refused) = (0, 0);
-    for t in tasks {
-        let (st, body) = t.await.expect("task");
-        match st {
-            201 => ok += 1,
-            409 => {
-                assert_eq!(body["error"]["code"], "ACTIVATION_LIMIT_REACHED");
-                refused += 1;
-            }
-            other => panic!("unexpected {other}: {body}"),
-        }
-    }
+    let (ok, refused) = common::concurrent(
+        &s.http,
+        std::slice::from_ref(&s.base),
+        "/v1/activate",
+        200,
+        |n| json!({"license_key": key, "fingerprint": fp(n)}),
+        "ACTIVATION_LIMIT_REACHED",
+    )
+    .await;
     assert_eq!((ok, refused), (10, 190));
     let id = l["id"].as_str().expect("id");
     let (_, ms) = s

@@ -168,6 +168,15 @@ pub fn parse_url(url: &str) -> Result<postgres::Config, String> {
     })
 }
 
+/// A driver error in words: PostgreSQL's own message where it sent one (the driver's
+/// `Display` says only "db error"). Neither holds the password.
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => e.to_string(),
+    }
+}
+
 /// Whether an error means the database cannot be reached or is going away (as opposed to
 /// a statement PostgreSQL refused): then the request is answered `STORAGE_UNAVAILABLE`.
 fn is_unavailable(e: &postgres::Error) -> bool {
@@ -255,9 +264,11 @@ impl Tx<'_> {
             self.failed.set(Some(f));
         }
         match f {
-            Failure::Retry => tracing::debug!(error = %e, "transaction to be retried"),
-            Failure::Unavailable => tracing::warn!(error = %e, "the database does not answer"),
-            Failure::Other => tracing::error!(error = %e, "a statement failed"),
+            Failure::Retry => tracing::debug!(error = %describe(e), "transaction to be retried"),
+            Failure::Unavailable => {
+                tracing::warn!(error = %describe(e), "the database does not answer")
+            }
+            Failure::Other => tracing::error!(error = %describe(e), "a statement failed"),
         }
         core_error(f)
     }
@@ -669,7 +680,8 @@ impl Pg {
         let target = target(&config);
         let mut client = config.connect(NoTls).map_err(|e| {
             format!(
-                "cannot connect to the PostgreSQL database {target}: {e}; check that PostgreSQL runs there, that the database exists and that the user and password of --database / LICET_DATABASE_URL are right (the driver's message never holds the password)"
+                "cannot connect to the PostgreSQL database {target}: {}; check that PostgreSQL runs there, that the database exists and that the user and password of --database / LICET_DATABASE_URL are right",
+                describe(&e)
             )
         })?;
         migrate(&mut client).map_err(|e| format!("database {target}: {e}"))?;
@@ -677,7 +689,9 @@ impl Pg {
         let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(pool.max_connections.max(1))
-            .min_idle(Some(0))
+            // Every connection opened in the background from the start (r2d2's default):
+            // the first burst of requests after a start or a restart of PostgreSQL does
+            // not wait for connections and their authentication one by one.
             .connection_timeout(pool.connect_timeout)
             // A checkout runs no query: a connection broken by a restart of PostgreSQL
             // fails at BEGIN, and the job is started again on another (see `begin`).
@@ -729,7 +743,7 @@ impl Pg {
                     .start()
             };
             let t = t.map_err(|e| {
-                tracing::warn!(error = %e, database = %self.target, "cannot begin a transaction");
+                tracing::warn!(error = %describe(&e), database = %self.target, "cannot begin a transaction");
                 core_error(failure_of(&e))
             })?;
             let mut tx = Tx {
@@ -762,7 +776,7 @@ impl Pg {
                 Err(e) => {
                     // Whether it committed is unknown; it was not acknowledged, so the
                     // client retries, and every write here is safe to repeat.
-                    tracing::warn!(error = %e, database = %self.target, "a commit failed");
+                    tracing::warn!(error = %describe(&e), database = %self.target, "a commit failed");
                     return Err(core_error(failure_of(&e)));
                 }
             }

@@ -442,3 +442,154 @@ pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> Exit {
         stderr,
     }
 }
+
+/// Creates product `p` and a license of it allowing `max` machines; its key and id.
+pub async fn setup(base: &str, http: &reqwest::Client, max: u64) -> (String, String) {
+    let (st, _) = send(
+        http.post(format!("{base}/v1/admin/products"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "p"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, l) = send(
+        http.post(format!("{base}/v1/admin/licenses"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"product": "p", "max_machines": max})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    (
+        l["license_key"].as_str().expect("key").into(),
+        l["id"].as_str().expect("id").into(),
+    )
+}
+
+/// The fingerprints of a license's machines, as the admin API lists them.
+pub async fn machines(base: &str, http: &reqwest::Client, id: &str) -> Vec<String> {
+    let (st, ms) = send(
+        http.get(format!("{base}/v1/admin/licenses/{id}/machines"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert_eq!(st, 200, "{ms}");
+    ms["machines"]
+        .as_array()
+        .expect("machines")
+        .iter()
+        .map(|m| m["fingerprint"].as_str().expect("fp").to_owned())
+        .collect()
+}
+
+/// What [`stream_answers`] saw.
+#[derive(Debug, Default, Clone)]
+pub struct Answers {
+    /// Every fingerprint answered 201.
+    pub acked: Vec<String>,
+    /// How many answers of each other status, and of each error code, and `no answer`.
+    pub others: std::collections::BTreeMap<String, u64>,
+}
+
+/// Sends activations from `workers` tasks until `stop`, worker `w` to `bases[w % len]`,
+/// recording every fingerprint that was answered 201. Bounded: at most `max_requests` in
+/// all.
+pub async fn stream(
+    bases: Vec<String>,
+    key: String,
+    workers: u64,
+    max_requests: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<String> {
+    stream_answers(bases, key, workers, max_requests, stop, Duration::ZERO)
+        .await
+        .acked
+}
+
+/// As [`stream`], pausing `pause` after each request, and counting every other answer.
+pub async fn stream_answers(
+    bases: Vec<String>,
+    key: String,
+    workers: u64,
+    max_requests: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    pause: Duration,
+) -> Answers {
+    let answers = Arc::new(tokio::sync::Mutex::new(Answers::default()));
+    let mut tasks = Vec::new();
+    let n_bases = u64::try_from(bases.len()).expect("bases").max(1);
+    for w in 0..workers {
+        let base = bases[usize::try_from(w % n_bases).expect("index")].clone();
+        let (key, stop, answers) = (key.clone(), Arc::clone(&stop), Arc::clone(&answers));
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("client");
+            let mut n = w;
+            while !stop.load(Ordering::SeqCst) && n < max_requests {
+                let f = fp(1000 + n);
+                let r = http
+                    .post(format!("{base}/v1/activate"))
+                    .json(&json!({"license_key": key, "fingerprint": f}))
+                    .send()
+                    .await;
+                let other = match r {
+                    Ok(r) if r.status().as_u16() == 201 => {
+                        answers.lock().await.acked.push(f);
+                        None
+                    }
+                    Ok(r) => {
+                        let st = r.status().as_u16();
+                        let body: Value = r.json().await.unwrap_or(Value::Null);
+                        Some(format!(
+                            "{st} {}",
+                            body["error"]["code"].as_str().unwrap_or("")
+                        ))
+                    }
+                    Err(_) => Some("no answer".to_owned()),
+                };
+                if let Some(o) = other {
+                    *answers.lock().await.others.entry(o).or_default() += 1;
+                }
+                n += workers;
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    answers.lock().await.clone()
+}
+
+/// Sends `n` concurrent `POST {bases[i % len]}{path}` requests, the body of request `i`
+/// made by `body(i)`, and counts 201s and 409s refused with `refusal` (any other answer
+/// fails the test).
+pub async fn concurrent(
+    http: &reqwest::Client,
+    bases: &[String],
+    path: &str,
+    n: u64,
+    body: impl Fn(u64) -> Value,
+    refusal: &str,
+) -> (u64, u64) {
+    let mut tasks = Vec::new();
+    let len = u64::try_from(bases.len()).expect("bases").max(1);
+    for i in 0..n {
+        let base = &bases[usize::try_from(i % len).expect("index")];
+        let req = http.post(format!("{base}{path}")).json(&body(i));
+        tasks.push(tokio::spawn(send(req)));
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for t in tasks {
+        let (st, body) = t.await.expect("task");
+        match st {
+            201 => ok += 1,
+            409 if body["error"]["code"] == refusal => refused += 1,
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    (ok, refused)
+}
