@@ -432,6 +432,72 @@ pub fn init(config: &Config) -> Result<Initialised, String> {
     Ok(Initialised::Created { new_key })
 }
 
+/// What [`migrate`] found on each side.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Migrated {
+    /// The redb data directory's database.
+    pub from: storage::copy::Summary,
+    /// The PostgreSQL database, after the copy.
+    pub to: storage::copy::Summary,
+}
+
+/// `licet-server migrate`: copies a redb data directory's database into an empty
+/// PostgreSQL database in one transaction, then summarises both sides (counts and a
+/// digest) for the caller to compare. The signing key stays in the data directory: give
+/// it to the servers on PostgreSQL with `--signing-key`.
+///
+/// # Errors
+/// A message naming what is wrong and what to do: no database in `from`, a target that
+/// cannot be reached or is not empty, a storage failure.
+pub async fn migrate(from: &Path, to: &config::DatabaseUrl) -> Result<Migrated, String> {
+    let db = database_path(from);
+    let (source, writer) = Store::open_existing(&db, WriterConfig { max_batch: 1 })
+        .map_err(|e| format!("--from {}: {e}", from.display()))?;
+    let source = Storage::Redb(source);
+    let url = to.clone();
+    let target = tokio::task::spawn_blocking(move || {
+        storage::postgres::Pg::connect(url.expose(), storage::postgres::PoolConfig::default())
+    })
+    .await
+    .map_err(|_| "connecting to the database: the task panicked".to_owned())??;
+    let where_to = target.target().to_owned();
+    let target = Storage::Postgres(target);
+    let empty = target
+        .scan(|tx| storage::copy::is_empty(tx))
+        .await
+        .map_err(|e| format!("{where_to}: {e}"))?;
+    if !empty {
+        return Err(format!(
+            "the database {where_to} is not empty (it holds products, licenses or audit events); migrate copies into an empty database only, so that nothing there is overwritten or mixed: create a new one (createdb) and give its URL"
+        ));
+    }
+    let dump = source
+        .scan(|tx| storage::copy::dump(tx))
+        .await
+        .map_err(|e| format!("reading {}: {e}", db.display()))?;
+    let dump = Arc::new(dump);
+    target
+        .write(move |tx| storage::copy::restore(&dump, tx))
+        .await
+        .map_err(|e| format!("writing to {where_to}: {e}; nothing was copied"))?;
+    let from_summary = source
+        .scan(|tx| storage::copy::summary(tx))
+        .await
+        .map_err(|e| e.to_string())?;
+    let to_summary = target
+        .scan(|tx| storage::copy::summary(tx))
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(source);
+    tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .ok();
+    Ok(Migrated {
+        from: from_summary,
+        to: to_summary,
+    })
+}
+
 /// The connection limits of `config`, the cap lowered to what the open-file limit allows.
 fn connection_limits(config: &Config) -> listen::Limits {
     listen::Limits {

@@ -20,6 +20,7 @@
 //!   failure), so it is `FnMut` and must have no effect outside the transaction;
 //! - a failure of the storage itself is [`CoreError::StorageUnavailable`].
 
+pub mod copy;
 pub mod postgres;
 pub mod redb;
 

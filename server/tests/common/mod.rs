@@ -407,6 +407,11 @@ pub struct Exit {
 /// Runs `licet-server ARGS` (admin token set, logs at warn) and waits for it to exit, at
 /// most 20 s: a server that serves instead of refusing is killed, not waited on for ever.
 pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> Exit {
+    run_to_exit_within(args, Duration::from_secs(20))
+}
+
+/// As [`run_to_exit`], waiting at most `limit`.
+pub fn run_to_exit_within(args: &[&std::ffi::OsStr], limit: Duration) -> Exit {
     let mut child = Command::new(env!("CARGO_BIN_EXE_licet-server"))
         .args(args)
         .env("LICET_ADMIN_TOKEN", ADMIN)
@@ -415,7 +420,7 @@ pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> Exit {
         .stderr(Stdio::piped())
         .spawn()
         .expect("licet-server runs");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + limit;
     let code = loop {
         if let Some(st) = child.try_wait().expect("wait") {
             break st.code();
