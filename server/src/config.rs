@@ -23,7 +23,8 @@ pub struct Config {
     /// created on first start. The password is never logged or shown.
     #[arg(long, env = "LICET_DATABASE_URL", value_name = "URL", value_parser = DatabaseUrl::parse, hide_env_values = true)]
     pub database: Option<DatabaseUrl>,
-    /// Most connections to PostgreSQL this process opens (1 to 1000); with --database only.
+    /// Most connections to PostgreSQL this process's requests use at once, 1 to 1000 (one
+    /// more is kept for /healthz); with --database only.
     #[arg(long, env = "LICET_DATABASE_POOL", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_pool: u32,
     /// Data directory (the database, and the generated signing key).

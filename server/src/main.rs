@@ -13,6 +13,10 @@ use clap::{Parser, Subcommand};
 /// a signing key but no database is refused (restore the database from a backup, or run
 /// `licet-server init`). The admin token comes from LICET_ADMIN_TOKEN, or is generated on
 /// first start and printed once.
+///
+/// With --database postgres://… (or LICET_DATABASE_URL) the data lives in PostgreSQL
+/// instead, and several licet-server processes may share it (docs/scale-out.md); `migrate`
+/// moves a redb data directory there.
 #[derive(Debug, Parser)]
 #[command(
     name = "licet-server",

@@ -101,6 +101,11 @@ pub struct Pg {
     /// `host:port/database` (never the password), for logs and messages.
     target: Arc<str>,
     pending_audit: Arc<tokio::sync::Semaphore>,
+    /// One permit per pooled connection jobs may use: a job waits here, on the async
+    /// runtime, for its turn (however long the queue: a busy server is not an outage), so
+    /// that the pool's own timeout measures only whether PostgreSQL answers. The pool has
+    /// one connection more, for `/healthz`, which must not wait behind the queue.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Pg {
@@ -652,10 +657,11 @@ impl WriteTx for Tx<'_> {
 /// Settings of the pool.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolConfig {
-    /// Most connections this process opens.
+    /// Most connections jobs use at once (the pool opens one more, for `/healthz`).
     pub max_connections: u32,
-    /// How long a request waits for a connection (or for the database to answer a
-    /// connection attempt) before it is answered `STORAGE_UNAVAILABLE`.
+    /// How long a job whose turn has come waits for PostgreSQL to give it a connection
+    /// before it is answered `STORAGE_UNAVAILABLE` (jobs beyond the pool's size queue for
+    /// their turn first, bounded only by the request timeout).
     pub connect_timeout: Duration,
 }
 
@@ -687,8 +693,9 @@ impl Pg {
         migrate(&mut client).map_err(|e| format!("database {target}: {e}"))?;
         drop(client);
         let manager = PostgresConnectionManager::new(config, NoTls);
+        let jobs = pool.max_connections.max(1);
         let pool = r2d2::Pool::builder()
-            .max_size(pool.max_connections.max(1))
+            .max_size(jobs.saturating_add(1))
             // Every connection opened in the background from the start (r2d2's default):
             // the first burst of requests after a start or a restart of PostgreSQL does
             // not wait for connections and their authentication one by one.
@@ -702,6 +709,9 @@ impl Pg {
             pool: Arc::new(OwnedPool(Some(pool))),
             target: target.into(),
             pending_audit: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_AUDIT)),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                usize::try_from(jobs).unwrap_or(usize::MAX),
+            )),
         })
     }
 
@@ -720,6 +730,14 @@ impl Pg {
         })
         .await
         .unwrap_or(false)
+    }
+
+    /// Waits for a free connection slot (see `slots`).
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, CoreError> {
+        Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| CoreError::StorageUnavailable)
     }
 
     /// Runs `job` in one transaction on a pooled connection, on the calling (blocking)
@@ -861,7 +879,9 @@ impl Backend for Pg {
         F: FnOnce(&dyn ReadTx) -> Result<T, CoreError> + Send + 'static,
     {
         let pg = self.clone();
+        let slot = self.slot().await?;
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let mut job = Some(job);
             pg.run(false, &mut |tx| match job.take() {
                 Some(j) => j(tx),
@@ -887,9 +907,13 @@ impl Backend for Pg {
         F: FnMut(&mut dyn WriteTx) -> Result<T, CoreError> + Send + 'static,
     {
         let pg = self.clone();
-        tokio::task::spawn_blocking(move || pg.run(true, &mut |tx| job(tx)))
-            .await
-            .map_err(|_| CoreError::Internal)?
+        let slot = self.slot().await?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            pg.run(true, &mut |tx| job(tx))
+        })
+        .await
+        .map_err(|_| CoreError::Internal)?
     }
 
     /// A task of its own per event, at most [`MAX_PENDING_AUDIT`] at once; beyond that (a
