@@ -47,6 +47,8 @@ async fn vendor_keys_server_activation_offline_check() {
         max_connections: 10_000,
         idle_timeout: 15,
         header_read_timeout: 30,
+        database: None,
+        database_pool: 16,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = licet_server::start(
