@@ -48,6 +48,8 @@ async fn vendor_keys_server_activation_offline_check() {
         idle_timeout: 15,
         header_read_timeout: 30,
         no_admin_console: false,
+        database: None,
+        database_pool: 16,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = licet_server::start(

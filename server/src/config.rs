@@ -17,6 +17,16 @@ pub struct Config {
     /// localhost (IPv6 in brackets: [::1]:5480); port 0 takes any free port.
     #[arg(long, env = "LICET_LISTEN", default_value_t = format!("127.0.0.1:{DEFAULT_PORT}"), value_parser = listen_address)]
     pub listen: String,
+    /// PostgreSQL database instead of the redb file in --data, as
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE: several server processes may share it
+    /// (give them the same --signing-key and admin token; docs/scale-out.md). The schema is
+    /// created on first start. The password is never logged or shown.
+    #[arg(long, env = "LICET_DATABASE_URL", value_name = "URL", value_parser = DatabaseUrl::parse, hide_env_values = true)]
+    pub database: Option<DatabaseUrl>,
+    /// Most connections to PostgreSQL this process's requests use at once, 1 to 1000 (one
+    /// more is kept for /healthz); with --database only.
+    #[arg(long, env = "LICET_DATABASE_POOL", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub database_pool: u32,
     /// Data directory (the database, and the generated signing key).
     #[arg(long, env = "LICET_DATA", default_value = "licet-data")]
     pub data: PathBuf,
@@ -57,6 +67,33 @@ pub struct Config {
     /// Do not serve the admin console at /admin (the JSON admin API under /v1/admin stays).
     #[arg(long, env = "LICET_NO_ADMIN_CONSOLE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub no_admin_console: bool,
+}
+
+/// A `postgres://` URL, held so that it never reaches a log: its `Debug` shows host and
+/// database only, and it is zeroized when dropped (it may hold a password).
+#[derive(Clone)]
+pub struct DatabaseUrl(zeroize::Zeroizing<String>);
+
+impl DatabaseUrl {
+    /// Holds the URL as given. It is checked when the server connects, not here: clap
+    /// repeats a refused value in its message, and this one may hold a password.
+    ///
+    /// # Errors
+    /// None; a `Result` for clap's value parser.
+    pub fn parse(s: &str) -> Result<DatabaseUrl, String> {
+        Ok(DatabaseUrl(zeroize::Zeroizing::new(s.to_owned())))
+    }
+
+    /// The URL itself, password included: for the driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(<redacted>)")
+    }
 }
 
 /// A parser of a whole number from `lo` to `hi`, for settings held as `usize` (clap's ranged

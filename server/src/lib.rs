@@ -36,7 +36,7 @@ use tokio::net::TcpListener;
 pub use config::Config;
 pub use error::ApiError;
 pub use state::{AppState, Clock, Signer, system_clock};
-use storage::ReadTx;
+use storage::{Backend, Storage};
 use store::{Store, WriterConfig};
 
 /// Builds the router; with `console`, the admin console at `/admin` too.
@@ -114,25 +114,33 @@ pub fn app(
         .with_state(state)
 }
 
-/// `GET /healthz`: 200 while the server can write, 503 while writes fail (the writer
-/// reopens the database by itself; see docs/api.md §3.2).
+/// `GET /healthz`: 200 while the server can write, 503 while writes fail (redb: the writer
+/// reopens the database by itself; PostgreSQL: the database does not answer, and the
+/// server reconnects by itself; see docs/api.md §3.2). `database` says which backend and,
+/// on PostgreSQL, whether it answers.
 async fn healthz(State(s): State<AppState>) -> Response {
     use axum::Json;
     use axum::http::StatusCode;
     use serde_json::json;
     let health = s.store.probe().await;
-    let reads = if health.open { "ok" } else { "unavailable" };
+    let reads = if health.reads { "ok" } else { "unavailable" };
+    let backend = match &s.store {
+        storage::Storage::Redb(_) => "redb",
+        storage::Storage::Postgres(_) => "postgres",
+    };
     match health.fault {
-        None => Json(json!({"status": "ok", "writes": "ok", "reads": reads})).into_response(),
-        Some((fault, since)) => (
+        None => Json(json!({"status": "ok", "writes": "ok", "reads": reads, "database": {"backend": backend, "answers": true}}))
+            .into_response(),
+        Some((cause, since)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({
                 "status": "degraded",
                 "writes": "unavailable",
                 "reads": reads,
-                "cause": fault.as_str(),
+                "cause": cause,
                 "since": routes::rfc3339(since),
-                "message": "writes fail (disk full or an I/O error) and are answered STORAGE_UNAVAILABLE; the server reopens the database by itself and resumes once a write succeeds; the server log has the cause",
+                "message": health.message,
+                "database": {"backend": backend, "answers": health.reads},
             })),
         )
             .into_response(),
@@ -215,14 +223,15 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The admin token, when this start generated it (to be shown once).
     pub generated_admin_token: Option<String>,
-    store: Store,
+    store: Storage,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
-    writer: std::thread::JoinHandle<()>,
+    /// The redb writer thread; PostgreSQL has none.
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
     /// The server's storage (to embed the server, or to inject faults in tests).
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Storage {
         &self.store
     }
 
@@ -235,10 +244,11 @@ impl Server {
         let r = self.task.await.unwrap_or(Ok(()));
         // The writer stops once every handle on the store is gone.
         drop(self.store);
-        let writer = self.writer;
-        tokio::task::spawn_blocking(move || writer.join())
-            .await
-            .ok();
+        if let Some(writer) = self.writer {
+            tokio::task::spawn_blocking(move || writer.join())
+                .await
+                .ok();
+        }
         r
     }
 }
@@ -282,26 +292,16 @@ pub async fn start(
     let listener = bind(&config.listen).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     create_data_dir(&config.data)?;
-    let db = database_path(&config.data);
-    let writer_config = WriterConfig {
-        max_batch: config.max_batch,
+    let (store, writer) = match &config.database {
+        Some(url) => (open_postgres(url, config).await?, None),
+        None => {
+            let (s, w) = open_redb(config)?;
+            (Storage::Redb(s), Some(w))
+        }
     };
-    let key_beside = licet_keys::dir::KeyDir::new(&config.data).signing_key_path();
-    let (store, writer) = if config.signing_key.is_none() && key_beside.exists() {
-        Store::open_existing(&db, writer_config).map_err(|e| match e {
-            store::OpenError::Uninitialised(what) => format!(
-                "{what}, but the data directory holds a signing key ({}): it was used before, and a new, empty database would answer KEY_INVALID to every license already issued. Restore licet.redb from your backup (stop the server, copy the backup to {}, start it; docs/api.md §6.6), or, to start with an empty database on purpose, run `licet-server init --data {}` first",
-                key_beside.display(),
-                db.display(),
-                config.data.display()
-            ),
-            store::OpenError::Failed(m) => m,
-        })?
-    } else {
-        Store::open(&db, writer_config)?
-    };
-    let has_licenses = store::Snapshot::of(&store)
-        .and_then(|s| s.license_count())
+    let has_licenses = store
+        .read(|tx| tx.license_count())
+        .await
         .map_err(|e| e.to_string())?
         > 0;
     let signer = load_signer(config, has_licenses)?;
@@ -340,6 +340,44 @@ pub async fn start(
         task,
         writer,
     })
+}
+
+/// Opens the data directory's redb file (see [`start`] for what is refused).
+fn open_redb(config: &Config) -> Result<(Store, std::thread::JoinHandle<()>), String> {
+    let db = database_path(&config.data);
+    let writer_config = WriterConfig {
+        max_batch: config.max_batch,
+    };
+    let key_beside = licet_keys::dir::KeyDir::new(&config.data).signing_key_path();
+    if config.signing_key.is_none() && key_beside.exists() {
+        Store::open_existing(&db, writer_config).map_err(|e| match e {
+            store::OpenError::Uninitialised(what) => format!(
+                "{what}, but the data directory holds a signing key ({}): it was used before, and a new, empty database would answer KEY_INVALID to every license already issued. Restore licet.redb from your backup (stop the server, copy the backup to {}, start it; docs/api.md §6.6), or, to start with an empty database on purpose, run `licet-server init --data {}` first",
+                key_beside.display(),
+                db.display(),
+                config.data.display()
+            ),
+            store::OpenError::Failed(m) => m,
+        })
+    } else {
+        Store::open(&db, writer_config)
+    }
+}
+
+/// Connects to PostgreSQL and migrates its schema (off the async runtime: the driver
+/// blocks). Its message names the host and database, never the password.
+async fn open_postgres(url: &config::DatabaseUrl, config: &Config) -> Result<Storage, String> {
+    let url = url.clone();
+    let pool = storage::postgres::PoolConfig {
+        max_connections: config.database_pool,
+        ..Default::default()
+    };
+    let pg =
+        tokio::task::spawn_blocking(move || storage::postgres::Pg::connect(url.expose(), pool))
+            .await
+            .map_err(|_| "connecting to the database: the task panicked".to_owned())??;
+    tracing::info!(database = %pg.target(), "using PostgreSQL");
+    Ok(Storage::Postgres(pg))
 }
 
 /// Binds `listen` (HOST:PORT; a host name such as `localhost` is resolved, and its
@@ -390,6 +428,16 @@ pub enum Initialised {
 /// A message that names what is wrong and what to do.
 pub fn init(config: &Config) -> Result<Initialised, String> {
     create_data_dir(&config.data)?;
+    if let Some(url) = &config.database {
+        // The schema is created by connecting; the signing key as for redb.
+        storage::postgres::Pg::connect(url.expose(), storage::postgres::PoolConfig::default())?;
+        let keys = licet_keys::dir::KeyDir::new(&config.data);
+        let new_key = config.signing_key.is_none() && !keys.signing_key_path().exists();
+        if new_key {
+            load_signer(config, false)?;
+        }
+        return Ok(Initialised::Created { new_key });
+    }
     let db = database_path(&config.data);
     let writer_config = WriterConfig { max_batch: 1 };
     let (store, writer) = match Store::open_existing(&db, writer_config) {
@@ -409,6 +457,72 @@ pub fn init(config: &Config) -> Result<Initialised, String> {
         load_signer(config, false)?;
     }
     Ok(Initialised::Created { new_key })
+}
+
+/// What [`migrate`] found on each side.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Migrated {
+    /// The redb data directory's database.
+    pub from: storage::copy::Summary,
+    /// The PostgreSQL database, after the copy.
+    pub to: storage::copy::Summary,
+}
+
+/// `licet-server migrate`: copies a redb data directory's database into an empty
+/// PostgreSQL database in one transaction, then summarises both sides (counts and a
+/// digest) for the caller to compare. The signing key stays in the data directory: give
+/// it to the servers on PostgreSQL with `--signing-key`.
+///
+/// # Errors
+/// A message naming what is wrong and what to do: no database in `from`, a target that
+/// cannot be reached or is not empty, a storage failure.
+pub async fn migrate(from: &Path, to: &config::DatabaseUrl) -> Result<Migrated, String> {
+    let db = database_path(from);
+    let (source, writer) = Store::open_existing(&db, WriterConfig { max_batch: 1 })
+        .map_err(|e| format!("--from {}: {e}", from.display()))?;
+    let source = Storage::Redb(source);
+    let url = to.clone();
+    let target = tokio::task::spawn_blocking(move || {
+        storage::postgres::Pg::connect(url.expose(), storage::postgres::PoolConfig::default())
+    })
+    .await
+    .map_err(|_| "connecting to the database: the task panicked".to_owned())??;
+    let where_to = target.target().to_owned();
+    let target = Storage::Postgres(target);
+    let empty = target
+        .scan(|tx| storage::copy::is_empty(tx))
+        .await
+        .map_err(|e| format!("{where_to}: {e}"))?;
+    if !empty {
+        return Err(format!(
+            "the database {where_to} is not empty (it holds products, licenses or audit events); migrate copies into an empty database only, so that nothing there is overwritten or mixed: create a new one (createdb) and give its URL"
+        ));
+    }
+    let dump = source
+        .scan(|tx| storage::copy::dump(tx))
+        .await
+        .map_err(|e| format!("reading {}: {e}", db.display()))?;
+    let dump = Arc::new(dump);
+    target
+        .write(move |tx| storage::copy::restore(&dump, tx))
+        .await
+        .map_err(|e| format!("writing to {where_to}: {e}; nothing was copied"))?;
+    let from_summary = source
+        .scan(|tx| storage::copy::summary(tx))
+        .await
+        .map_err(|e| e.to_string())?;
+    let to_summary = target
+        .scan(|tx| storage::copy::summary(tx))
+        .await
+        .map_err(|e| e.to_string())?;
+    drop(source);
+    tokio::task::spawn_blocking(move || writer.join())
+        .await
+        .ok();
+    Ok(Migrated {
+        from: from_summary,
+        to: to_summary,
+    })
 }
 
 /// The connection limits of `config`, the cap lowered to what the open-file limit allows.
@@ -496,7 +610,7 @@ fn passphrase(config: &Config) -> Option<Result<zeroize::Zeroizing<String>, Stri
 /// The admin token's hash: from `LICET_ADMIN_TOKEN` (stored hashed), else the stored hash,
 /// else a new random token whose hash is stored and which is returned to be shown once.
 async fn admin_token(
-    store: &Store,
+    store: &Storage,
     given: Option<String>,
 ) -> Result<([u8; 32], Option<String>), String> {
     if let Some(t) = given.or_else(|| std::env::var("LICET_ADMIN_TOKEN").ok())
@@ -509,12 +623,11 @@ async fn admin_token(
             .map_err(|e| e.to_string())?;
         return Ok((h, None));
     }
-    let stored = {
-        let snap = store::Snapshot::of(store).map_err(|e| e.to_string())?;
-        snap.meta("admin_token_sha256")
-            .map_err(|e| e.to_string())?
-            .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
-    };
+    let stored = store
+        .read(|tx| tx.meta("admin_token_sha256"))
+        .await
+        .map_err(|e| e.to_string())?
+        .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok());
     if let Some(h) = stored {
         return Ok((h, None));
     }

@@ -13,6 +13,10 @@ use clap::{Parser, Subcommand};
 /// a signing key but no database is refused (restore the database from a backup, or run
 /// `licet-server init`). The admin token comes from LICET_ADMIN_TOKEN, or is generated on
 /// first start and printed once.
+///
+/// With --database postgres://… (or LICET_DATABASE_URL) the data lives in PostgreSQL
+/// instead, and several licet-server processes may share it (docs/scale-out.md); `migrate`
+/// moves a redb data directory there.
 #[derive(Debug, Parser)]
 #[command(
     name = "licet-server",
@@ -39,6 +43,23 @@ enum Command {
         #[command(flatten)]
         config: licet_server::Config,
     },
+    /// Copies a redb data directory (products, licenses, machines, leases, the audit log,
+    /// the admin token's hash) into an empty PostgreSQL database in one transaction, then
+    /// compares counts and a digest of both sides. Exit 0 when they are equal, 1 when not,
+    /// 2 on an error. Stop the server on the data directory first. Keys, machine and lease
+    /// tokens issued before keep working: start the servers on PostgreSQL with
+    /// `--signing-key DATA_DIR/signing-key.pem`.
+    Migrate {
+        /// The redb data directory (holding licet.redb).
+        #[arg(long, value_name = "DATA_DIR")]
+        from: std::path::PathBuf,
+        /// The empty PostgreSQL database: postgres://USER:PASSWORD@HOST:PORT/DATABASE.
+        #[arg(long, value_name = "URL", value_parser = licet_server::config::DatabaseUrl::parse)]
+        to: licet_server::config::DatabaseUrl,
+        /// Print the two summaries as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main]
@@ -46,6 +67,16 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let (config, init_only) = match cli.command {
         Some(Command::Init { config }) => (config, true),
+        Some(Command::Migrate { from, to, json }) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            return migrate(&from, &to, json).await;
+        }
         None => (cli.config, false),
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -112,5 +143,46 @@ fn init(config: &licet_server::Config) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+async fn migrate(
+    from: &std::path::Path,
+    to: &licet_server::config::DatabaseUrl,
+    json: bool,
+) -> ExitCode {
+    let m = match licet_server::migrate(from, to).await {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let equal = m.from == m.to;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"from": m.from, "to": m.to, "equal": equal})
+        );
+    } else {
+        for (side, s) in [("from", &m.from), ("to", &m.to)] {
+            println!(
+                "{side:>4}: {} products, {} licenses, {} machines, {} leases, {} audit events, sha256 {}",
+                s.products, s.licenses, s.machines, s.leases, s.audit_events, s.sha256
+            );
+        }
+        println!(
+            "{}",
+            if equal {
+                "equal: the copy is complete"
+            } else {
+                "DIFFERENT: do not switch over; the server log has the cause"
+            }
+        );
+    }
+    if equal {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

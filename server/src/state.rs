@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::model::License;
-use crate::store::{Store, id_bytes};
+use crate::storage::Storage;
+use crate::store::id_bytes;
 
 /// A source of the current time, in seconds since 1970 (tests inject their own).
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -39,8 +40,8 @@ impl std::fmt::Debug for Signer {
 /// The state handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    /// Storage.
-    pub store: Store,
+    /// Storage: redb or PostgreSQL.
+    pub store: Storage,
     /// Token signing.
     pub signer: Arc<Signer>,
     /// SHA-256 of the admin token.

@@ -2,15 +2,14 @@
 
 mod common;
 
-use common::{TestServer, fp};
+use common::{Db, TestServer, fp};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use licet_verifier::{Expectations, Kind};
 
-#[tokio::test]
-async fn activation_lifecycle_and_tokens_verify_offline() {
-    let s = TestServer::start().await;
+async fn activation_lifecycle_and_tokens_verify_offline(db: Db) {
+    let s = TestServer::start_on(db).await;
     let l = s
         .license(
             "acme-studio-pro",
@@ -234,9 +233,8 @@ async fn activation_lifecycle_and_tokens_verify_offline() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn expiry_is_enforced_online() {
-    let s = TestServer::start().await;
+async fn expiry_is_enforced_online(db: Db) {
+    let s = TestServer::start_on(db).await;
     let exp = "2027-01-15T09:00:00Z"; // one hour after the test clock's start
     let l = s.license("p", json!({"expires_at": exp})).await;
     let key = l["license_key"].as_str().expect("key");
@@ -279,9 +277,8 @@ async fn expiry_is_enforced_online() {
     );
 }
 
-#[tokio::test]
-async fn bad_requests_get_json_errors_with_stable_codes() {
-    let s = TestServer::start_with(|c| c.body_limit = 1024).await;
+async fn bad_requests_get_json_errors_with_stable_codes(db: Db) {
+    let s = TestServer::start_on_with(db, |c| c.body_limit = 1024).await;
     let l = s.license("p", json!({})).await;
     let key = l["license_key"].as_str().expect("key");
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
@@ -402,9 +399,8 @@ async fn bad_requests_get_json_errors_with_stable_codes() {
     );
 }
 
-#[tokio::test]
-async fn admin_products_and_licenses() {
-    let s = TestServer::start().await;
+async fn admin_products_and_licenses(db: Db) {
+    let s = TestServer::start_on(db).await;
     let (st, _) = s
         .admin(Method::POST, "/products", Some(json!({"name": "alpha"})))
         .await;
@@ -633,3 +629,10 @@ async fn data_is_private_and_a_lost_signing_key_is_not_silently_replaced() {
         "no new key was made"
     );
 }
+
+on_every_backend!(
+    activation_lifecycle_and_tokens_verify_offline,
+    expiry_is_enforced_online,
+    bad_requests_get_json_errors_with_stable_codes,
+    admin_products_and_licenses,
+);

@@ -2,37 +2,23 @@
 
 mod common;
 
-use common::{TestServer, fp};
+use common::{Db, TestServer, fp};
 use reqwest::Method;
 use serde_json::json;
 
-async fn exact_limit(max_batch: usize) {
-    let s = TestServer::start_with(|c| c.max_batch = max_batch).await;
+async fn exact_limit(db: Db, max_batch: usize) {
+    let s = TestServer::start_on_with(db, |c| c.max_batch = max_batch).await;
     let l = s.license("p", json!({"max_machines": 10})).await;
     let key = l["license_key"].as_str().expect("key").to_owned();
-    let mut tasks = Vec::new();
-    for n in 0..200u64 {
-        let (http, base, key) = (s.http.clone(), s.base.clone(), key.clone());
-        tasks.push(tokio::spawn(async move {
-            common::send(
-                http.post(format!("{base}/v1/activate"))
-                    .json(&json!({"license_key": key, "fingerprint": fp(n)})),
-            )
-            .await
-        }));
-    }
-    let (mut ok, mut refused) = (0, 0);
-    for t in tasks {
-        let (st, body) = t.await.expect("task");
-        match st {
-            201 => ok += 1,
-            409 => {
-                assert_eq!(body["error"]["code"], "ACTIVATION_LIMIT_REACHED");
-                refused += 1;
-            }
-            other => panic!("unexpected {other}: {body}"),
-        }
-    }
+    let (ok, refused) = common::concurrent(
+        &s.http,
+        std::slice::from_ref(&s.base),
+        "/v1/activate",
+        200,
+        |n| json!({"license_key": key, "fingerprint": fp(n)}),
+        "ACTIVATION_LIMIT_REACHED",
+    )
+    .await;
     assert_eq!((ok, refused), (10, 190));
     let id = l["id"].as_str().expect("id");
     let (_, ms) = s
@@ -42,19 +28,17 @@ async fn exact_limit(max_batch: usize) {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_hundred_concurrent_activations_against_ten_seats() {
-    exact_limit(512).await;
+async fn two_hundred_concurrent_activations_against_ten_seats(db: Db) {
+    exact_limit(db, 512).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_without_batching() {
-    exact_limit(1).await;
+    exact_limit(Db::Redb, 1).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_same_fingerprint_fifty_times_uses_one_activation() {
-    let s = TestServer::start().await;
+async fn the_same_fingerprint_fifty_times_uses_one_activation(db: Db) {
+    let s = TestServer::start_on(db).await;
     let l = s.license("p", json!({"max_machines": 3})).await;
     let key = l["license_key"].as_str().expect("key").to_owned();
     let mut tasks = Vec::new();
@@ -83,3 +67,8 @@ async fn the_same_fingerprint_fifty_times_uses_one_activation() {
     let (_, v) = s.post("/v1/validate", json!({"license_key": key})).await;
     assert_eq!(v["machines"]["used"], 1);
 }
+
+on_every_backend!(
+    two_hundred_concurrent_activations_against_ten_seats,
+    the_same_fingerprint_fifty_times_uses_one_activation,
+);

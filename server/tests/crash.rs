@@ -7,102 +7,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{ADMIN, Process, fp};
+use common::{ADMIN, Db, Process, fp};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-async fn setup(base: &str, http: &reqwest::Client, max: u64) -> (String, String) {
-    let (st, _) = common::send(
-        http.post(format!("{base}/v1/admin/products"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"name": "p"})),
-    )
-    .await;
-    assert_eq!(st, 201);
-    let (st, l) = common::send(
-        http.post(format!("{base}/v1/admin/licenses"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"product": "p", "max_machines": max})),
-    )
-    .await;
-    assert_eq!(st, 201);
-    (
-        l["license_key"].as_str().expect("key").into(),
-        l["id"].as_str().expect("id").into(),
-    )
-}
-
-async fn machines(base: &str, http: &reqwest::Client, id: &str) -> Vec<String> {
-    let (st, ms) = common::send(
-        http.get(format!("{base}/v1/admin/licenses/{id}/machines"))
-            .bearer_auth(ADMIN),
-    )
-    .await;
-    assert_eq!(st, 200, "{ms}");
-    ms["machines"]
-        .as_array()
-        .expect("machines")
-        .iter()
-        .map(|m| m["fingerprint"].as_str().expect("fp").to_owned())
-        .collect()
-}
-
-/// Sends activations from `workers` tasks until `stop`, recording every fingerprint that
-/// was answered 201. Bounded: at most `max_requests` in all.
-async fn stream(
-    base: String,
-    key: String,
-    workers: u64,
-    max_requests: u64,
-    stop: Arc<AtomicBool>,
-) -> Vec<String> {
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let mut tasks = Vec::new();
-    for w in 0..workers {
-        let (base, key, stop, acked) = (
-            base.clone(),
-            key.clone(),
-            Arc::clone(&stop),
-            Arc::clone(&acked),
-        );
-        tasks.push(tokio::spawn(async move {
-            let http = reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .expect("client");
-            let mut n = w;
-            while !stop.load(Ordering::SeqCst) && n < max_requests {
-                let f = fp(1000 + n);
-                let r = http
-                    .post(format!("{base}/v1/activate"))
-                    .json(&json!({"license_key": key, "fingerprint": f}))
-                    .send()
-                    .await;
-                if let Ok(r) = r
-                    && r.status().as_u16() == 201
-                {
-                    acked.lock().await.push(f);
-                }
-                n += workers;
-            }
-        }));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    acked.lock().await.clone()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigkill_loses_no_answered_activation() {
+async fn sigkill_loses_no_answered_activation(db: Db) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = common::data_dir(&tmp);
-    let p = Process::start(&data, &[]);
+    let url = db.url();
+    let p = Process::start_on(&data, &url);
     let http = reqwest::Client::new();
-    let (key, id) = setup(&p.base, &http, 150).await;
+    let (key, id) = common::setup(&p.base, &http, 150).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let streaming = tokio::spawn(stream(
-        p.base.clone(),
+    let streaming = tokio::spawn(common::stream(
+        vec![p.base.clone()],
         key.clone(),
         16,
         2_000,
@@ -120,8 +38,8 @@ async fn sigkill_loses_no_answered_activation() {
         "the stream got no activation in before the kill; the test proves nothing"
     );
 
-    let p = Process::start(&data, &[]);
-    let stored = machines(&p.base, &http, &id).await;
+    let p = Process::start_on(&data, &url);
+    let stored = common::machines(&p.base, &http, &id).await;
     for f in &acked {
         assert!(
             stored.contains(f),
@@ -134,15 +52,15 @@ async fn sigkill_loses_no_answered_activation() {
         stored.len()
     );
     // The limit still holds after the restart.
-    let more = stream(
-        p.base.clone(),
+    let more = common::stream(
+        vec![p.base.clone()],
         key,
         8,
         400,
         Arc::new(AtomicBool::new(false)),
     )
     .await;
-    let stored = machines(&p.base, &http, &id).await;
+    let stored = common::machines(&p.base, &http, &id).await;
     assert_eq!(
         stored.len(),
         150,
@@ -160,13 +78,13 @@ async fn sigkill_loses_no_answered_activation() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_drains_in_flight_requests_and_closes_cleanly() {
+async fn sigterm_drains_in_flight_requests_and_closes_cleanly(db: Db) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = common::data_dir(&tmp);
-    let p = Process::start(&data, &[]);
+    let url = db.url();
+    let p = Process::start_on(&data, &url);
     let http = reqwest::Client::new();
-    let (key, id) = setup(&p.base, &http, 10_000).await;
+    let (key, id) = common::setup(&p.base, &http, 10_000).await;
     // Open the connections first, so the requests are in flight (accepted) when the
     // signal arrives.
     let mut tasks = Vec::new();
@@ -196,8 +114,8 @@ async fn sigterm_drains_in_flight_requests_and_closes_cleanly() {
             answered.push(fp(n as u64));
         }
     }
-    let p = Process::start(&data, &[]);
-    let stored = machines(&p.base, &http, &id).await;
+    let p = Process::start_on(&data, &url);
+    let stored = common::machines(&p.base, &http, &id).await;
     for f in &answered {
         assert!(
             stored.contains(f),
@@ -219,11 +137,11 @@ struct LeaseLog {
     leases: std::collections::BTreeMap<String, (String, bool)>,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigkill_during_obtain_renew_release_loses_no_answered_lease() {
+async fn sigkill_during_obtain_renew_release_loses_no_answered_lease(db: Db) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = common::data_dir(&tmp);
-    let p = Process::start(&data, &[]);
+    let url = db.url();
+    let p = Process::start_on(&data, &url);
     let http = reqwest::Client::new();
     let (st, _) = common::send(
         http.post(format!("{}/v1/admin/products", p.base))
@@ -337,7 +255,7 @@ async fn sigkill_during_obtain_renew_release_loses_no_answered_lease() {
         "no lease was answered before the kill; the test proves nothing"
     );
 
-    let p = Process::start(&data, &[]);
+    let p = Process::start_on(&data, &url);
     let (st, list) = common::send(
         http.get(format!("{}/v1/admin/licenses/{id}/leases", p.base))
             .bearer_auth(ADMIN),
@@ -395,3 +313,9 @@ async fn sigkill_during_obtain_renew_release_loses_no_answered_lease() {
         .expect("term");
     assert!(status.success());
 }
+
+on_every_backend!(
+    sigkill_loses_no_answered_activation,
+    sigterm_drains_in_flight_requests_and_closes_cleanly,
+    sigkill_during_obtain_renew_release_loses_no_answered_lease,
+);

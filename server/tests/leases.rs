@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{Db, TestServer};
 use reqwest::Method;
 use serde_json::json;
 
@@ -32,9 +32,8 @@ fn count(results: &[(u16, serde_json::Value)], status: u16) -> usize {
     results.iter().filter(|(s, _)| *s == status).count()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_hundred_obtains_against_five_seats() {
-    let s = TestServer::start().await;
+async fn one_hundred_obtains_against_five_seats(db: Db) {
+    let s = TestServer::start_on(db).await;
     let l = s.license("cad", json!({"max_leases": 5})).await;
     let key = l["license_key"].as_str().expect("key");
     let results = obtain_many(&s, key, 100).await;
@@ -64,9 +63,8 @@ async fn one_hundred_obtains_against_five_seats() {
     assert_eq!(v["leases"], json!({"used": 5, "allowed": 5}));
 }
 
-#[tokio::test]
-async fn an_expired_lease_frees_its_seat_without_any_sweeper() {
-    let s = TestServer::start().await;
+async fn an_expired_lease_frees_its_seat_without_any_sweeper(db: Db) {
+    let s = TestServer::start_on(db).await;
     let l = s
         .license(
             "cad",
@@ -114,9 +112,8 @@ async fn an_expired_lease_frees_its_seat_without_any_sweeper() {
     );
 }
 
-#[tokio::test]
-async fn renew_replaces_the_token_and_release_ends_it() {
-    let s = TestServer::start().await;
+async fn renew_replaces_the_token_and_release_ends_it(db: Db) {
+    let s = TestServer::start_on(db).await;
     let l = s.license("cad", json!({"max_leases": 2, "features": ["render"], "lease_ttl": 600, "lease_ttl_max": 900})).await;
     let key = l["license_key"].as_str().expect("key");
     let pem = s
@@ -205,9 +202,8 @@ async fn renew_replaces_the_token_and_release_ends_it() {
     );
 }
 
-#[tokio::test]
-async fn suspension_refuses_every_renewal() {
-    let s = TestServer::start().await;
+async fn suspension_refuses_every_renewal(db: Db) {
+    let s = TestServer::start_on(db).await;
     let l = s.license("cad", json!({"max_leases": 3})).await;
     let key = l["license_key"].as_str().expect("key");
     let id = l["id"].as_str().expect("id");
@@ -246,9 +242,8 @@ async fn suspension_refuses_every_renewal() {
     );
 }
 
-#[tokio::test]
-async fn admin_lists_force_releases_and_audits_leases() {
-    let s = TestServer::start().await;
+async fn admin_lists_force_releases_and_audits_leases(db: Db) {
+    let s = TestServer::start_on(db).await;
     let l = s
         .license("cad", json!({"max_leases": 2, "lease_ttl": 60}))
         .await;
@@ -328,9 +323,8 @@ async fn admin_lists_force_releases_and_audits_leases() {
     }
 }
 
-#[tokio::test]
-async fn a_repeated_renewal_with_the_same_request_id_gets_the_same_answer() {
-    let s = TestServer::start().await;
+async fn a_repeated_renewal_with_the_same_request_id_gets_the_same_answer(db: Db) {
+    let s = TestServer::start_on(db).await;
     let l = s.license("cad", json!({"max_leases": 1})).await;
     let key = l["license_key"].as_str().expect("key");
     let (st, a) = s
@@ -488,9 +482,8 @@ fn forged(token: &str) -> String {
     licet::issue(claims, &key).expect("signs").text()
 }
 
-#[tokio::test]
-async fn a_forged_lease_token_learns_nothing_about_the_lease() {
-    let s = TestServer::start().await;
+async fn a_forged_lease_token_learns_nothing_about_the_lease(db: Db) {
+    let s = TestServer::start_on(db).await;
     let l = s.license("cad", json!({"max_leases": 2})).await;
     let key = l["license_key"].as_str().expect("key");
     let (st, r) = s
@@ -580,3 +573,13 @@ async fn a_forged_lease_token_learns_nothing_about_the_lease() {
     let t = r["lease_token"].as_str().expect("token");
     assert_eq!(answers(forged(t)).await, expected, "expired lease");
 }
+
+on_every_backend!(
+    one_hundred_obtains_against_five_seats,
+    an_expired_lease_frees_its_seat_without_any_sweeper,
+    renew_replaces_the_token_and_release_ends_it,
+    suspension_refuses_every_renewal,
+    admin_lists_force_releases_and_audits_leases,
+    a_repeated_renewal_with_the_same_request_id_gets_the_same_answer,
+    a_forged_lease_token_learns_nothing_about_the_lease,
+);

@@ -1,8 +1,8 @@
 //! The rules, tested without HTTP, against a storage backend in a temporary directory.
 //!
-//! Every test takes its backend from [`backend`], the one function a second backend
-//! (PostgreSQL) changes to run this very suite: a backend is correct when it passes the
-//! same rules as the others (object_store's way).
+//! Every test body takes its backend as an argument, and [`on_every_backend`] runs each
+//! once on redb and once on PostgreSQL: a backend is correct when it passes the same rules
+//! as the others (object_store's way).
 
 use std::sync::Arc;
 
@@ -17,6 +17,9 @@ use crate::model::License;
 use crate::state::Signer;
 use crate::storage::Backend;
 
+#[path = "../../tests/common/postgres.rs"]
+mod pg_cluster;
+
 /// A backend and what it needs to live (a temporary directory).
 struct Fixture<B> {
     store: B,
@@ -24,29 +27,83 @@ struct Fixture<B> {
     _dir: tempfile::TempDir,
 }
 
-/// The backend of every test here: a fresh database of the server's own backend
-/// (`crate::store`) in a temporary directory,
-/// group commit on.
-fn backend() -> Fixture<crate::store::Store> {
+fn signer() -> Arc<Signer> {
+    let key = SigningKey::generate_ed25519().expect("key");
+    let signature_pem = key.public_pem();
+    let keyring = Keyring::from_pem(&signature_pem).expect("keyring");
+    Arc::new(Signer {
+        key,
+        signature_pem,
+        keyring,
+    })
+}
+
+/// A fresh redb database of the server's own backend (`crate::store`) in a temporary
+/// directory, group commit on.
+fn redb() -> Fixture<crate::store::Store> {
     let dir = tempfile::tempdir().expect("tempdir");
     let (store, _writer) = crate::store::Store::open(
         &dir.path().join(crate::store::FILE_NAME),
         crate::store::WriterConfig { max_batch: 64 },
     )
     .expect("open");
-    let key = SigningKey::generate_ed25519().expect("key");
-    let signature_pem = key.public_pem();
-    let keyring = Keyring::from_pem(&signature_pem).expect("keyring");
     Fixture {
         store,
-        signer: Arc::new(Signer {
-            key,
-            signature_pem,
-            keyring,
-        }),
+        signer: signer(),
         _dir: dir,
     }
 }
+
+/// A fresh PostgreSQL database of the test cluster (`tests/common/postgres.rs`).
+fn postgres() -> Fixture<crate::storage::postgres::Pg> {
+    let url = pg_cluster::database();
+    // Connecting blocks (the sync driver): not on a Tokio worker thread.
+    let store = std::thread::spawn(move || {
+        crate::storage::postgres::Pg::connect(&url, crate::storage::postgres::PoolConfig::default())
+    })
+    .join()
+    .expect("connect thread")
+    .expect("connect");
+    Fixture {
+        store,
+        signer: signer(),
+        _dir: tempfile::tempdir().expect("tempdir"),
+    }
+}
+
+/// Every test body below, run once per backend: `on_redb::NAME` and `on_postgres::NAME`.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod on_redb {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::redb()).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::postgres()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    activations_stop_at_the_licenses_limit,
+    activating_the_same_fingerprint_again_uses_no_activation,
+    leases_stop_at_the_seat_limit,
+    an_expired_lease_frees_its_seat_at_exactly_its_ttl,
+    a_renewal_replaces_the_token_and_a_repeat_gets_the_same_answer,
+    a_released_lease_cannot_be_renewed,
+    a_suspended_license_refuses_renewals,
+    bulk_creation_is_all_or_nothing,
+    deleting_a_license_removes_its_leases,
+);
 
 /// The time every test starts at (any time: the rules read no clock).
 const T0: u64 = 1_800_000_000;
@@ -139,9 +196,7 @@ fn code(e: WithSupport) -> CoreError {
     e.error
 }
 
-#[tokio::test]
-async fn activations_stop_at_the_licenses_limit() {
-    let t = backend();
+async fn activations_stop_at_the_licenses_limit<B: Backend>(t: Fixture<B>) {
     let l = t
         .license(NewLicense {
             max_machines: Some(2),
@@ -171,9 +226,7 @@ async fn activations_stop_at_the_licenses_limit() {
     assert!(t.activate(&l, 3, T0).await.is_ok());
 }
 
-#[tokio::test]
-async fn activating_the_same_fingerprint_again_uses_no_activation() {
-    let t = backend();
+async fn activating_the_same_fingerprint_again_uses_no_activation<B: Backend>(t: Fixture<B>) {
     let l = t
         .license(NewLicense {
             max_machines: Some(1),
@@ -194,9 +247,7 @@ async fn activating_the_same_fingerprint_again_uses_no_activation() {
     assert_eq!((v.machines_used, v.refusal), (1, None));
 }
 
-#[tokio::test]
-async fn leases_stop_at_the_seat_limit() {
-    let t = backend();
+async fn leases_stop_at_the_seat_limit<B: Backend>(t: Fixture<B>) {
     let l = t
         .license(NewLicense {
             max_leases: Some(2),
@@ -211,9 +262,7 @@ async fn leases_stop_at_the_seat_limit() {
     );
 }
 
-#[tokio::test]
-async fn an_expired_lease_frees_its_seat_at_exactly_its_ttl() {
-    let t = backend();
+async fn an_expired_lease_frees_its_seat_at_exactly_its_ttl<B: Backend>(t: Fixture<B>) {
     let l = t
         .license(NewLicense {
             max_leases: Some(1),
@@ -240,9 +289,7 @@ async fn an_expired_lease_frees_its_seat_at_exactly_its_ttl() {
     );
 }
 
-#[tokio::test]
-async fn a_renewal_replaces_the_token_and_a_repeat_gets_the_same_answer() {
-    let t = backend();
+async fn a_renewal_replaces_the_token_and_a_repeat_gets_the_same_answer<B: Backend>(t: Fixture<B>) {
     let l = t.license(NewLicense::default()).await;
     let g = t.obtain(&l, None, T0).await.expect("obtain");
     let r = t.renew(&g.token, Some("r1"), T0 + 10).await.expect("renew");
@@ -276,9 +323,7 @@ async fn a_renewal_replaces_the_token_and_a_repeat_gets_the_same_answer() {
     );
 }
 
-#[tokio::test]
-async fn a_released_lease_cannot_be_renewed() {
-    let t = backend();
+async fn a_released_lease_cannot_be_renewed<B: Backend>(t: Fixture<B>) {
     let l = t
         .license(NewLicense {
             max_leases: Some(1),
@@ -299,9 +344,7 @@ async fn a_released_lease_cannot_be_renewed() {
     );
 }
 
-#[tokio::test]
-async fn a_suspended_license_refuses_renewals() {
-    let t = backend();
+async fn a_suspended_license_refuses_renewals<B: Backend>(t: Fixture<B>) {
     let l = t.license(NewLicense::default()).await;
     let g = t.obtain(&l, None, T0).await.expect("obtain");
     admin::suspend(&t.store, &l.id, T0 + 1)
@@ -317,9 +360,7 @@ async fn a_suspended_license_refuses_renewals() {
     assert!(t.renew(&g.token, None, T0 + 4).await.is_ok());
 }
 
-#[tokio::test]
-async fn bulk_creation_is_all_or_nothing() {
-    let t = backend();
+async fn bulk_creation_is_all_or_nothing<B: Backend>(t: Fixture<B>) {
     t.license(NewLicense::default()).await;
     let before = admin::list_licenses(&t.store, admin::LicenseFilter::default())
         .await
@@ -361,9 +402,7 @@ async fn bulk_creation_is_all_or_nothing() {
     assert_eq!(made.len(), 2);
 }
 
-#[tokio::test]
-async fn deleting_a_license_removes_its_leases() {
-    let t = backend();
+async fn deleting_a_license_removes_its_leases<B: Backend>(t: Fixture<B>) {
     let l = t.license(NewLicense::default()).await;
     let live = t.obtain(&l, None, T0).await.expect("obtain");
     let released = t.obtain(&l, None, T0).await.expect("obtain");

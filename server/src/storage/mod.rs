@@ -20,12 +20,25 @@
 //!   failure), so it is `FnMut` and must have no effect outside the transaction;
 //! - a failure of the storage itself is [`CoreError::StorageUnavailable`].
 
+pub mod copy;
+pub mod postgres;
 pub mod redb;
 
 use std::future::Future;
 
 use crate::core::CoreError;
 use crate::model::{AuditEvent, Lease, License, Machine, Product};
+
+/// The id bytes of a stored record's hex id (every backend keys records by them).
+///
+/// # Errors
+/// [`CoreError::Internal`] when the id is damaged.
+pub fn stored_id(hex: &str) -> Result<[u8; 16]> {
+    crate::core::id_bytes(hex).ok_or_else(|| {
+        tracing::error!("a record with a damaged id");
+        CoreError::Internal
+    })
+}
 
 /// What storage operations return.
 pub type Result<T> = std::result::Result<T, CoreError>;
@@ -263,4 +276,124 @@ pub trait Backend: Clone + Send + Sync + 'static {
     /// their answer must not wait on a disk write). Best effort: under overload or a
     /// storage fault the event may be dropped, and that is logged.
     fn audit_later(&self, event: AuditEvent);
+}
+
+/// The backend a server runs on, chosen at start (`--database` or not).
+///
+/// An enum rather than a generic parameter: [`Backend`] is not object-safe (its methods
+/// return `impl Future` and take generic closures), and a type parameter on `AppState`
+/// would spread through every handler and the router for a choice made once at start.
+/// Each method dispatches to its variant; the cost is one match per storage call.
+#[derive(Clone, Debug)]
+pub enum Storage {
+    /// One redb file (the default).
+    Redb(redb::Store),
+    /// A PostgreSQL database, shared by any number of server processes.
+    Postgres(postgres::Pg),
+}
+
+/// Whether storage can serve, as `GET /healthz` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Why writes fail and since when (seconds since 1970), if they do.
+    pub fault: Option<(&'static str, u64)>,
+    /// Whether reads can be served.
+    pub reads: bool,
+    /// What an operator should know of the fault.
+    pub message: &'static str,
+}
+
+impl Storage {
+    /// The redb store, when that is the backend (tests and tools that look at the file).
+    pub fn redb(&self) -> Option<&redb::Store> {
+        match self {
+            Storage::Redb(s) => Some(s),
+            Storage::Postgres(_) => None,
+        }
+    }
+
+    /// The backend's state, probed: redb tries a write while degraded; PostgreSQL runs a
+    /// query.
+    pub async fn probe(&self) -> Health {
+        match self {
+            Storage::Redb(s) => {
+                let h = s.probe().await;
+                Health {
+                    fault: h.fault.map(|(f, since)| (f.as_str(), since)),
+                    reads: h.open,
+                    message: "writes fail (disk full or an I/O error) and are answered STORAGE_UNAVAILABLE; the server reopens the database by itself and resumes once a write succeeds; the server log has the cause",
+                }
+            }
+            Storage::Postgres(p) => {
+                let up = p.probe().await;
+                Health {
+                    fault: (!up).then(|| {
+                        (
+                            "database",
+                            licet_verifier::Expectations::now_from_system_clock(),
+                        )
+                    }),
+                    reads: up,
+                    message: "the PostgreSQL database does not answer; requests that need it are answered STORAGE_UNAVAILABLE; the server reconnects by itself once it answers; the server log has the cause",
+                }
+            }
+        }
+    }
+
+    /// A backup as bytes (redb: a copy of the file from one snapshot). Blocking.
+    ///
+    /// # Errors
+    /// On PostgreSQL, [`CoreError::Conflict`] saying to use `pg_dump`: the database's own
+    /// tools make a consistent backup of it, and this server is one of maybe several.
+    pub fn backup_bytes(&self) -> Result<Vec<u8>> {
+        match self {
+            Storage::Redb(s) => s.backup_bytes(),
+            Storage::Postgres(p) => Err(CoreError::Conflict(format!(
+                "this server keeps its data in PostgreSQL ({}), which this endpoint cannot copy: back it up with pg_dump (pg_dump --format=custom), see docs/scale-out.md",
+                p.target()
+            ))),
+        }
+    }
+}
+
+impl Backend for Storage {
+    async fn read<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn ReadTx) -> Result<T> + Send + 'static,
+    {
+        match self {
+            Storage::Redb(s) => s.read(job).await,
+            Storage::Postgres(p) => p.read(job).await,
+        }
+    }
+
+    async fn scan<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn ReadTx) -> Result<T> + Send + 'static,
+    {
+        match self {
+            Storage::Redb(s) => s.scan(job).await,
+            Storage::Postgres(p) => p.scan(job).await,
+        }
+    }
+
+    async fn write<T, F>(&self, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn WriteTx) -> Result<T> + Send + 'static,
+    {
+        match self {
+            Storage::Redb(s) => Backend::write(s, job).await,
+            Storage::Postgres(p) => p.write(job).await,
+        }
+    }
+
+    fn audit_later(&self, event: AuditEvent) {
+        match self {
+            Storage::Redb(s) => Backend::audit_later(s, event),
+            Storage::Postgres(p) => p.audit_later(event),
+        }
+    }
 }

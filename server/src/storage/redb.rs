@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::core::CoreError;
 use crate::model::{AuditEvent, Lease, License, Machine, Product};
-use crate::storage::{Backend, ReadTx, WriteTx};
+use crate::storage::{Backend, ReadTx, WriteTx, stored_id};
 
 /// The database's file name in the data directory, and a backup's.
 pub const FILE_NAME: &str = "licet.redb";
@@ -130,14 +130,6 @@ fn machine_key(license: &[u8; 16], fingerprint: &[u8; 32]) -> [u8; 48] {
     k[..16].copy_from_slice(license);
     k[16..].copy_from_slice(fingerprint);
     k
-}
-
-/// The id bytes of a stored record's hex id.
-fn stored_id(hex: &str) -> Result<[u8; 16], CoreError> {
-    id_bytes(hex).ok_or_else(|| {
-        tracing::error!("a record with a damaged id");
-        CoreError::Internal
-    })
 }
 
 // The reads, once for both kinds of table (a snapshot's and a write transaction's).

@@ -1,7 +1,10 @@
 //! Shared test helpers: a real server on 127.0.0.1 with an ephemeral port and a fresh
-//! temporary data directory, in-process or as the real binary.
+//! temporary data directory, in-process or as the real binary, on either backend: redb in
+//! the data directory, or a fresh database of a real PostgreSQL ([`postgres`]).
 
 #![allow(dead_code)]
+
+pub mod postgres;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -17,6 +20,58 @@ pub const ADMIN: &str = "test-admin-token-0123456789";
 /// A fingerprint hash from a number.
 pub fn fp(n: u64) -> String {
     format!("{n:064x}")
+}
+
+/// The backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// redb in the data directory.
+    Redb,
+    /// A fresh database of the test PostgreSQL.
+    Postgres,
+}
+
+impl Db {
+    /// A new database for one test: `None` for redb (the data directory holds it), else a
+    /// fresh PostgreSQL database's URL.
+    pub fn url(self) -> Option<String> {
+        match self {
+            Db::Redb => None,
+            Db::Postgres => Some(postgres::database()),
+        }
+    }
+}
+
+/// `--database URL` for the real binary, when there is a URL.
+pub fn database_args(url: &Option<String>) -> Vec<&str> {
+    match url {
+        Some(u) => vec!["--database", u.as_str()],
+        None => Vec::new(),
+    }
+}
+
+/// Runs each named test body, `async fn NAME(db: Db)`, once per backend, as the tests
+/// `on_redb::NAME` and `on_postgres::NAME` (object_store's way: one suite, every backend).
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod on_redb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::common::Db::Redb).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::common::Db::Postgres).await;
+                }
+            )*
+        }
+    };
 }
 
 /// An in-process server.
@@ -43,6 +98,8 @@ pub fn config(data: &Path, max_batch: usize) -> licet_server::Config {
         idle_timeout: 15,
         header_read_timeout: 30,
         no_admin_console: false,
+        database: None,
+        database_pool: 16,
     }
 }
 
@@ -66,8 +123,20 @@ impl TestServer {
     }
 
     pub async fn start_with(f: impl FnOnce(&mut licet_server::Config)) -> TestServer {
+        Self::start_on_with(Db::Redb, f).await
+    }
+
+    /// On the backend `db` (a fresh database).
+    pub async fn start_on(db: Db) -> TestServer {
+        Self::start_on_with(db, |_| {}).await
+    }
+
+    pub async fn start_on_with(db: Db, f: impl FnOnce(&mut licet_server::Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cfg = config(dir.path(), 512);
+        cfg.database = db
+            .url()
+            .map(|u| licet_server::config::DatabaseUrl::parse(&u).expect("a database URL"));
         f(&mut cfg);
         let clock = Arc::new(AtomicU64::new(1_800_000_000));
         let c = Arc::clone(&clock);
@@ -95,9 +164,15 @@ impl TestServer {
         }
     }
 
-    /// The running server's storage.
+    /// The running server's redb storage (redb tests only).
     pub fn store(&self) -> licet_server::store::Store {
-        self.server.as_ref().expect("running").store().clone()
+        self.server
+            .as_ref()
+            .expect("running")
+            .store()
+            .redb()
+            .expect("a redb server")
+            .clone()
     }
 
     pub fn now(&self) -> u64 {
@@ -194,6 +269,11 @@ pub struct Process {
 impl Process {
     pub fn start(data: &Path, extra_env: &[(&str, &str)]) -> Process {
         Self::start_with(data, extra_env, &[], None)
+    }
+
+    /// With `--database URL` when `url` is given (see [`Db::url`]), else on redb in `data`.
+    pub fn start_on(data: &Path, url: &Option<String>) -> Process {
+        Self::start_with(data, &[], &database_args(url), None)
     }
 
     /// As [`Process::start`], with more flags, and with the open-file soft limit first set
@@ -329,6 +409,11 @@ pub struct Exit {
 /// Runs `licet-server ARGS` (admin token set, logs at warn) and waits for it to exit, at
 /// most 20 s: a server that serves instead of refusing is killed, not waited on for ever.
 pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> Exit {
+    run_to_exit_within(args, Duration::from_secs(20))
+}
+
+/// As [`run_to_exit`], waiting at most `limit`.
+pub fn run_to_exit_within(args: &[&std::ffi::OsStr], limit: Duration) -> Exit {
     let mut child = Command::new(env!("CARGO_BIN_EXE_licet-server"))
         .args(args)
         .env("LICET_ADMIN_TOKEN", ADMIN)
@@ -337,7 +422,7 @@ pub fn run_to_exit(args: &[&std::ffi::OsStr]) -> Exit {
         .stderr(Stdio::piped())
         .spawn()
         .expect("licet-server runs");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + limit;
     let code = loop {
         if let Some(st) = child.try_wait().expect("wait") {
             break st.code();
@@ -481,4 +566,155 @@ impl ConsoleClient {
         assert_eq!(p.status, 200, "sign-in page: {}", p.body);
         self.post("/admin/sign-in", &[("token", token)]).await
     }
+}
+
+/// Creates product `p` and a license of it allowing `max` machines; its key and id.
+pub async fn setup(base: &str, http: &reqwest::Client, max: u64) -> (String, String) {
+    let (st, _) = send(
+        http.post(format!("{base}/v1/admin/products"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "p"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, l) = send(
+        http.post(format!("{base}/v1/admin/licenses"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"product": "p", "max_machines": max})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    (
+        l["license_key"].as_str().expect("key").into(),
+        l["id"].as_str().expect("id").into(),
+    )
+}
+
+/// The fingerprints of a license's machines, as the admin API lists them.
+pub async fn machines(base: &str, http: &reqwest::Client, id: &str) -> Vec<String> {
+    let (st, ms) = send(
+        http.get(format!("{base}/v1/admin/licenses/{id}/machines"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert_eq!(st, 200, "{ms}");
+    ms["machines"]
+        .as_array()
+        .expect("machines")
+        .iter()
+        .map(|m| m["fingerprint"].as_str().expect("fp").to_owned())
+        .collect()
+}
+
+/// What [`stream_answers`] saw.
+#[derive(Debug, Default, Clone)]
+pub struct Answers {
+    /// Every fingerprint answered 201.
+    pub acked: Vec<String>,
+    /// How many answers of each other status, and of each error code, and `no answer`.
+    pub others: std::collections::BTreeMap<String, u64>,
+}
+
+/// Sends activations from `workers` tasks until `stop`, worker `w` to `bases[w % len]`,
+/// recording every fingerprint that was answered 201. Bounded: at most `max_requests` in
+/// all.
+pub async fn stream(
+    bases: Vec<String>,
+    key: String,
+    workers: u64,
+    max_requests: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<String> {
+    stream_answers(bases, key, workers, max_requests, stop, Duration::ZERO)
+        .await
+        .acked
+}
+
+/// As [`stream`], pausing `pause` after each request, and counting every other answer.
+pub async fn stream_answers(
+    bases: Vec<String>,
+    key: String,
+    workers: u64,
+    max_requests: u64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    pause: Duration,
+) -> Answers {
+    let answers = Arc::new(tokio::sync::Mutex::new(Answers::default()));
+    let mut tasks = Vec::new();
+    let n_bases = u64::try_from(bases.len()).expect("bases").max(1);
+    for w in 0..workers {
+        let base = bases[usize::try_from(w % n_bases).expect("index")].clone();
+        let (key, stop, answers) = (key.clone(), Arc::clone(&stop), Arc::clone(&answers));
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("client");
+            let mut n = w;
+            while !stop.load(Ordering::SeqCst) && n < max_requests {
+                let f = fp(1000 + n);
+                let r = http
+                    .post(format!("{base}/v1/activate"))
+                    .json(&json!({"license_key": key, "fingerprint": f}))
+                    .send()
+                    .await;
+                let other = match r {
+                    Ok(r) if r.status().as_u16() == 201 => {
+                        answers.lock().await.acked.push(f);
+                        None
+                    }
+                    Ok(r) => {
+                        let st = r.status().as_u16();
+                        let body: Value = r.json().await.unwrap_or(Value::Null);
+                        Some(format!(
+                            "{st} {}",
+                            body["error"]["code"].as_str().unwrap_or("")
+                        ))
+                    }
+                    Err(_) => Some("no answer".to_owned()),
+                };
+                if let Some(o) = other {
+                    *answers.lock().await.others.entry(o).or_default() += 1;
+                }
+                n += workers;
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    answers.lock().await.clone()
+}
+
+/// Sends `n` concurrent `POST {bases[i % len]}{path}` requests, the body of request `i`
+/// made by `body(i)`, and counts 201s and 409s refused with `refusal` (any other answer
+/// fails the test).
+pub async fn concurrent(
+    http: &reqwest::Client,
+    bases: &[String],
+    path: &str,
+    n: u64,
+    body: impl Fn(u64) -> Value,
+    refusal: &str,
+) -> (u64, u64) {
+    let mut tasks = Vec::new();
+    let len = u64::try_from(bases.len()).expect("bases").max(1);
+    for i in 0..n {
+        let base = &bases[usize::try_from(i % len).expect("index")];
+        let req = http.post(format!("{base}{path}")).json(&body(i));
+        tasks.push(tokio::spawn(send(req)));
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for t in tasks {
+        let (st, body) = t.await.expect("task");
+        match st {
+            201 => ok += 1,
+            409 if body["error"]["code"] == refusal => refused += 1,
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    (ok, refused)
 }

@@ -1,0 +1,938 @@
+//! Storage: PostgreSQL, so that several server processes share one database.
+//!
+//! The second backend of the storage interface ([`crate::storage`]): [`Tx`] implements
+//! [`ReadTx`] and [`WriteTx`] over one SQL transaction, and [`Pg`] implements [`Backend`].
+//! Nothing outside this file knows the tables or the SQL.
+//!
+//! **Driver**: the synchronous `postgres` crate with an `r2d2` pool. Write jobs are
+//! synchronous closures (`FnMut(&mut dyn WriteTx)`), so each runs on a blocking thread that
+//! holds one pooled connection for the whole transaction; the sync client is exactly that,
+//! without driving an async client from inside a blocking closure. Every statement goes
+//! through `query_typed` (parameter types sent with the query, unnamed statement), so each
+//! costs one round trip and no statement cache is needed.
+//!
+//! **Exactness across processes**: write transactions run at READ COMMITTED, and every
+//! record a write job reads by key is read `FOR UPDATE`. Every limit is a limit of one
+//! license, and every job that checks one reads that license first: the license row lock
+//! queues the jobs of one license across every process, and the counts each job makes after
+//! it holds the lock see every committed machine and lease (READ COMMITTED takes a new
+//! snapshot per statement). Jobs of different licenses do not wait for each other. Product
+//! names and license creation share one lock row (`locks.products`), so that a product is
+//! never deleted under a license being created for it. The audit log's next `seq` is a
+//! counter row (`locks.audit_seq`) updated in the appending transaction: gapless, in commit
+//! order, the same total order as the redb log. Why not SERIALIZABLE: the hot case is many
+//! requests on one license, where every transaction reads what the others write; SSI would
+//! abort nearly all of them and retry, where the row lock just queues them. Deadlocks
+//! (a renewal locks its lease then its license, a deletion the other way round) and
+//! serialization failures are retried, a few times, by rerunning the job, which
+//! [`Backend::write`] allows.
+//!
+//! **Schema**: real columns for what is looked up, ordered, constrained or counted (ids,
+//! the key hash, the product, lease expiry and release, the audit seq) and the record itself
+//! as `jsonb` in the same serde encoding as the redb backend, so a field added to a model
+//! type later needs no new column and the encoding lives in one place (`crate::model`).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{Json, ToSql, Type};
+use postgres::{NoTls, Transaction};
+use r2d2_postgres::{PostgresConnectionManager, r2d2};
+use serde::de::DeserializeOwned;
+use std::cell::{Cell, RefCell};
+
+use crate::core::CoreError;
+use crate::model::{AuditEvent, Lease, License, Machine, Product};
+use crate::storage::{Backend, ReadTx, WriteTx, stored_id};
+
+/// The schema version this build writes: migrations are the steps of [`MIGRATIONS`], each
+/// applied once, in order, in one transaction at start; a newer database is refused, so an
+/// old binary never misreads data written by a new one (the rule of the redb file).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Schema steps: `MIGRATIONS[n]` takes version n to n + 1. Append, never edit.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
+    CREATE TABLE products (name TEXT PRIMARY KEY, record JSONB NOT NULL);
+    CREATE TABLE licenses (
+        id BYTEA PRIMARY KEY,
+        key_hash BYTEA NOT NULL UNIQUE,
+        product TEXT NOT NULL,
+        record JSONB NOT NULL
+    );
+    CREATE INDEX licenses_by_product ON licenses (product);
+    CREATE TABLE machines (
+        license_id BYTEA NOT NULL,
+        fingerprint BYTEA NOT NULL,
+        record JSONB NOT NULL,
+        PRIMARY KEY (license_id, fingerprint)
+    );
+    CREATE TABLE leases (
+        id BYTEA PRIMARY KEY,
+        license_id BYTEA NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        released BOOLEAN NOT NULL,
+        record JSONB NOT NULL
+    );
+    CREATE INDEX leases_by_license ON leases (license_id, created_at, id);
+    CREATE INDEX live_seats ON leases (license_id, expires_at) WHERE NOT released;
+    CREATE TABLE audit (seq BIGINT PRIMARY KEY, record JSONB NOT NULL);
+    CREATE TABLE locks (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
+    INSERT INTO locks (name, value) VALUES ('audit_seq', 0), ('products', 0);
+"];
+
+/// Most times a write job is run when PostgreSQL answers a serialization failure or a
+/// deadlock: each rerun follows a commit of the job it collided with, so a few suffice.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// Most refused-request audit events queued at once ([`Backend::audit_later`]).
+const MAX_PENDING_AUDIT: usize = 1024;
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// The PostgreSQL backend: a pool of connections to one database.
+#[derive(Clone)]
+pub struct Pg {
+    pool: Arc<OwnedPool>,
+    /// `host:port/database` (never the password), for logs and messages.
+    target: Arc<str>,
+    pending_audit: Arc<tokio::sync::Semaphore>,
+    /// One permit per pooled connection jobs may use: a job waits here, on the async
+    /// runtime, for its turn (however long the queue: a busy server is not an outage), so
+    /// that the pool's own timeout measures only whether PostgreSQL answers. The pool has
+    /// one connection more, for `/healthz`, which must not wait behind the queue.
+    slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl std::fmt::Debug for Pg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pg").field("target", &self.target).finish()
+    }
+}
+
+/// The pool, closed off the async runtime: closing a sync client runs a runtime of its
+/// own, which Tokio refuses on one of its worker threads (the last handle of a server is
+/// often dropped there).
+struct OwnedPool(Option<Pool>);
+
+impl Drop for OwnedPool {
+    fn drop(&mut self) {
+        if let Some(pool) = self.0.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::thread::spawn(move || drop(pool));
+            } else {
+                drop(pool);
+            }
+        }
+    }
+}
+
+impl Pg {
+    fn pool(&self) -> &Pool {
+        // Taken only by Drop.
+        self.pool
+            .0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the pool is taken only on drop"))
+    }
+}
+
+/// `host:port/database` of a parsed URL: what messages name, never the password.
+fn target(config: &postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or("postgres");
+    format!("{host}:{port}/{db}")
+}
+
+/// Parses a `postgres://` URL. The message never repeats the URL (it may hold a password).
+///
+/// # Errors
+/// A message saying what shape is expected.
+pub fn parse_url(url: &str) -> Result<postgres::Config, String> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(
+            "the database URL must start with postgres:// (postgres://USER:PASSWORD@HOST:PORT/DATABASE)"
+                .into(),
+        );
+    }
+    postgres::Config::from_str(url).map_err(|_| {
+        "the database URL is not a valid PostgreSQL URL: write postgres://USER:PASSWORD@HOST:PORT/DATABASE (percent-encode special characters in the password)".into()
+    })
+}
+
+/// A driver error in words: PostgreSQL's own message where it sent one (the driver's
+/// `Display` says only "db error"). Neither holds the password.
+fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+/// Whether an error means the database cannot be reached or is going away (as opposed to
+/// a statement PostgreSQL refused): then the request is answered `STORAGE_UNAVAILABLE`.
+fn is_unavailable(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        let c = code.code();
+        // 08: connection exception; 57P01-03: the server shutting down or starting;
+        // 53: insufficient resources (too many connections, disk full).
+        return c.starts_with("08") || c.starts_with("57P") || c.starts_with("53");
+    }
+    // No SQL state: an I/O error talking to the server, or a value that did not decode.
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+/// Whether rerunning the transaction can succeed.
+fn is_retryable(e: &postgres::Error) -> bool {
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    })
+}
+
+/// What a failed statement means for the transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// Serialization failure or deadlock: rerun the job.
+    Retry,
+    /// The database is unreachable.
+    Unavailable,
+    /// Anything else: a bug or damaged data.
+    Other,
+}
+
+fn failure_of(e: &postgres::Error) -> Failure {
+    if is_retryable(e) {
+        Failure::Retry
+    } else if is_unavailable(e) {
+        Failure::Unavailable
+    } else {
+        Failure::Other
+    }
+}
+
+fn core_error(f: Failure) -> CoreError {
+    match f {
+        Failure::Unavailable | Failure::Retry => CoreError::StorageUnavailable,
+        Failure::Other => CoreError::Internal,
+    }
+}
+
+/// A u64 the model holds as a BIGINT column (times, counts: far below 2^63 by the limits of
+/// `crate::model::limits`).
+fn big(v: u64) -> Result<i64, CoreError> {
+    i64::try_from(v).map_err(|_| {
+        tracing::error!(value = v, "a number too large for a BIGINT column");
+        CoreError::Internal
+    })
+}
+
+fn unbig(v: i64) -> Result<u64, CoreError> {
+    u64::try_from(v).map_err(|_| {
+        tracing::error!(value = v, "a negative number in a BIGINT column");
+        CoreError::Internal
+    })
+}
+
+/// One SQL transaction, as the storage interface sees it. Reads by key lock the row
+/// (`FOR UPDATE`) in a write transaction; see the module's notes for why.
+pub struct Tx<'c> {
+    t: RefCell<Transaction<'c>>,
+    write: bool,
+    /// The first statement that failed: PostgreSQL refuses every later one of the
+    /// transaction, and the job may have swallowed the error, so the runner checks this
+    /// before it reports success.
+    failed: Cell<Option<Failure>>,
+}
+
+type Param<'a> = (&'a (dyn ToSql + Sync), Type);
+
+impl Tx<'_> {
+    fn fail(&self, e: &postgres::Error) -> CoreError {
+        let f = failure_of(e);
+        if self.failed.get().is_none() {
+            self.failed.set(Some(f));
+        }
+        match f {
+            Failure::Retry => tracing::debug!(error = %describe(e), "transaction to be retried"),
+            Failure::Unavailable => {
+                tracing::warn!(error = %describe(e), "the database does not answer")
+            }
+            Failure::Other => tracing::error!(error = %describe(e), "a statement failed"),
+        }
+        core_error(f)
+    }
+
+    fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<postgres::Row>, CoreError> {
+        let r = self.t.borrow_mut().query_typed(sql, params);
+        r.map_err(|e| self.fail(&e))
+    }
+
+    fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, CoreError> {
+        let r = self.t.borrow_mut().execute_typed(sql, params);
+        r.map_err(|e| self.fail(&e))
+    }
+
+    /// The first column of the first row, decoded from JSON, if there is a row.
+    fn record<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Option<T>, CoreError> {
+        self.query(sql, params)?
+            .first()
+            .map(|row| self.json(row, 0))
+            .transpose()
+    }
+
+    fn records<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<T>, CoreError> {
+        self.query(sql, params)?
+            .iter()
+            .map(|row| self.json(row, 0))
+            .collect()
+    }
+
+    fn json<T: DeserializeOwned>(&self, row: &postgres::Row, i: usize) -> Result<T, CoreError> {
+        row.try_get::<_, Json<T>>(i).map(|j| j.0).map_err(|e| {
+            tracing::error!(error = %e, "decoding a stored record");
+            CoreError::Internal
+        })
+    }
+
+    fn count(&self, sql: &str, params: &[Param<'_>]) -> Result<u64, CoreError> {
+        let rows = self.query(sql, params)?;
+        let n: i64 = rows
+            .first()
+            .ok_or(CoreError::Internal)?
+            .try_get(0)
+            .map_err(|e| self.fail(&e))?;
+        unbig(n)
+    }
+
+    /// `FOR UPDATE` in a write transaction, nothing in a read.
+    fn lock(&self) -> &'static str {
+        if self.write { " FOR UPDATE" } else { "" }
+    }
+
+    /// Streams rows to `visit` until it returns false.
+    fn stream(
+        &self,
+        sql: &str,
+        params: &[Param<'_>],
+        visit: &mut dyn FnMut(&postgres::Row) -> Result<bool, CoreError>,
+    ) -> Result<(), CoreError> {
+        let r = {
+            let mut t = self.t.borrow_mut();
+            match t.query_typed_raw(sql, params.iter().cloned()) {
+                Ok(mut rows) => loop {
+                    match rows.next() {
+                        Ok(Some(row)) => match visit(&row) {
+                            Ok(true) => {}
+                            Ok(false) => break Ok(Ok(())),
+                            Err(e) => break Ok(Err(e)),
+                        },
+                        Ok(None) => break Ok(Ok(())),
+                        Err(e) => break Err(e),
+                    }
+                },
+                Err(e) => Err(e),
+            }
+        };
+        r.unwrap_or_else(|e| Err(self.fail(&e)))
+    }
+}
+
+const BYTEA: Type = Type::BYTEA;
+const TEXT: Type = Type::TEXT;
+const INT8: Type = Type::INT8;
+const JSONB: Type = Type::JSONB;
+
+impl ReadTx for Tx<'_> {
+    fn license(&self, id: &[u8; 16]) -> Result<Option<License>, CoreError> {
+        let sql = format!("SELECT record FROM licenses WHERE id = $1{}", self.lock());
+        self.record(&sql, &[(&id.as_slice(), BYTEA)])
+    }
+
+    fn license_by_key_hash(&self, hash: &[u8; 32]) -> Result<Option<License>, CoreError> {
+        let sql = format!(
+            "SELECT record FROM licenses WHERE key_hash = $1{}",
+            self.lock()
+        );
+        self.record(&sql, &[(&hash.as_slice(), BYTEA)])
+    }
+
+    fn licenses_after(
+        &self,
+        after: Option<&[u8; 16]>,
+        visit: &mut dyn FnMut(License) -> bool,
+    ) -> Result<(), CoreError> {
+        let after: &[u8] = after.map_or(&[], |a| a.as_slice());
+        self.stream(
+            "SELECT record FROM licenses WHERE id > $1 ORDER BY id",
+            &[(&after, BYTEA)],
+            &mut |row| Ok(visit(self.json(row, 0)?)),
+        )
+    }
+
+    fn license_count(&self) -> Result<u64, CoreError> {
+        self.count("SELECT count(*) FROM licenses", &[])
+    }
+
+    /// In a write transaction, takes the products lock first: product checks and license
+    /// creation then run one at a time (see the module's notes).
+    fn product(&self, name: &str) -> Result<Option<Product>, CoreError> {
+        if self.write {
+            self.execute(
+                "SELECT value FROM locks WHERE name = 'products' FOR UPDATE",
+                &[],
+            )?;
+        }
+        self.record(
+            "SELECT record FROM products WHERE name = $1",
+            &[(&name, TEXT)],
+        )
+    }
+
+    fn products(&self) -> Result<Vec<Product>, CoreError> {
+        self.records("SELECT record FROM products ORDER BY name", &[])
+    }
+
+    fn machine(
+        &self,
+        license: &[u8; 16],
+        fingerprint: &[u8; 32],
+    ) -> Result<Option<Machine>, CoreError> {
+        let sql = format!(
+            "SELECT record FROM machines WHERE license_id = $1 AND fingerprint = $2{}",
+            self.lock()
+        );
+        self.record(
+            &sql,
+            &[
+                (&license.as_slice(), BYTEA),
+                (&fingerprint.as_slice(), BYTEA),
+            ],
+        )
+    }
+
+    fn machines(&self, license: &[u8; 16]) -> Result<Vec<Machine>, CoreError> {
+        self.records(
+            "SELECT record FROM machines WHERE license_id = $1 ORDER BY fingerprint",
+            &[(&license.as_slice(), BYTEA)],
+        )
+    }
+
+    fn machine_count_up_to(&self, license: &[u8; 16], limit: u64) -> Result<u64, CoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.count(
+            "SELECT count(*) FROM (SELECT 1 FROM machines WHERE license_id = $1 LIMIT $2) m",
+            &[(&license.as_slice(), BYTEA), (&limit, INT8)],
+        )
+    }
+
+    fn seats_held(&self, license: &[u8; 16], now: u64) -> Result<u64, CoreError> {
+        let now = big(now)?;
+        self.count(
+            "SELECT count(*) FROM leases WHERE license_id = $1 AND NOT released AND expires_at > $2",
+            &[(&license.as_slice(), BYTEA), (&now, INT8)],
+        )
+    }
+
+    fn lease(&self, id: &[u8; 16]) -> Result<Option<Lease>, CoreError> {
+        let sql = format!("SELECT record FROM leases WHERE id = $1{}", self.lock());
+        self.record(&sql, &[(&id.as_slice(), BYTEA)])
+    }
+
+    fn leases_of(&self, license: &[u8; 16]) -> Result<Vec<Lease>, CoreError> {
+        self.records(
+            "SELECT record FROM leases WHERE license_id = $1 ORDER BY created_at, id",
+            &[(&license.as_slice(), BYTEA)],
+        )
+    }
+
+    fn audit_before(
+        &self,
+        before: Option<u64>,
+        visit: &mut dyn FnMut(AuditEvent) -> bool,
+    ) -> Result<(), CoreError> {
+        let before = before.map_or(Ok(i64::MAX), big)?;
+        self.stream(
+            "SELECT seq, record FROM audit WHERE seq < $1 ORDER BY seq DESC",
+            &[(&before, INT8)],
+            &mut |row| {
+                let mut e: AuditEvent = self.json(row, 1)?;
+                let seq: i64 = row.try_get(0).map_err(|_| CoreError::Internal)?;
+                e.seq = unbig(seq)?;
+                Ok(visit(e))
+            },
+        )
+    }
+
+    fn audit_len(&self) -> Result<u64, CoreError> {
+        self.count("SELECT count(*) FROM audit", &[])
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, CoreError> {
+        let rows = self.query("SELECT value FROM meta WHERE key = $1", &[(&key, TEXT)])?;
+        rows.first()
+            .map(|r| r.try_get::<_, Vec<u8>>(0).map_err(|e| self.fail(&e)))
+            .transpose()
+    }
+}
+
+impl WriteTx for Tx<'_> {
+    /// Expired leases need no tidying here: the `live_seats` index holds only leases not
+    /// released, ordered by expiry, so the count reads the live seats alone.
+    fn count_seats(&mut self, license: &[u8; 16], now: u64) -> Result<u64, CoreError> {
+        self.seats_held(license, now)
+    }
+
+    fn insert_license(&mut self, l: &License, key_hash: &[u8; 32]) -> Result<(), CoreError> {
+        let id = stored_id(&l.id)?;
+        self.execute(
+            "INSERT INTO licenses (id, key_hash, product, record) VALUES ($1, $2, $3, $4)",
+            &[
+                (&id.as_slice(), BYTEA),
+                (&key_hash.as_slice(), BYTEA),
+                (&l.product, TEXT),
+                (&Json(l), JSONB),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn put_license(&mut self, l: &License) -> Result<(), CoreError> {
+        let id = stored_id(&l.id)?;
+        self.execute(
+            "UPDATE licenses SET product = $2, record = $3 WHERE id = $1",
+            &[
+                (&id.as_slice(), BYTEA),
+                (&l.product, TEXT),
+                (&Json(l), JSONB),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_license(&mut self, id: &[u8; 16], _key_hash: &[u8; 32]) -> Result<(), CoreError> {
+        let p: &[Param<'_>] = &[(&id.as_slice(), BYTEA)];
+        self.execute("DELETE FROM machines WHERE license_id = $1", p)?;
+        self.execute("DELETE FROM leases WHERE license_id = $1", p)?;
+        self.execute("DELETE FROM licenses WHERE id = $1", p)?;
+        Ok(())
+    }
+
+    fn product_has_licenses(&mut self, name: &str) -> Result<bool, CoreError> {
+        Ok(self.count(
+            "SELECT count(*) FROM (SELECT 1 FROM licenses WHERE product = $1 LIMIT 1) l",
+            &[(&name, TEXT)],
+        )? > 0)
+    }
+
+    fn put_product(&mut self, p: &Product) -> Result<(), CoreError> {
+        self.execute(
+            "INSERT INTO products (name, record) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET record = excluded.record",
+            &[(&p.name, TEXT), (&Json(p), JSONB)],
+        )?;
+        Ok(())
+    }
+
+    fn remove_product(&mut self, name: &str) -> Result<(), CoreError> {
+        self.execute("DELETE FROM products WHERE name = $1", &[(&name, TEXT)])?;
+        Ok(())
+    }
+
+    fn put_machine(&mut self, m: &Machine) -> Result<(), CoreError> {
+        let license = stored_id(&m.license_id)?;
+        let fp = licet_verifier::unhex::<32>(&m.fingerprint).ok_or(CoreError::Internal)?;
+        self.execute(
+            "INSERT INTO machines (license_id, fingerprint, record) VALUES ($1, $2, $3)
+             ON CONFLICT (license_id, fingerprint) DO UPDATE SET record = excluded.record",
+            &[
+                (&license.as_slice(), BYTEA),
+                (&fp.as_slice(), BYTEA),
+                (&Json(m), JSONB),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn remove_machine(
+        &mut self,
+        license: &[u8; 16],
+        fingerprint: &[u8; 32],
+    ) -> Result<(), CoreError> {
+        self.execute(
+            "DELETE FROM machines WHERE license_id = $1 AND fingerprint = $2",
+            &[
+                (&license.as_slice(), BYTEA),
+                (&fingerprint.as_slice(), BYTEA),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn remove_machines_of(&mut self, license: &[u8; 16]) -> Result<(), CoreError> {
+        self.execute(
+            "DELETE FROM machines WHERE license_id = $1",
+            &[(&license.as_slice(), BYTEA)],
+        )?;
+        Ok(())
+    }
+
+    fn insert_lease(&mut self, l: &Lease) -> Result<(), CoreError> {
+        let (license, id) = (stored_id(&l.license_id)?, stored_id(&l.id)?);
+        let (created, expires) = (big(l.created_at)?, big(l.expires_at)?);
+        self.execute(
+            "INSERT INTO leases (id, license_id, created_at, expires_at, released, record)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                (&id.as_slice(), BYTEA),
+                (&license.as_slice(), BYTEA),
+                (&created, INT8),
+                (&expires, INT8),
+                (&l.released_at.is_some(), Type::BOOL),
+                (&Json(l), JSONB),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn put_lease(&mut self, l: &Lease) -> Result<(), CoreError> {
+        let id = stored_id(&l.id)?;
+        let expires = big(l.expires_at)?;
+        self.execute(
+            "UPDATE leases SET expires_at = $2, released = $3, record = $4 WHERE id = $1",
+            &[
+                (&id.as_slice(), BYTEA),
+                (&expires, INT8),
+                (&l.released_at.is_some(), Type::BOOL),
+                (&Json(l), JSONB),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The counter row is locked until the transaction ends, so seqs are given in commit
+    /// order with no gap.
+    fn append_audit(&mut self, event: AuditEvent) -> Result<(), CoreError> {
+        self.execute(
+            "WITH s AS (UPDATE locks SET value = value + 1 WHERE name = 'audit_seq' RETURNING value)
+             INSERT INTO audit (seq, record) SELECT value, $1 FROM s",
+            &[(&Json(&event), JSONB)],
+        )?;
+        Ok(())
+    }
+
+    fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), CoreError> {
+        self.execute(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[(&key, TEXT), (&value, BYTEA)],
+        )?;
+        Ok(())
+    }
+}
+
+/// Settings of the pool.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    /// Most connections jobs use at once (the pool opens one more, for `/healthz`).
+    pub max_connections: u32,
+    /// How long a job whose turn has come waits for PostgreSQL to give it a connection
+    /// before it is answered `STORAGE_UNAVAILABLE` (jobs beyond the pool's size queue for
+    /// their turn first, bounded only by the request timeout).
+    pub connect_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+impl Pg {
+    /// Connects to the database at `url`, creates or migrates its schema, and makes the
+    /// pool. Blocking: call it off the async runtime.
+    ///
+    /// # Errors
+    /// A message naming the host and database (never the password) and what to do.
+    pub fn connect(url: &str, pool: PoolConfig) -> Result<Pg, String> {
+        let mut config = parse_url(url)?;
+        config.connect_timeout(pool.connect_timeout);
+        let target = target(&config);
+        let mut client = config.connect(NoTls).map_err(|e| {
+            format!(
+                "cannot connect to the PostgreSQL database {target}: {}; check that PostgreSQL runs there, that the database exists and that the user and password of --database / LICET_DATABASE_URL are right",
+                describe(&e)
+            )
+        })?;
+        migrate(&mut client).map_err(|e| format!("database {target}: {e}"))?;
+        drop(client);
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let jobs = pool.max_connections.max(1);
+        let pool = r2d2::Pool::builder()
+            .max_size(jobs.saturating_add(1))
+            // Every connection opened in the background from the start (r2d2's default):
+            // the first burst of requests after a start or a restart of PostgreSQL does
+            // not wait for connections and their authentication one by one.
+            .connection_timeout(pool.connect_timeout)
+            // A checkout runs no query: a connection broken by a restart of PostgreSQL
+            // fails at BEGIN, and the job is started again on another (see `begin`).
+            .test_on_check_out(false)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(manager);
+        Ok(Pg {
+            pool: Arc::new(OwnedPool(Some(pool))),
+            target: target.into(),
+            pending_audit: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_AUDIT)),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                usize::try_from(jobs).unwrap_or(usize::MAX),
+            )),
+        })
+    }
+
+    /// `host:port/database`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// Whether the database answers a query now (`GET /healthz`).
+    pub async fn probe(&self) -> bool {
+        let pool = self.pool().clone();
+        tokio::task::spawn_blocking(move || {
+            pool.get()
+                .ok()
+                .is_some_and(|mut c| c.simple_query("SELECT 1").is_ok())
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Waits for a free connection slot (see `slots`).
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, CoreError> {
+        Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .map_err(|_| CoreError::StorageUnavailable)
+    }
+
+    /// Runs `job` in one transaction on a pooled connection, on the calling (blocking)
+    /// thread: a write at READ COMMITTED with rows locked as read, rerun on a serialization
+    /// failure or deadlock; a read at REPEATABLE READ, read only (one snapshot).
+    fn run<T>(
+        &self,
+        write: bool,
+        job: &mut dyn FnMut(&mut Tx<'_>) -> Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut conn = self.begin()?;
+            let t = if write {
+                conn.transaction()
+            } else {
+                conn.build_transaction()
+                    .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+            };
+            let t = t.map_err(|e| {
+                tracing::warn!(error = %describe(&e), database = %self.target, "cannot begin a transaction");
+                core_error(failure_of(&e))
+            })?;
+            let mut tx = Tx {
+                t: RefCell::new(t),
+                write,
+                failed: Cell::new(None),
+            };
+            let result = job(&mut tx);
+            let Tx { t, failed, .. } = tx;
+            let t = t.into_inner();
+            match failed.get() {
+                Some(Failure::Retry) if attempt < MAX_ATTEMPTS => {
+                    drop(t.rollback());
+                    std::thread::sleep(Duration::from_millis(u64::from(attempt) * 2));
+                    continue;
+                }
+                Some(f) => {
+                    drop(t.rollback());
+                    // The job's own refusal when it has one, else the storage's.
+                    return match result {
+                        Err(e) if e != CoreError::Internal => Err(e),
+                        _ => Err(core_error(f)),
+                    };
+                }
+                None => {}
+            }
+            match t.commit() {
+                Ok(()) => return result,
+                Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => continue,
+                Err(e) => {
+                    // Whether it committed is unknown; it was not acknowledged, so the
+                    // client retries, and every write here is safe to repeat.
+                    tracing::warn!(error = %describe(&e), database = %self.target, "a commit failed");
+                    return Err(core_error(failure_of(&e)));
+                }
+            }
+        }
+    }
+
+    /// A pooled connection that answers. A connection broken by a restart of PostgreSQL
+    /// stays in the pool until used; it is dropped here, up to the pool's size in a row,
+    /// so that the first requests after a restart do not fail on stale connections.
+    fn begin(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, CoreError> {
+        let tries = self.pool().max_size() + 1;
+        for _ in 0..tries {
+            let mut conn = self.pool().get().map_err(|e| {
+                tracing::warn!(error = %e, database = %self.target, "no connection to the database");
+                CoreError::StorageUnavailable
+            })?;
+            if !conn.is_closed() {
+                return Ok(conn);
+            }
+            // is_closed: the pool drops it on return (has_broken).
+            drop(conn.simple_query(""));
+        }
+        Err(CoreError::StorageUnavailable)
+    }
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] in one transaction; refuses a newer one. Safe
+/// when several processes start at once: they queue on the version row.
+fn migrate(client: &mut postgres::Client) -> Result<(), String> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                 id INT PRIMARY KEY CHECK (id = 1),
+                 version BIGINT NOT NULL
+             );
+             INSERT INTO schema_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;",
+        )
+        .or_else(|e| {
+            // Two processes creating the table at the same instant: one loses the race.
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|e| format!("cannot create the schema version table: {e}"))?;
+    let mut t = client.transaction().map_err(|e| e.to_string())?;
+    let v: i64 = t
+        .query_one(
+            "SELECT version FROM schema_version WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| format!("cannot read the schema version: {e}"))?;
+    if v > SCHEMA_VERSION {
+        return Err(format!(
+            "the database has schema version {v}, newer than this licet-server understands ({SCHEMA_VERSION}); run the newer licet-server, or restore a pg_dump made by this one"
+        ));
+    }
+    for (n, step) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(v).unwrap_or(0))
+    {
+        t.batch_execute(step)
+            .map_err(|e| format!("migrating the schema from version {n}: {e}"))?;
+        tracing::info!(version = n + 1, "database schema migrated");
+    }
+    t.execute(
+        "UPDATE schema_version SET version = $1 WHERE id = 1",
+        &[&SCHEMA_VERSION],
+    )
+    .map_err(|e| e.to_string())?;
+    t.commit().map_err(|e| e.to_string())
+}
+
+impl Backend for Pg {
+    /// On tokio's blocking pool: the sync client blocks its thread for each round trip.
+    async fn read<T, F>(&self, job: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn ReadTx) -> Result<T, CoreError> + Send + 'static,
+    {
+        let pg = self.clone();
+        let slot = self.slot().await?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let mut job = Some(job);
+            pg.run(false, &mut |tx| match job.take() {
+                Some(j) => j(tx),
+                // A read is never rerun (`run` reruns only writes).
+                None => Err(CoreError::Internal),
+            })
+        })
+        .await
+        .map_err(|_| CoreError::Internal)?
+    }
+
+    async fn scan<T, F>(&self, job: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn ReadTx) -> Result<T, CoreError> + Send + 'static,
+    {
+        self.read(job).await
+    }
+
+    async fn write<T, F>(&self, mut job: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut dyn WriteTx) -> Result<T, CoreError> + Send + 'static,
+    {
+        let pg = self.clone();
+        let slot = self.slot().await?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            pg.run(true, &mut |tx| job(tx))
+        })
+        .await
+        .map_err(|_| CoreError::Internal)?
+    }
+
+    /// A task of its own per event, at most [`MAX_PENDING_AUDIT`] at once; beyond that (a
+    /// flood of refusals, or the database down) the event is dropped, and that is logged.
+    fn audit_later(&self, event: AuditEvent) {
+        let Ok(permit) = Arc::clone(&self.pending_audit).try_acquire_owned() else {
+            tracing::warn!("audit queue full: an audit event of a refused request was dropped");
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let pg = self.clone();
+        rt.spawn(async move {
+            let r = pg.write(move |tx| tx.append_audit(event.clone())).await;
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "an audit event of a refused request was not written");
+            }
+            drop(permit);
+        });
+    }
+}
