@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ADMIN, ConsoleClient, TestServer, fp};
+use common::{ADMIN, ConsoleClient, Db, TestServer, fp};
 use reqwest::Method;
 use serde_json::json;
 
@@ -81,9 +81,8 @@ fn has_event_handler(html: &str) -> bool {
     attribute_names(html).iter().any(|n| n.starts_with("on"))
 }
 
-#[tokio::test]
-async fn every_page_is_closed_without_a_session_and_open_with_one() {
-    let s = TestServer::start().await;
+async fn every_page_is_closed_without_a_session_and_open_with_one(db: Db) {
+    let s = TestServer::start_on(db).await;
     let l = s.license("cad", json!({})).await;
     let id = l["id"].as_str().expect("id");
     let license_page = format!("/admin/licenses/{id}");
@@ -126,9 +125,8 @@ async fn every_page_is_closed_without_a_session_and_open_with_one() {
     assert_security_headers(&missing, "a missing page");
 }
 
-#[tokio::test]
-async fn the_session_cookie_is_httponly_strict_and_expires_when_idle() {
-    let s = TestServer::start().await;
+async fn the_session_cookie_is_httponly_strict_and_expires_when_idle(db: Db) {
+    let s = TestServer::start_on(db).await;
     let mut c = ConsoleClient::new(&s.base);
     let p = c.sign_in(ADMIN).await;
     assert_eq!(p.status, 303);
@@ -170,9 +168,8 @@ async fn the_session_cookie_is_httponly_strict_and_expires_when_idle() {
     assert_eq!(c.get("/admin/keys").await.status, 303, "absolute expiry");
 }
 
-#[tokio::test]
-async fn a_changed_or_foreign_cookie_is_refused() {
-    let s = TestServer::start().await;
+async fn a_changed_or_foreign_cookie_is_refused(db: Db) {
+    let s = TestServer::start_on(db).await;
     let mut c = signed_in(&s).await;
     let value = c.cookies.get("licet_console").expect("session").clone();
     // Push the time of last use forward by hand: the MAC no longer matches.
@@ -191,9 +188,8 @@ async fn a_changed_or_foreign_cookie_is_refused() {
     assert_eq!(c.get("/admin").await.status, 303, "foreign cookie refused");
 }
 
-#[tokio::test]
-async fn forms_without_the_sessions_csrf_token_change_nothing() {
-    let s = TestServer::start().await;
+async fn forms_without_the_sessions_csrf_token_change_nothing(db: Db) {
+    let s = TestServer::start_on(db).await;
     let mut c = signed_in(&s).await;
     c.get("/admin/products").await;
     let good = c.csrf.clone().expect("a CSRF token on the page");
@@ -222,9 +218,8 @@ async fn forms_without_the_sessions_csrf_token_change_nothing() {
     assert_eq!(st, 200);
 }
 
-#[tokio::test]
-async fn sign_out_clears_the_cookie_and_closes_every_page() {
-    let s = TestServer::start().await;
+async fn sign_out_clears_the_cookie_and_closes_every_page(db: Db) {
+    let s = TestServer::start_on(db).await;
     let mut c = signed_in(&s).await;
     c.get("/admin").await;
     let p = c.post("/admin/sign-out", &[]).await;
@@ -242,9 +237,8 @@ async fn sign_out_clears_the_cookie_and_closes_every_page() {
     }
 }
 
-#[tokio::test]
-async fn sign_out_every_session_ends_the_others_too() {
-    let s = TestServer::start().await;
+async fn sign_out_every_session_ends_the_others_too(db: Db) {
+    let s = TestServer::start_on(db).await;
     let mut a = signed_in(&s).await;
     let mut b = signed_in(&s).await;
     s.advance(5);
@@ -273,9 +267,8 @@ async fn sign_out_every_session_ends_the_others_too() {
     assert_eq!(b.get("/admin").await.status, 200);
 }
 
-#[tokio::test]
-async fn failed_sign_ins_are_audited_and_braked() {
-    let s = TestServer::start().await;
+async fn failed_sign_ins_are_audited_and_braked(db: Db) {
+    let s = TestServer::start_on(db).await;
     let mut c = ConsoleClient::new(&s.base);
     for i in 0..5 {
         let p = c.sign_in("wrong-token").await;
@@ -318,9 +311,8 @@ fn urls(p: &common::Page) -> Vec<String> {
     out
 }
 
-#[tokio::test]
-async fn no_key_token_or_session_id_in_any_url() {
-    let s = TestServer::start().await;
+async fn no_key_token_or_session_id_in_any_url(db: Db) {
+    let s = TestServer::start_on(db).await;
     let l = s.license("cad", json!({"customer": "Globex"})).await;
     let key = l["license_key"].as_str().expect("key").to_owned();
     let id = l["id"].as_str().expect("id").to_owned();
@@ -378,9 +370,8 @@ const NASTY: &[&str] = &[
     "\"><img src=x onerror=alert(1)>",
 ];
 
-#[tokio::test]
-async fn every_stored_string_is_shown_as_text() {
-    let s = TestServer::start().await;
+async fn every_stored_string_is_shown_as_text(db: Db) {
+    let s = TestServer::start_on(db).await;
     let mut ids = Vec::new();
     for (i, nasty) in NASTY.iter().enumerate() {
         let product = format!("p{i}{nasty}");
@@ -461,9 +452,8 @@ async fn the_console_can_be_turned_off() {
     assert_eq!(st, 200, "the JSON admin API stays");
 }
 
-#[tokio::test]
-async fn pages_act_through_the_same_rules_as_the_api() {
-    let s = TestServer::start().await;
+async fn pages_act_through_the_same_rules_as_the_api(db: Db) {
+    let s = TestServer::start_on(db).await;
     let l = s
         .license(
             "cad",
@@ -583,9 +573,8 @@ async fn pages_act_through_the_same_rules_as_the_api() {
     assert!(p.body.contains("BEGIN PUBLIC KEY"));
 }
 
-#[tokio::test]
-async fn bulk_creation_answers_a_csv_of_the_new_keys() {
-    let s = TestServer::start().await;
+async fn bulk_creation_answers_a_csv_of_the_new_keys(db: Db) {
+    let s = TestServer::start_on(db).await;
     s.license("cad", json!({})).await;
     let mut c = signed_in(&s).await;
     c.get("/admin/licenses/bulk").await;
@@ -633,3 +622,19 @@ async fn bulk_creation_answers_a_csv_of_the_new_keys() {
         assert!(line.contains("\"'=HYPERLINK(\"\"x\"\")\""), "{line}");
     }
 }
+
+// Every console test on both backends: the console acts through the licensing core, so it
+// must behave the same on redb and on PostgreSQL.
+on_every_backend!(
+    every_page_is_closed_without_a_session_and_open_with_one,
+    the_session_cookie_is_httponly_strict_and_expires_when_idle,
+    a_changed_or_foreign_cookie_is_refused,
+    forms_without_the_sessions_csrf_token_change_nothing,
+    sign_out_clears_the_cookie_and_closes_every_page,
+    sign_out_every_session_ends_the_others_too,
+    failed_sign_ins_are_audited_and_braked,
+    no_key_token_or_session_id_in_any_url,
+    every_stored_string_is_shown_as_text,
+    pages_act_through_the_same_rules_as_the_api,
+    bulk_creation_answers_a_csv_of_the_new_keys,
+);

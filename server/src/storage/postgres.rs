@@ -37,7 +37,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{Json, ToSql, Type};
 use postgres::{NoTls, Transaction};
 use r2d2_postgres::{PostgresConnectionManager, r2d2};
@@ -332,34 +331,14 @@ impl Tx<'_> {
     fn lock(&self) -> &'static str {
         if self.write { " FOR UPDATE" } else { "" }
     }
-
-    /// Streams rows to `visit` until it returns false.
-    fn stream(
-        &self,
-        sql: &str,
-        params: &[Param<'_>],
-        visit: &mut dyn FnMut(&postgres::Row) -> Result<bool, CoreError>,
-    ) -> Result<(), CoreError> {
-        let r = {
-            let mut t = self.t.borrow_mut();
-            match t.query_typed_raw(sql, params.iter().cloned()) {
-                Ok(mut rows) => loop {
-                    match rows.next() {
-                        Ok(Some(row)) => match visit(&row) {
-                            Ok(true) => {}
-                            Ok(false) => break Ok(Ok(())),
-                            Err(e) => break Ok(Err(e)),
-                        },
-                        Ok(None) => break Ok(Ok(())),
-                        Err(e) => break Err(e),
-                    }
-                },
-                Err(e) => Err(e),
-            }
-        };
-        r.unwrap_or_else(|e| Err(self.fail(&e)))
-    }
 }
+
+/// Rows per page of a listing. A listing reads page by page (keyset: `WHERE id > last`),
+/// not through one open portal, because its visitor may read again in the same
+/// transaction (the dashboard counts each license's seats while it lists licenses), and a
+/// connection cannot run a query while a portal of its is half read. A page bounds what
+/// is held in memory at once.
+const PAGE: i64 = 256;
 
 const BYTEA: Type = Type::BYTEA;
 const TEXT: Type = Type::TEXT;
@@ -385,12 +364,22 @@ impl ReadTx for Tx<'_> {
         after: Option<&[u8; 16]>,
         visit: &mut dyn FnMut(License) -> bool,
     ) -> Result<(), CoreError> {
-        let after: &[u8] = after.map_or(&[], |a| a.as_slice());
-        self.stream(
-            "SELECT record FROM licenses WHERE id > $1 ORDER BY id",
-            &[(&after, BYTEA)],
-            &mut |row| Ok(visit(self.json(row, 0)?)),
-        )
+        let mut last: Vec<u8> = after.map_or_else(Vec::new, |a| a.to_vec());
+        loop {
+            let rows = self.query(
+                "SELECT id, record FROM licenses WHERE id > $1 ORDER BY id LIMIT $2",
+                &[(&last.as_slice(), BYTEA), (&PAGE, INT8)],
+            )?;
+            for row in &rows {
+                last = row.try_get(0).map_err(|e| self.fail(&e))?;
+                if !visit(self.json(row, 1)?) {
+                    return Ok(());
+                }
+            }
+            if i64::try_from(rows.len()).map_or(true, |n| n < PAGE) {
+                return Ok(());
+            }
+        }
     }
 
     fn license_count(&self) -> Result<u64, CoreError> {
@@ -474,17 +463,24 @@ impl ReadTx for Tx<'_> {
         before: Option<u64>,
         visit: &mut dyn FnMut(AuditEvent) -> bool,
     ) -> Result<(), CoreError> {
-        let before = before.map_or(Ok(i64::MAX), big)?;
-        self.stream(
-            "SELECT seq, record FROM audit WHERE seq < $1 ORDER BY seq DESC",
-            &[(&before, INT8)],
-            &mut |row| {
+        let mut last = before.map_or(Ok(i64::MAX), big)?;
+        loop {
+            let rows = self.query(
+                "SELECT seq, record FROM audit WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
+                &[(&last, INT8), (&PAGE, INT8)],
+            )?;
+            for row in &rows {
+                last = row.try_get(0).map_err(|e| self.fail(&e))?;
                 let mut e: AuditEvent = self.json(row, 1)?;
-                let seq: i64 = row.try_get(0).map_err(|_| CoreError::Internal)?;
-                e.seq = unbig(seq)?;
-                Ok(visit(e))
-            },
-        )
+                e.seq = unbig(last)?;
+                if !visit(e) {
+                    return Ok(());
+                }
+            }
+            if i64::try_from(rows.len()).map_or(true, |n| n < PAGE) {
+                return Ok(());
+            }
+        }
     }
 
     fn audit_len(&self) -> Result<u64, CoreError> {
