@@ -13,6 +13,7 @@ pub mod model;
 pub mod routes;
 pub mod state;
 pub mod storage;
+pub mod tls;
 
 /// The redb backend, by the name the embedding API, the tools and the tests use.
 pub use storage::redb as store;
@@ -203,6 +204,8 @@ fn bearer(value: &str) -> Option<&str> {
 pub struct Server {
     /// The address it listens on (the real port when 0 was asked for).
     pub addr: SocketAddr,
+    /// `https` with --tls-cert, else `http`.
+    pub scheme: &'static str,
     /// The admin token, when this start generated it (to be shown once).
     pub generated_admin_token: Option<String>,
     store: Store,
@@ -267,6 +270,13 @@ pub async fn start(
     // First, so that a taken port leaves the data directory untouched.
     let listener = bind(&config.listen).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::Tls::load(cert, key)?),
+        _ => None,
+    };
+    if tls.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "serving plain HTTP on a non-loopback address: license keys and tokens cross the network unencrypted; give --tls-cert and --tls-key, or put a TLS reverse proxy in front");
+    }
     create_data_dir(&config.data)?;
     let db = database_path(&config.data);
     let writer_config = WriterConfig {
@@ -305,9 +315,14 @@ pub async fn start(
         Duration::from_secs(config.request_timeout),
     );
     let limits = connection_limits(config);
-    let task = tokio::spawn(listen::serve(listener, router, limits, shutdown));
+    if let Some(tls) = &tls {
+        reload_on_sighup(tls.clone());
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let task = tokio::spawn(listen::serve(listener, router, limits, tls, shutdown));
     Ok(Server {
         addr,
+        scheme,
         generated_admin_token,
         store,
         task,
@@ -502,6 +517,36 @@ async fn admin_token(
         .await
         .map_err(|e| e.to_string())?;
     Ok((h, Some(token)))
+}
+
+/// Reloads the TLS certificate and key on each SIGHUP, for as long as the process runs (a
+/// renewed certificate, as certbot or an ACME client leaves it, is served without a restart).
+fn reload_on_sighup(tls: tls::Tls) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        match tls.reload() {
+                            Ok(()) => tracing::info!(
+                                "SIGHUP: TLS certificate reloaded; new connections get it"
+                            ),
+                            Err(e) => {
+                                tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; still serving the previous one")
+                            }
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: the TLS certificate reloads only on restart")
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -84,7 +84,10 @@ async fn main() -> ExitCode {
         println!("Admin token (shown only now; store it safely): {token}");
     }
     tracing::info!(addr = %server.addr, data = %config.data.display(), "licet-server listening");
-    println!("licet-server listening on http://{}", server.addr);
+    println!(
+        "licet-server listening on {}://{}",
+        server.scheme, server.addr
+    );
     match server.wait().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
