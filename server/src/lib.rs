@@ -8,6 +8,7 @@ pub mod config;
 pub mod core;
 pub mod error;
 pub mod extract;
+pub mod limit;
 pub mod listen;
 pub mod model;
 pub mod routes;
@@ -40,7 +41,15 @@ use storage::ReadTx;
 use store::{Store, WriterConfig};
 
 /// Builds the router.
-pub fn app(state: AppState, body_limit: usize, timeout: Duration) -> Router {
+///
+/// `limits` guard the client routes (`/v1/validate`, `/v1/activate`, …, `/v1/leases/…`);
+/// the admin API, `/healthz` and `/signature.pem` are not rate-limited.
+pub fn app(
+    state: AppState,
+    body_limit: usize,
+    timeout: Duration,
+    limits: Arc<limit::RateLimits>,
+) -> Router {
     use routes::{admin, client, leases};
     let admin_routes = Router::new()
         .route(
@@ -87,7 +96,8 @@ pub fn app(state: AppState, body_limit: usize, timeout: Duration) -> Router {
         .route("/activate", post(client::activate))
         .route("/check-in", post(client::check_in))
         .route("/deactivate", post(client::deactivate));
-    let client_routes = leases::client_routes(client_routes);
+    let client_routes = leases::client_routes(client_routes)
+        .route_layer(middleware::from_fn_with_state(limits, limit::enforce));
     Router::new()
         .route("/signature.pem", get(client::signature_pem))
         .route("/healthz", get(healthz))
@@ -210,6 +220,8 @@ pub struct Server {
     pub generated_admin_token: Option<String>,
     store: Store,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    audit_stop: tokio::sync::oneshot::Sender<()>,
+    audit_task: tokio::task::JoinHandle<()>,
     writer: std::thread::JoinHandle<()>,
 }
 
@@ -226,6 +238,9 @@ impl Server {
     /// The listener's I/O error.
     pub async fn wait(self) -> std::io::Result<()> {
         let r = self.task.await.unwrap_or(Ok(()));
+        // The last window's rate-limit refusals are audited before the writer stops.
+        let _ = self.audit_stop.send(());
+        let _ = self.audit_task.await;
         // The writer stops once every handle on the store is gone.
         drop(self.store);
         let writer = self.writer;
@@ -303,6 +318,25 @@ pub async fn start(
     let signer = load_signer(config, has_licenses)?;
     let (admin_token_sha256, generated_admin_token) =
         admin_token(&store, options.admin_token).await?;
+    let limits = Arc::new(limit::RateLimits::new(&limit::Settings {
+        ip: limit::Rate {
+            per_minute: config.ip_rate,
+            burst: config.ip_burst,
+        },
+        key: limit::Rate {
+            per_minute: config.key_rate,
+            burst: config.key_burst,
+        },
+        trusted_proxies: config.trusted_proxy.clone(),
+        body_limit: config.body_limit,
+    }));
+    let (audit_stop, stop_rx) = tokio::sync::oneshot::channel();
+    let audit_task = tokio::spawn(audit_refusals(
+        Arc::clone(&limits),
+        store.clone(),
+        options.clock.clone(),
+        stop_rx,
+    ));
     let state = AppState {
         store: store.clone(),
         signer: Arc::new(signer),
@@ -313,6 +347,7 @@ pub async fn start(
         state,
         config.body_limit,
         Duration::from_secs(config.request_timeout),
+        limits,
     );
     let limits = connection_limits(config);
     if let Some(tls) = &tls {
@@ -326,8 +361,31 @@ pub async fn start(
         generated_admin_token,
         store,
         task,
+        audit_stop,
+        audit_task,
         writer,
     })
+}
+
+/// Writes the rate limits' refusals to the audit log once a window, and once more when
+/// the server stops.
+async fn audit_refusals(
+    limits: Arc<limit::RateLimits>,
+    store: Store,
+    clock: Clock,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let window = limit::AUDIT_WINDOW;
+    let mut tick = tokio::time::interval(window);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => limits.flush_audit(&store, clock(), window),
+            _ = &mut stop => break,
+        }
+    }
+    limits.flush_audit(&store, clock(), window);
 }
 
 /// Binds `listen` (HOST:PORT; a host name such as `localhost` is resolved, and its

@@ -41,6 +41,10 @@ pub fn config(data: &Path, max_batch: usize) -> licet_server::Config {
     ])
     .expect("the default settings parse");
     c.max_batch = max_batch;
+    // Off unless a test is about them (limits.rs): floods and concurrency tests would
+    // otherwise measure the limits instead of what they test.
+    c.ip_rate = 0;
+    c.key_rate = 0;
     c
 }
 
@@ -230,6 +234,9 @@ impl Process {
         };
         cmd.args(args)
             .env("LICET_ADMIN_TOKEN", ADMIN)
+            // As in config(): off unless a test sets them (its extra_env comes later).
+            .env("LICET_IP_RATE", "0")
+            .env("LICET_KEY_RATE", "0")
             .env("RUST_LOG", "warn")
             // The log's colours follow the terminal, not the runner's preference.
             .env_remove("NO_COLOR")
