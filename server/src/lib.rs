@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod limit;
 pub mod listen;
+pub mod metrics;
 pub mod model;
 pub mod routes;
 pub mod state;
@@ -37,7 +38,7 @@ use tokio::net::TcpListener;
 pub use config::Config;
 pub use error::ApiError;
 pub use state::{AppState, Clock, Signer, system_clock};
-use storage::ReadTx;
+use storage::{Backend, ReadTx};
 use store::{Store, WriterConfig};
 
 /// Builds the router.
@@ -49,6 +50,7 @@ pub fn app(
     body_limit: usize,
     timeout: Duration,
     limits: Arc<limit::RateLimits>,
+    metrics: Arc<metrics::Metrics>,
 ) -> Router {
     use routes::{admin, client, leases};
     let admin_routes = Router::new()
@@ -101,6 +103,7 @@ pub fn app(
     Router::new()
         .route("/signature.pem", get(client::signature_pem))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .nest("/v1", client_routes)
         .nest("/v1/admin", admin_routes)
         .fallback(|| async { ApiError::NotFound("no such route; see docs/api.md".into()) })
@@ -111,6 +114,7 @@ pub fn app(
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             guard(req, next, timeout)
         }))
+        .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -137,6 +141,36 @@ async fn healthz(State(s): State<AppState>) -> Response {
             })),
         )
             .into_response(),
+    }
+}
+
+/// How long `GET /readyz` waits for the database to answer a read.
+pub const READY_DEADLINE: Duration = Duration::from_secs(2);
+
+/// `GET /readyz`: 200 when the database answers a read within [`READY_DEADLINE`], else
+/// 503 `NOT_READY` (a load balancer then sends this server no traffic until it recovers).
+/// `/healthz` says whether the process is up and writes succeed.
+async fn readyz(State(s): State<AppState>) -> Response {
+    use axum::Json;
+    use serde_json::json;
+    let read = s.store.read(|tx| tx.meta("schema_version"));
+    match tokio::time::timeout(READY_DEADLINE, read).await {
+        Ok(Ok(Some(_))) => Json(json!({"status": "ready"})).into_response(),
+        Ok(Ok(None)) => {
+            tracing::error!("readyz: the database has no schema version");
+            ApiError::NotReady.into_response()
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readyz: the database did not answer a read");
+            ApiError::NotReady.into_response()
+        }
+        Err(_) => {
+            tracing::warn!(
+                deadline_ms = READY_DEADLINE.as_millis() as u64,
+                "readyz: a read took longer than the deadline"
+            );
+            ApiError::NotReady.into_response()
+        }
     }
 }
 
@@ -216,10 +250,13 @@ pub struct Server {
     pub addr: SocketAddr,
     /// `https` with --tls-cert, else `http`.
     pub scheme: &'static str,
+    /// Where `GET /metrics` is served (--metrics-listen), when it is.
+    pub metrics_addr: Option<SocketAddr>,
     /// The admin token, when this start generated it (to be shown once).
     pub generated_admin_token: Option<String>,
     store: Store,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    metrics_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     audit_stop: tokio::sync::oneshot::Sender<()>,
     audit_task: tokio::task::JoinHandle<()>,
     writer: std::thread::JoinHandle<()>,
@@ -238,6 +275,9 @@ impl Server {
     /// The listener's I/O error.
     pub async fn wait(self) -> std::io::Result<()> {
         let r = self.task.await.unwrap_or(Ok(()));
+        if let Some(m) = self.metrics_task {
+            let _ = m.await;
+        }
         // The last window's rate-limit refusals are audited before the writer stops.
         let _ = self.audit_stop.send(());
         let _ = self.audit_task.await;
@@ -298,8 +338,11 @@ pub async fn start(
         max_batch: config.max_batch,
     };
     let key_beside = licet_keys::dir::KeyDir::new(&config.data).signing_key_path();
+    let cache_bytes = usize::try_from(config.cache_size)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(1 << 20);
     let (store, writer) = if config.signing_key.is_none() && key_beside.exists() {
-        Store::open_existing(&db, writer_config).map_err(|e| match e {
+        Store::open_existing_cached(&db, writer_config, cache_bytes).map_err(|e| match e {
             store::OpenError::Uninitialised(what) => format!(
                 "{what}, but the data directory holds a signing key ({}): it was used before, and a new, empty database would answer KEY_INVALID to every license already issued. Restore licet.redb from your backup (stop the server, copy the backup to {}, start it; docs/api.md §6.6), or, to start with an empty database on purpose, run `licet-server init --data {}` first",
                 key_beside.display(),
@@ -309,7 +352,7 @@ pub async fn start(
             store::OpenError::Failed(m) => m,
         })?
     } else {
-        Store::open(&db, writer_config)?
+        Store::open_cached(&db, writer_config, cache_bytes)?
     };
     let has_licenses = store::Snapshot::of(&store)
         .and_then(|s| s.license_count())
@@ -337,6 +380,21 @@ pub async fn start(
         options.clock.clone(),
         stop_rx,
     ));
+    let metrics = Arc::new(metrics::Metrics::new(
+        &store,
+        &limits,
+        options.clock.clone(),
+    ));
+    // Bound before anything is served, so that a taken metrics port fails the start.
+    let metrics_listener = match &config.metrics_listen {
+        Some(listen) => Some(bind(listen).await?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let state = AppState {
         store: store.clone(),
         signer: Arc::new(signer),
@@ -348,16 +406,40 @@ pub async fn start(
         config.body_limit,
         Duration::from_secs(config.request_timeout),
         limits,
+        Arc::clone(&metrics),
     );
     let limits = connection_limits(config);
     if let Some(tls) = &tls {
         reload_on_sighup(tls.clone());
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let task = tokio::spawn(listen::serve(listener, router, limits, tls, shutdown));
+    // One shutdown for both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let metrics_task = metrics_listener.map(|l| {
+        tokio::spawn(listen::serve(
+            l,
+            metrics::router(metrics),
+            limits,
+            None,
+            stopped(),
+        ))
+    });
+    let task = tokio::spawn(listen::serve(listener, router, limits, tls, stopped()));
     Ok(Server {
         addr,
         scheme,
+        metrics_addr,
+        metrics_task,
         generated_admin_token,
         store,
         task,

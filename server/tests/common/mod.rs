@@ -96,6 +96,14 @@ impl TestServer {
         }
     }
 
+    /// `http://ADDR` of the metrics listener, when --metrics-listen was set.
+    pub fn metrics_base(&self) -> Option<String> {
+        self.server
+            .as_ref()
+            .and_then(|s| s.metrics_addr)
+            .map(|a| format!("http://{a}"))
+    }
+
     /// The running server's storage.
     pub fn store(&self) -> licet_server::store::Store {
         self.server.as_ref().expect("running").store().clone()
@@ -142,6 +150,19 @@ impl TestServer {
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
         send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    /// Activates the machines `fp(0)` to `fp(n - 1)` on `key`, each a new one (201).
+    pub async fn activate_machines(&self, key: &str, n: u64) {
+        for i in 0..n {
+            let (st, body) = self
+                .post(
+                    "/v1/activate",
+                    json!({"license_key": key, "fingerprint": fp(i)}),
+                )
+                .await;
+            assert_eq!(st, 201, "activating machine {i}: {body}");
+        }
     }
 
     /// Creates a product and a license, returning the license's JSON.
