@@ -83,7 +83,7 @@ pub struct Config {
     pub ip_rate: u32,
     /// Client API requests a source IP address may make at once before --ip-rate paces it
     /// (1 to 100000).
-    #[arg(long, env = "LICET_IP_BURST", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, env = "LICET_IP_BURST", default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub ip_burst: u32,
     /// Client API requests naming one license key allowed per minute, sustained, whatever
     /// their source (0: no limit).
@@ -96,7 +96,7 @@ pub struct Config {
     pub key_rate: u32,
     /// Client API requests naming one license key allowed at once before --key-rate paces
     /// them (1 to 100000).
-    #[arg(long, env = "LICET_KEY_BURST", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, env = "LICET_KEY_BURST", default_value_t = 30, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub key_burst: u32,
     /// Reverse proxies whose X-Forwarded-For is believed, as addresses or CIDR ranges,
     /// comma-separated (e.g. 10.0.0.5,192.168.1.0/24). A request from anywhere else is
