@@ -20,6 +20,8 @@ if [ ! -f "$work/keys/validate.keys" ] || [ "$(wc -l <"$work/keys/validate.keys"
   LICET_SEED_SAMPLE="$max" "$target/release/examples/seed" "$work/data" "$work/keys" "$licenses" 0 >&2
 fi
 export LICET_BENCH_KEYS="$work/keys"
+pid=""
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null' EXIT
 for count in "${counts[@]}"; do
   head -n "$count" "$work/keys/validate.keys" >"$work/keys/walk.keys"
   flags=(--listen 127.0.0.1:0 --data "$work/data" --ip-rate 0 --key-rate 0)
@@ -35,7 +37,7 @@ for count in "${counts[@]}"; do
   requests="$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$work/wrk.out")"
   rss="$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")"
   hwm="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
-  kill -TERM "$pid"; wait "$pid" || true
+  kill -TERM "$pid"; wait "$pid" || true; pid=""
   printf 'licenses %s cache %s MiB  distinct keys %7s  requests %8s  RSS at start %6.1f MB  after %6.1f MB  peak %6.1f MB\n' \
     "$licenses" "${cache:-default}" "$count" "$requests" "$(echo "$rss0/1024" | bc -l)" "$(echo "$rss/1024" | bc -l)" "$(echo "$hwm/1024" | bc -l)"
 done

@@ -84,6 +84,9 @@ async fn main() -> ExitCode {
         println!("Admin token (shown only now; store it safely): {token}");
     }
     tracing::info!(addr = %server.addr, data = %config.data.display(), "licet-server listening");
+    if let Some(m) = server.metrics_addr {
+        println!("licet-server metrics on http://{m}/metrics");
+    }
     println!(
         "licet-server listening on {}://{}",
         server.scheme, server.addr
