@@ -178,3 +178,29 @@ async fn metrics_are_prometheus_text_on_their_own_address() {
     // Not on the API's address.
     assert_eq!(s.get("/metrics").await.0, 404);
 }
+
+/// The real binary names its metrics address at start, and serves the text there.
+#[tokio::test]
+async fn the_binary_names_its_metrics_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = common::Process::start_with(
+        &common::data_dir(&dir),
+        &[],
+        &["--metrics-listen", "127.0.0.1:0"],
+        None,
+    );
+    let url = p
+        .startup
+        .iter()
+        .find_map(|l| l.strip_prefix("licet-server metrics on "))
+        .expect("the metrics address is printed before the listening line")
+        .to_owned();
+    let text = reqwest::get(&url)
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    let m = scrape(&text);
+    assert!(find(&m, "licet_machines", &[]).is_some(), "{text}");
+}
