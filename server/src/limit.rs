@@ -334,3 +334,69 @@ fn headers(h: &mut HeaderMap, b: Bucket) {
     h.insert("ratelimit-remaining", HeaderValue::from(b.remaining));
     h.insert("ratelimit-reset", HeaderValue::from(b.reset));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(trusted: &[&str]) -> RateLimits {
+        RateLimits::new(&Settings {
+            ip: Rate {
+                per_minute: 1,
+                burst: 1,
+            },
+            key: Rate {
+                per_minute: 0,
+                burst: 1,
+            },
+            trusted_proxies: trusted.iter().map(|t| t.parse().expect("cidr")).collect(),
+            body_limit: 1024,
+        })
+    }
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", HeaderValue::from_str(v).expect("value"));
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_is_the_right_most_untrusted_hop() {
+        let l = limits(&["10.0.0.0/8"]);
+        let proxy: IpAddr = "10.0.0.5".parse().expect("ip");
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        // Through two named proxies; the left-most entry is the client's own claim.
+        let h = xff(&["1.1.1.1, 203.0.113.9, 10.0.0.7"]);
+        assert_eq!(l.client_ip(proxy, &h), ip("203.0.113.9"));
+        // The same, split over two header lines.
+        let h = xff(&["1.1.1.1, 203.0.113.9", "10.0.0.7"]);
+        assert_eq!(l.client_ip(proxy, &h), ip("203.0.113.9"));
+        // Garbage stops the walk at the last good address.
+        let h = xff(&["203.0.113.9, nonsense, 10.0.0.7"]);
+        assert_eq!(l.client_ip(proxy, &h), ip("10.0.0.7"));
+        // No header: the proxy itself.
+        assert_eq!(l.client_ip(proxy, &HeaderMap::new()), proxy);
+        // From a peer not named, the header is ignored.
+        let outsider = ip("198.51.100.1");
+        assert_eq!(l.client_ip(outsider, &xff(&["203.0.113.9"])), outsider);
+        // A dual-stack listener's IPv4-mapped view of a named proxy is that proxy.
+        let mapped = ip("::ffff:10.0.0.5");
+        assert_eq!(
+            l.client_ip(mapped, &xff(&["203.0.113.9"])),
+            ip("203.0.113.9")
+        );
+    }
+
+    #[test]
+    fn refusals_from_too_many_sources_are_counted_together() {
+        let l = limits(&[]);
+        for i in 0..MAX_SOURCES + 5 {
+            l.note_refusal(format!("ip:{i}"));
+        }
+        let map = l.refused.lock().expect("lock");
+        assert_eq!(map.len(), MAX_SOURCES + 1);
+        assert_eq!(map.get("other"), Some(&5));
+    }
+}
