@@ -35,22 +35,17 @@ async fn vendor_keys_server_activation_offline_check() {
     // The server, with the CLI's encrypted key (passphrase from a file).
     let pass = tmp.path().join("pass");
     std::fs::write(&pass, "correct horse battery\n").expect("write");
-    let cfg = licet_server::Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data: tmp.path().join("data"),
-        signing_key: Some(keys.join("signing-key.pem")),
-        passphrase_file: Some(pass),
-        log_json: false,
-        body_limit: 64 * 1024,
-        request_timeout: 30,
-        max_batch: 64,
-        max_connections: 10_000,
-        idle_timeout: 15,
-        header_read_timeout: 30,
-        no_admin_console: false,
-        database: None,
-        database_pool: 16,
-    };
+    // Parsed as the command line does, so that settings added later keep their defaults.
+    let mut cfg = <licet_server::Config as clap::Parser>::parse_from([
+        std::ffi::OsStr::new("licet-server"),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data".as_ref(),
+        tmp.path().join("data").as_os_str(),
+    ]);
+    cfg.signing_key = Some(keys.join("signing-key.pem"));
+    cfg.passphrase_file = Some(pass);
+    cfg.max_batch = 64;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = licet_server::start(
         &cfg,

@@ -17,7 +17,8 @@ pub(crate) struct Http {
 }
 
 impl Http {
-    pub(crate) fn new(base: &str, timeout: Duration) -> Result<Http, Error> {
+    /// `ca_pem`: the only certificate authorities trusted for https, when given.
+    pub(crate) fn new(base: &str, timeout: Duration, ca_pem: Option<&[u8]>) -> Result<Http, Error> {
         let base = base.trim().trim_end_matches('/');
         let https = base.starts_with("https://");
         if !https && !base.starts_with("http://") {
@@ -30,7 +31,19 @@ impl Http {
                 reason: "https needs licet-client's `https` feature".into(),
             });
         }
-        let agent = ureq::Agent::config_builder()
+        #[cfg_attr(not(feature = "https"), allow(unused_mut))]
+        let mut config = ureq::Agent::config_builder();
+        #[cfg(feature = "https")]
+        if let Some(pem) = ca_pem {
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&ca_certificates(pem)?))
+                    .build(),
+            );
+        }
+        #[cfg(not(feature = "https"))]
+        let _ = ca_pem;
+        let agent = config
             // Every wait is bounded: a renewal thread must never hang on a dead server.
             .timeout_global(Some(timeout))
             // Refusals are answers to read (their JSON has the code), not transport errors.
@@ -105,4 +118,28 @@ fn network(e: ureq::Error) -> Error {
     Error::Network {
         message: e.to_string(),
     }
+}
+
+/// The CERTIFICATE blocks of a PEM text (other blocks, such as a key left in the same
+/// file, are skipped).
+#[cfg(feature = "https")]
+fn ca_certificates(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, Error> {
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(Error::Config {
+                    reason: format!("the CA certificates are not valid PEM: {e}"),
+                });
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err(Error::Config {
+            reason: "the CA certificates hold no PEM CERTIFICATE block; give the CA's certificate in PEM".into(),
+        });
+    }
+    Ok(certs)
 }

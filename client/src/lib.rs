@@ -119,9 +119,20 @@ pub struct ClientBuilder {
     machine_name: Option<String>,
     client_id: Option<String>,
     lease_ttl: Option<u64>,
+    ca_pem: Option<Vec<u8>>,
 }
 
 impl ClientBuilder {
+    /// Trusts only the certificate authorities in `pem` (one or more PEM `CERTIFICATE`
+    /// blocks) for `https://` servers, instead of the Mozilla root store: for a licensing
+    /// server whose certificate a private, on-premises PKI issued. Checked by
+    /// [`ClientBuilder::build`] (`CONFIG_INVALID` when it holds no certificate).
+    #[must_use]
+    pub fn ca_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_pem = Some(pem.into());
+        self
+    }
+
     /// Keeps the tokens in `dir` instead of `licet_app::store_dir(product)`.
     #[must_use]
     pub fn store_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -187,7 +198,7 @@ impl ClientBuilder {
     /// [`Error::Config`] for a bad server URL, [`Error::Fingerprint`] when this machine's
     /// id cannot be read, [`Error::StoreIo`] when there is no per-user folder.
     pub fn build(self) -> Result<Client, Error> {
-        let http = Http::new(&self.server, self.timeout)?;
+        let http = Http::new(&self.server, self.timeout, self.ca_pem.as_deref())?;
         // The license's own times are the server's business (it refuses an expired one);
         // here only "is this the vendor's license for this product" is asked, so it is
         // checked as of its issue time, like the server does.
@@ -384,6 +395,7 @@ impl Client {
             machine_name: None,
             client_id: None,
             lease_ttl: None,
+            ca_pem: None,
         }
     }
 
@@ -791,14 +803,27 @@ mod tests {
 
     #[test]
     fn server_urls() {
-        assert!(Http::new("http://127.0.0.1:5480/", DEFAULT_TIMEOUT).is_ok());
+        assert!(Http::new("http://127.0.0.1:5480/", DEFAULT_TIMEOUT, None).is_ok());
         for bad in ["127.0.0.1:5480", "ftp://host", ""] {
-            let e = Http::new(bad, DEFAULT_TIMEOUT).err().expect("refused");
+            let e = Http::new(bad, DEFAULT_TIMEOUT, None)
+                .err()
+                .expect("refused");
             assert_eq!(e.code(), "CONFIG_INVALID", "{bad}");
         }
         assert_eq!(
-            Http::new("https://license.example.com", DEFAULT_TIMEOUT).is_ok(),
+            Http::new("https://license.example.com", DEFAULT_TIMEOUT, None).is_ok(),
             cfg!(feature = "https")
         );
+        if cfg!(feature = "https") {
+            let e = Http::new(
+                "https://license.example.com",
+                DEFAULT_TIMEOUT,
+                Some(b"not a certificate".as_slice()),
+            )
+            .err()
+            .expect("a CA file without a certificate is refused");
+            assert_eq!(e.code(), "CONFIG_INVALID");
+            assert!(e.to_string().contains("CERTIFICATE"), "{e}");
+        }
     }
 }

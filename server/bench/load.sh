@@ -131,7 +131,7 @@ seed() { # seed NAME LICENSES PAST_LEASES
 start_server() { # start_server NAME MAX_BATCH
   local log="$work/$1/server-$2.log"
   env -u RUST_LOG LICET_ADMIN_TOKEN="bench-admin-token-$$" \
-    "$server_bin" --listen 127.0.0.1:0 --data "$work/$1/data" --max-batch "$2" >"$log" 2>&1 &
+    "$server_bin" --listen 127.0.0.1:0 --data "$work/$1/data" --max-batch "$2" --ip-rate 0 --key-rate 0 >"$log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 300); do
     addr="$(sed -n 's|^licet-server listening on http://\(127\.0\.0\.1:[0-9]*\)$|\1|p' "$log")"

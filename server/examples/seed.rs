@@ -33,7 +33,7 @@ use licet_verifier::hex;
 
 /// Licenses per write transaction (and per signing round).
 const CHUNK: usize = 50_000;
-/// Most keys written to `validate.keys`.
+/// Most keys written to `validate.keys` (unless LICET_SEED_SAMPLE says otherwise).
 const SAMPLE: usize = 1_000;
 
 type Row = (License, [u8; 32]);
@@ -99,7 +99,13 @@ async fn seed(data: PathBuf, out: PathBuf, licenses: usize, leases: usize) -> Re
         .await
         .map_err(|e| e.to_string())?;
 
-    let stride = (licenses / SAMPLE).max(1);
+    // LICET_SEED_SAMPLE: more keys in validate.keys, for the memory benchmark (RSS against
+    // the number of distinct keys asked about).
+    let sample = std::env::var("LICET_SEED_SAMPLE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(SAMPLE);
+    let stride = (licenses / sample).max(1);
     let mut validate_keys = Vec::new();
     let (mut activate_key, mut lease_key, mut lease_license) = (None, None, None);
     let mut done = 0;
@@ -113,7 +119,7 @@ async fn seed(data: PathBuf, out: PathBuf, licenses: usize, leases: usize) -> Re
                     lease_key = Some(l.key.clone());
                     lease_license = Some(l.id.clone());
                 }
-                k if k % stride == 0 && validate_keys.len() < SAMPLE => {
+                k if k % stride == 0 && validate_keys.len() < sample => {
                     validate_keys.push(l.key.clone());
                 }
                 _ => {}

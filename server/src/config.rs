@@ -67,6 +67,76 @@ pub struct Config {
     /// Do not serve the admin console at /admin (the JSON admin API under /v1/admin stays).
     #[arg(long, env = "LICET_NO_ADMIN_CONSOLE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub no_admin_console: bool,
+    /// TLS certificate chain, PEM: the server's certificate first, then intermediates. With
+    /// --tls-key the server speaks HTTPS only on --listen; SIGHUP reloads both files without
+    /// dropping connections.
+    #[arg(
+        long,
+        env = "LICET_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key of --tls-cert, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "LICET_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Client API requests each source IP address may make per minute, sustained (0: no
+    /// limit). Over it: 429 RATE_LIMITED with Retry-After. Counted per server process.
+    #[arg(
+        long,
+        env = "LICET_IP_RATE",
+        default_value_t = 300,
+        value_name = "PER_MINUTE"
+    )]
+    pub ip_rate: u32,
+    /// Client API requests a source IP address may make at once before --ip-rate paces it
+    /// (1 to 100000).
+    #[arg(long, env = "LICET_IP_BURST", default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub ip_burst: u32,
+    /// Client API requests naming one license key allowed per minute, sustained, whatever
+    /// their source (0: no limit).
+    #[arg(
+        long,
+        env = "LICET_KEY_RATE",
+        default_value_t = 60,
+        value_name = "PER_MINUTE"
+    )]
+    pub key_rate: u32,
+    /// Client API requests naming one license key allowed at once before --key-rate paces
+    /// them (1 to 100000).
+    #[arg(long, env = "LICET_KEY_BURST", default_value_t = 30, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub key_burst: u32,
+    /// Reverse proxies whose X-Forwarded-For is believed, as addresses or CIDR ranges,
+    /// comma-separated (e.g. 10.0.0.5,192.168.1.0/24). A request from anywhere else is
+    /// counted under its own address, whatever its headers say.
+    #[arg(long, env = "LICET_TRUSTED_PROXY", value_name = "ADDR|CIDR", value_delimiter = ',', value_parser = proxy_range)]
+    pub trusted_proxy: Vec<ipnet::IpNet>,
+    /// Serve GET /metrics (Prometheus text format) on this separate HOST:PORT, not on
+    /// --listen; off when not given. Keep it on a private address.
+    #[arg(long, env = "LICET_METRICS_LISTEN", value_name = "HOST:PORT", value_parser = listen_address)]
+    pub metrics_listen: Option<String>,
+    /// The database's page cache, in MiB (1 to 65536): more keeps more licenses in memory,
+    /// at that cost in RSS.
+    #[arg(long, env = "LICET_CACHE_SIZE", default_value_t = 16, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub cache_size: u32,
+}
+
+/// An address (a single host) or a CIDR range.
+fn proxy_range(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    if let Ok(net) = s.parse::<ipnet::IpNet>() {
+        return Ok(net.trunc());
+    }
+    s.parse::<std::net::IpAddr>()
+        .map(ipnet::IpNet::from)
+        .map_err(|_| {
+            format!("'{s}' is neither an IP address nor a CIDR range (e.g. 10.0.0.5 or 10.0.0.0/8)")
+        })
 }
 
 /// A `postgres://` URL, held so that it never reaches a log: its `Debug` shows host and

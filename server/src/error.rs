@@ -31,7 +31,10 @@ pub fn status(e: &CoreError) -> StatusCode {
         ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
         ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-        ApiError::Timeout | ApiError::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ApiError::Timeout | ApiError::StorageUnavailable | ApiError::NotReady => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -9,11 +9,14 @@ pub mod console;
 pub mod core;
 pub mod error;
 pub mod extract;
+pub mod limit;
 pub mod listen;
+pub mod metrics;
 pub mod model;
 pub mod routes;
 pub mod state;
 pub mod storage;
+pub mod tls;
 
 /// The redb backend, by the name the embedding API, the tools and the tests use.
 pub use storage::redb as store;
@@ -40,11 +43,16 @@ use storage::{Backend, Storage};
 use store::{Store, WriterConfig};
 
 /// Builds the router; with `console`, the admin console at `/admin` too.
+///
+/// `limits` guard the client routes (`/v1/validate`, `/v1/activate`, …, `/v1/leases/…`);
+/// the admin API, `/healthz` and `/signature.pem` are not rate-limited.
 pub fn app(
     state: AppState,
     body_limit: usize,
     timeout: Duration,
     console: Option<Arc<console::Console>>,
+    limits: Arc<limit::RateLimits>,
+    metrics: Arc<metrics::Metrics>,
 ) -> Router {
     use routes::{admin, client, leases};
     let admin_routes = Router::new()
@@ -92,7 +100,8 @@ pub fn app(
         .route("/activate", post(client::activate))
         .route("/check-in", post(client::check_in))
         .route("/deactivate", post(client::deactivate));
-    let client_routes = leases::client_routes(client_routes);
+    let client_routes = leases::client_routes(client_routes)
+        .route_layer(middleware::from_fn_with_state(limits, limit::enforce));
     let mut router = Router::new();
     if let Some(console) = console {
         router = router.nest("/admin", console::router(&state, console));
@@ -100,6 +109,7 @@ pub fn app(
     router
         .route("/signature.pem", get(client::signature_pem))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .nest("/v1", client_routes)
         .nest("/v1/admin", admin_routes)
         .fallback(|| async { ApiError::NotFound("no such route; see docs/api.md".into()) })
@@ -110,6 +120,7 @@ pub fn app(
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             guard(req, next, timeout)
         }))
+        .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -144,6 +155,35 @@ async fn healthz(State(s): State<AppState>) -> Response {
             })),
         )
             .into_response(),
+    }
+}
+
+/// How long `GET /readyz` waits for the database to answer a read.
+pub const READY_DEADLINE: Duration = Duration::from_secs(2);
+
+/// `GET /readyz`: 200 when the database answers a read within [`READY_DEADLINE`], else
+/// 503 `NOT_READY` (a load balancer then sends this server no traffic until it recovers).
+/// `/healthz` says whether the process is up and writes succeed.
+async fn readyz(State(s): State<AppState>) -> Response {
+    use axum::Json;
+    use serde_json::json;
+    // Any read that completes shows the database answers; the key read is the one every
+    // backend holds (a redb file keeps its schema version in `meta`, PostgreSQL in a table
+    // of its own), so only whether the read succeeds is looked at.
+    let read = s.store.read(|tx| tx.meta("admin_token_sha256").map(|_| ()));
+    match tokio::time::timeout(READY_DEADLINE, read).await {
+        Ok(Ok(())) => Json(json!({"status": "ready"})).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readyz: the database did not answer a read");
+            ApiError::NotReady.into_response()
+        }
+        Err(_) => {
+            tracing::warn!(
+                deadline_ms = READY_DEADLINE.as_millis() as u64,
+                "readyz: a read took longer than the deadline"
+            );
+            ApiError::NotReady.into_response()
+        }
     }
 }
 
@@ -221,10 +261,17 @@ fn bearer(value: &str) -> Option<&str> {
 pub struct Server {
     /// The address it listens on (the real port when 0 was asked for).
     pub addr: SocketAddr,
+    /// `https` with --tls-cert, else `http`.
+    pub scheme: &'static str,
+    /// Where `GET /metrics` is served (--metrics-listen), when it is.
+    pub metrics_addr: Option<SocketAddr>,
     /// The admin token, when this start generated it (to be shown once).
     pub generated_admin_token: Option<String>,
     store: Storage,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    metrics_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    audit_stop: tokio::sync::oneshot::Sender<()>,
+    audit_task: tokio::task::JoinHandle<()>,
     /// The redb writer thread; PostgreSQL has none.
     writer: Option<std::thread::JoinHandle<()>>,
 }
@@ -242,6 +289,12 @@ impl Server {
     /// The listener's I/O error.
     pub async fn wait(self) -> std::io::Result<()> {
         let r = self.task.await.unwrap_or(Ok(()));
+        if let Some(m) = self.metrics_task {
+            let _ = m.await;
+        }
+        // The last window's rate-limit refusals are audited before the writer stops.
+        let _ = self.audit_stop.send(());
+        let _ = self.audit_task.await;
         // The writer stops once every handle on the store is gone.
         drop(self.store);
         if let Some(writer) = self.writer {
@@ -291,6 +344,13 @@ pub async fn start(
     // First, so that a taken port leaves the data directory untouched.
     let listener = bind(&config.listen).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::Tls::load(cert, key)?),
+        _ => None,
+    };
+    if tls.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "serving plain HTTP on a non-loopback address: license keys and tokens cross the network unencrypted; give --tls-cert and --tls-key, or put a TLS reverse proxy in front");
+    }
     create_data_dir(&config.data)?;
     let (store, writer) = match &config.database {
         Some(url) => (open_postgres(url, config).await?, None),
@@ -319,6 +379,40 @@ pub async fn start(
             options.tls,
         )))
     };
+    let limits = Arc::new(limit::RateLimits::new(&limit::Settings {
+        ip: limit::Rate {
+            per_minute: config.ip_rate,
+            burst: config.ip_burst,
+        },
+        key: limit::Rate {
+            per_minute: config.key_rate,
+            burst: config.key_burst,
+        },
+        trusted_proxies: config.trusted_proxy.clone(),
+        body_limit: config.body_limit,
+    }));
+    let (audit_stop, stop_rx) = tokio::sync::oneshot::channel();
+    let audit_task = tokio::spawn(audit_refusals(
+        Arc::clone(&limits),
+        store.clone(),
+        options.clock.clone(),
+        stop_rx,
+    ));
+    let metrics = Arc::new(metrics::Metrics::new(
+        &store,
+        &limits,
+        options.clock.clone(),
+    ));
+    // Bound before anything is served, so that a taken metrics port fails the start.
+    let metrics_listener = match &config.metrics_listen {
+        Some(listen) => Some(bind(listen).await?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let state = AppState {
         store: store.clone(),
         signer: Arc::new(signer),
@@ -330,14 +424,46 @@ pub async fn start(
         config.body_limit,
         Duration::from_secs(config.request_timeout),
         console,
+        limits,
+        Arc::clone(&metrics),
     );
     let limits = connection_limits(config);
-    let task = tokio::spawn(listen::serve(listener, router, limits, shutdown));
+    if let Some(tls) = &tls {
+        reload_on_sighup(tls.clone());
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    // One shutdown for both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let metrics_task = metrics_listener.map(|l| {
+        tokio::spawn(listen::serve(
+            l,
+            metrics::router(metrics),
+            limits,
+            None,
+            stopped(),
+        ))
+    });
+    let task = tokio::spawn(listen::serve(listener, router, limits, tls, stopped()));
     Ok(Server {
         addr,
+        scheme,
+        metrics_addr,
+        metrics_task,
         generated_admin_token,
         store,
         task,
+        audit_stop,
+        audit_task,
         writer,
     })
 }
@@ -348,9 +474,12 @@ fn open_redb(config: &Config) -> Result<(Store, std::thread::JoinHandle<()>), St
     let writer_config = WriterConfig {
         max_batch: config.max_batch,
     };
+    let cache_bytes = usize::try_from(config.cache_size)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(1 << 20);
     let key_beside = licet_keys::dir::KeyDir::new(&config.data).signing_key_path();
     if config.signing_key.is_none() && key_beside.exists() {
-        Store::open_existing(&db, writer_config).map_err(|e| match e {
+        Store::open_existing_cached(&db, writer_config, cache_bytes).map_err(|e| match e {
             store::OpenError::Uninitialised(what) => format!(
                 "{what}, but the data directory holds a signing key ({}): it was used before, and a new, empty database would answer KEY_INVALID to every license already issued. Restore licet.redb from your backup (stop the server, copy the backup to {}, start it; docs/api.md §6.6), or, to start with an empty database on purpose, run `licet-server init --data {}` first",
                 key_beside.display(),
@@ -360,7 +489,7 @@ fn open_redb(config: &Config) -> Result<(Store, std::thread::JoinHandle<()>), St
             store::OpenError::Failed(m) => m,
         })
     } else {
-        Store::open(&db, writer_config)
+        Store::open_cached(&db, writer_config, cache_bytes)
     }
 }
 
@@ -378,6 +507,27 @@ async fn open_postgres(url: &config::DatabaseUrl, config: &Config) -> Result<Sto
             .map_err(|_| "connecting to the database: the task panicked".to_owned())??;
     tracing::info!(database = %pg.target(), "using PostgreSQL");
     Ok(Storage::Postgres(pg))
+}
+
+/// Writes the rate limits' refusals to the audit log once a window, and once more when
+/// the server stops.
+async fn audit_refusals(
+    limits: Arc<limit::RateLimits>,
+    store: Storage,
+    clock: Clock,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let window = limit::AUDIT_WINDOW;
+    let mut tick = tokio::time::interval(window);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => limits.flush_audit(&store, clock(), window),
+            _ = &mut stop => break,
+        }
+    }
+    limits.flush_audit(&store, clock(), window);
 }
 
 /// Binds `listen` (HOST:PORT; a host name such as `localhost` is resolved, and its
@@ -642,6 +792,36 @@ async fn admin_token(
         .await
         .map_err(|e| e.to_string())?;
     Ok((h, Some(token)))
+}
+
+/// Reloads the TLS certificate and key on each SIGHUP, for as long as the process runs (a
+/// renewed certificate, as certbot or an ACME client leaves it, is served without a restart).
+fn reload_on_sighup(tls: tls::Tls) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hup) => {
+                tokio::spawn(async move {
+                    while hup.recv().await.is_some() {
+                        match tls.reload() {
+                            Ok(()) => tracing::info!(
+                                "SIGHUP: TLS certificate reloaded; new connections get it"
+                            ),
+                            Err(e) => {
+                                tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; still serving the previous one")
+                            }
+                        }
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: the TLS certificate reloads only on restart")
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

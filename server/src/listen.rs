@@ -9,17 +9,30 @@
 //! a semaphore caps the connections served at once, below the open-file limit, which start
 //! raises to its hard limit; `hyper-util`'s `GracefulShutdown` lets in-flight requests
 //! finish on shutdown.
+//!
+//! TLS is done here too, by tokio-rustls on the accepted socket, inside the connection's own
+//! task: the cap, the timeouts and the graceful shutdown stay as they are, and a slow
+//! handshake holds up no one else (it is bounded by the header-read timeout). axum-server
+//! would bring TLS too, but with an accept loop of its own, without this cap or these
+//! timeouts.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use crate::tls::Tls;
 
 /// What bounds the connections.
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +79,11 @@ pub fn connection_cap(wanted: usize) -> usize {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then waits for the connections
-/// to finish their requests.
+/// to finish their requests. With `tls`, every connection is TLS (a plain-HTTP request on
+/// the port fails its handshake and is closed).
+///
+/// Each request carries the peer's address as [`ConnectInfo<SocketAddr>`] (the rate limits
+/// key on it).
 ///
 /// # Errors
 /// None so far: accept errors (a full file table, a reset before accept) are logged and
@@ -75,6 +92,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -88,7 +106,6 @@ pub async fn serve(
         .half_close(true);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
-    let service = TowerToHyperService::new(router);
     tokio::pin!(shutdown);
     loop {
         // A slot first, then accept: over the cap, clients wait in the kernel's backlog
@@ -117,21 +134,26 @@ pub async fn serve(
         let mut io = tokio_io_timeout::TimeoutStream::new(stream);
         io.set_read_timeout(Some(limits.idle_timeout));
         io.set_write_timeout(Some(limits.idle_timeout));
-        // The peer's address, for handlers that need it (the admin console brakes failed
-        // sign-ins per source), as axum's `ConnectInfo` extractor reads it.
-        let inner = service.clone();
-        let service =
-            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                req.extensions_mut()
-                    .insert(axum::extract::ConnectInfo(peer));
-                hyper::service::Service::call(&inner, req)
-            });
-        let conn = http.serve_connection(TokioIo::new(Box::pin(io)), service);
-        let conn = graceful.watch(conn);
+        let io = Box::pin(io);
+        let http = http.clone();
+        let router = router.clone();
+        // Taken before the handshake: a shutdown during it still waits for this connection,
+        // which then answers nothing more than the request in flight.
+        let watcher = graceful.watcher();
+        let acceptor = tls.as_ref().map(Tls::acceptor);
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                // Timeouts and resets are the client's business; nothing to act on here.
-                tracing::debug!(error = %e, "connection closed");
+            match acceptor {
+                None => connection(&http, io, router, peer, watcher).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await {
+                        Ok(Ok(tls)) => connection(&http, tls, router, peer, watcher).await,
+                        // Plain HTTP on the TLS port, a scanner, a client that distrusts
+                        // the certificate: nothing the server can act on.
+                        Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             drop(permit);
         });
@@ -139,4 +161,27 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// Serves one connection, plain or TLS, until it closes.
+async fn connection<I>(
+    http: &hyper::server::conn::http1::Builder,
+    io: I,
+    router: Router,
+    peer: SocketAddr,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(router.map_request(
+        move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req
+        },
+    ));
+    let conn = watcher.watch(http.serve_connection(TokioIo::new(io), service));
+    if let Err(e) = conn.await {
+        // Timeouts and resets are the client's business; nothing to act on here.
+        tracing::debug!(error = %e, "connection closed");
+    }
 }

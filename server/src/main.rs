@@ -115,7 +115,13 @@ async fn main() -> ExitCode {
         println!("Admin token (shown only now; store it safely): {token}");
     }
     tracing::info!(addr = %server.addr, data = %config.data.display(), "licet-server listening");
-    println!("licet-server listening on http://{}", server.addr);
+    if let Some(m) = server.metrics_addr {
+        println!("licet-server metrics on http://{m}/metrics");
+    }
+    println!(
+        "licet-server listening on {}://{}",
+        server.scheme, server.addr
+    );
     match server.wait().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -536,15 +536,7 @@ async fn admin_products_and_licenses(db: Db) {
     let l = s.license("beta", json!({})).await;
     let key = l["license_key"].as_str().expect("key");
     let lid = l["id"].as_str().expect("id");
-    for n in 0..3 {
-        let (st, _) = s
-            .post(
-                "/v1/activate",
-                json!({"license_key": key, "fingerprint": fp(n)}),
-            )
-            .await;
-        assert_eq!(st, 201);
-    }
+    s.activate_machines(key, 3).await;
     let (_, ms) = s
         .admin(Method::GET, &format!("/licenses/{lid}/machines"), None)
         .await;

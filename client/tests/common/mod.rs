@@ -35,6 +35,11 @@ impl Server {
             "127.0.0.1:0".as_ref(),
             "--data".as_ref(),
             data.as_os_str(),
+            // These tests are not about the rate limits (server/tests/limits.rs is).
+            "--ip-rate".as_ref(),
+            "0".as_ref(),
+            "--key-rate".as_ref(),
+            "0".as_ref(),
         ]);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -55,6 +55,14 @@ pub enum CoreError {
     StorageUnavailable,
     /// Something failed inside the server; the cause is logged, not shown.
     Internal,
+    /// Too many client requests from one source address or for one license key: the
+    /// server's rate limits (`--ip-rate`, `--key-rate`) refused this one.
+    RateLimited {
+        /// Seconds until a request would be let through.
+        retry_after: u64,
+    },
+    /// `GET /readyz`: the database did not answer a read in time.
+    NotReady,
 }
 
 impl CoreError {
@@ -80,6 +88,8 @@ impl CoreError {
             CoreError::Timeout => "TIMEOUT",
             CoreError::StorageUnavailable => "STORAGE_UNAVAILABLE",
             CoreError::Internal => "INTERNAL",
+            CoreError::RateLimited { .. } => "RATE_LIMITED",
+            CoreError::NotReady => "NOT_READY",
         }
     }
 
@@ -111,6 +121,10 @@ impl CoreError {
             CoreError::Timeout => "the request took too long; try again".into(),
             CoreError::StorageUnavailable => "the server cannot use its storage right now (disk full or an I/O error) and did not apply this request; retry later, with back-off (the operator sees the cause in GET /healthz and the server log)".into(),
             CoreError::Internal => "internal error; the server log has the cause".into(),
+            CoreError::RateLimited { retry_after } => format!(
+                "too many requests from this address or for this license key; retry after {retry_after} s (the Retry-After header)"
+            ),
+            CoreError::NotReady => "the database did not answer a read in time; this server should get no traffic until GET /readyz answers 200".into(),
         }
     }
 

@@ -312,6 +312,32 @@ impl Storage {
         }
     }
 
+    /// Has `observer` told of every commit of the redb writer (its batch size and time),
+    /// for `/metrics`. PostgreSQL commits each request's transaction on its own, with no
+    /// batch to report, so it has none.
+    pub fn observe_commits(&self, observer: redb::CommitObserver) {
+        match self {
+            Storage::Redb(s) => s.observe_commits(observer),
+            Storage::Postgres(_) => {}
+        }
+    }
+
+    /// For `/metrics`: the machines activated, and the seats held at `now`.
+    ///
+    /// # Errors
+    /// [`CoreError::StorageUnavailable`] when the storage cannot be read.
+    pub async fn live_counts(&self, now: u64) -> Result<(u64, u64)> {
+        match self {
+            Storage::Redb(s) => {
+                let s = s.clone();
+                tokio::task::spawn_blocking(move || s.live_counts(now))
+                    .await
+                    .map_err(|_| CoreError::Internal)?
+            }
+            Storage::Postgres(p) => p.live_counts(now).await,
+        }
+    }
+
     /// The backend's state, probed: redb tries a write while degraded; PostgreSQL runs a
     /// query.
     pub async fn probe(&self) -> Health {

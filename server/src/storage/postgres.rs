@@ -728,6 +728,30 @@ impl Pg {
         .unwrap_or(false)
     }
 
+    /// For `/metrics`: the machines activated, and the seats held at `now` (the partial
+    /// index `live_seats` serves the count).
+    ///
+    /// # Errors
+    /// [`CoreError::StorageUnavailable`] when the database does not answer.
+    pub async fn live_counts(&self, now: u64) -> Result<(u64, u64), CoreError> {
+        let pg = self.clone();
+        let slot = self.slot().await?;
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            pg.run(false, &mut |tx| {
+                let machines = tx.count("SELECT count(*) FROM machines", &[])?;
+                let now = big(now)?;
+                let seats = tx.count(
+                    "SELECT count(*) FROM leases WHERE NOT released AND expires_at > $1",
+                    &[(&now, INT8)],
+                )?;
+                Ok((machines, seats))
+            })
+        })
+        .await
+        .map_err(|_| CoreError::Internal)?
+    }
+
     /// Waits for a free connection slot (see `slots`).
     async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, CoreError> {
         Arc::clone(&self.slots)

@@ -12,7 +12,7 @@
 //! [`Backend`]. Nothing outside this file knows the tables, their keys or the encoding.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -23,6 +23,16 @@ use tokio::sync::{mpsc, oneshot};
 use crate::core::CoreError;
 use crate::model::{AuditEvent, Lease, License, Machine, Product};
 use crate::storage::{Backend, ReadTx, WriteTx, stored_id};
+
+/// redb's page cache when none is set: redb's own default is 1 GiB, and the cache fills
+/// with the pages of every license asked about, so the server's memory followed the number
+/// of distinct keys queried (230 MB after 95,000 of 1M). 16 MiB keeps the whole path to
+/// any license (a few index levels) hot; docs/benchmarks.md has RSS against keys queried.
+pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
+
+/// Called after each commit with the number of write requests in it and how long the
+/// commit took (`/metrics`).
+pub type CommitObserver = Arc<dyn Fn(usize, Duration) + Send + Sync>;
 
 /// The database's file name in the data directory, and a backup's.
 pub const FILE_NAME: &str = "licet.redb";
@@ -562,6 +572,9 @@ struct Shared {
     /// When `GET /healthz` last tried a write while degraded.
     last_probe: Mutex<Option<Instant>>,
     path: PathBuf,
+    /// The page cache, in bytes, for every open of the file (reopens included).
+    cache_bytes: usize,
+    observer: OnceLock<CommitObserver>,
 }
 
 impl Shared {
@@ -651,7 +664,32 @@ impl Store {
         path: &Path,
         config: WriterConfig,
     ) -> Result<(Store, std::thread::JoinHandle<()>), String> {
-        Self::open_inner(path, config, true).map_err(|e| e.to_string())
+        Self::open_inner(path, config, true, DEFAULT_CACHE_BYTES).map_err(|e| e.to_string())
+    }
+
+    /// As [`Store::open`], with a page cache of `cache_bytes` instead of
+    /// [`DEFAULT_CACHE_BYTES`].
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_cached(
+        path: &Path,
+        config: WriterConfig,
+        cache_bytes: usize,
+    ) -> Result<(Store, std::thread::JoinHandle<()>), String> {
+        Self::open_inner(path, config, true, cache_bytes).map_err(|e| e.to_string())
+    }
+
+    /// As [`Store::open_existing`], with a page cache of `cache_bytes`.
+    ///
+    /// # Errors
+    /// As [`Store::open_existing`].
+    pub fn open_existing_cached(
+        path: &Path,
+        config: WriterConfig,
+        cache_bytes: usize,
+    ) -> Result<(Store, std::thread::JoinHandle<()>), OpenError> {
+        Self::open_inner(path, config, false, cache_bytes)
     }
 
     /// Opens the database at `path` like [`Store::open`], but refuses to create one: a
@@ -664,13 +702,14 @@ impl Store {
         path: &Path,
         config: WriterConfig,
     ) -> Result<(Store, std::thread::JoinHandle<()>), OpenError> {
-        Self::open_inner(path, config, false)
+        Self::open_inner(path, config, false, DEFAULT_CACHE_BYTES)
     }
 
     fn open_inner(
         path: &Path,
         config: WriterConfig,
         create: bool,
+        cache_bytes: usize,
     ) -> Result<(Store, std::thread::JoinHandle<()>), OpenError> {
         if !create {
             match std::fs::metadata(path) {
@@ -693,7 +732,7 @@ impl Store {
                 Ok(_) => {}
             }
         }
-        let db = open_database(path, create).map_err(OpenError::Failed)?;
+        let db = open_database(path, create, cache_bytes).map_err(OpenError::Failed)?;
         restrict(path);
         if !create && schema_version(&db).map_err(OpenError::Failed)?.is_none() {
             return Err(OpenError::Uninitialised(format!(
@@ -707,6 +746,8 @@ impl Store {
             fault: Mutex::new(None),
             last_probe: Mutex::new(None),
             path: path.to_path_buf(),
+            cache_bytes,
+            observer: OnceLock::new(),
         });
         let (tx, rx) = mpsc::channel::<Job>(16_384);
         let writer_shared = Arc::clone(&shared);
@@ -832,6 +873,31 @@ impl Store {
         self.health()
     }
 
+    /// Has `observer` called after each commit from now on (once: later calls are
+    /// ignored). For `/metrics`: batch sizes and commit latency.
+    pub fn observe_commits(&self, observer: CommitObserver) {
+        let _ = self.shared.observer.set(observer);
+    }
+
+    /// For `/metrics`: the machines activated, and the seats held at `now`. The seats are
+    /// counted by a scan of the `seats` table, which holds the live seats and expired ones
+    /// not yet tidied away, so the cost follows the seats in use, not the lease history.
+    /// Blocking: call it off the async runtime.
+    ///
+    /// # Errors
+    /// [`CoreError::StorageUnavailable`] or [`CoreError::Internal`].
+    pub fn live_counts(&self, now: u64) -> Result<(u64, u64), CoreError> {
+        let r = self.begin_read()?;
+        let machines = r.open_table(MACHINES)?.len()?;
+        let mut seats = 0u64;
+        for item in r.open_table(SEATS)?.iter()? {
+            if item?.1.value() > now {
+                seats += 1;
+            }
+        }
+        Ok((machines, seats))
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.shared.path
@@ -889,13 +955,15 @@ impl Store {
 
 /// Opens the database file, creating it only when `create`. The message says what failed and
 /// what to do; it names a lock held elsewhere only when the lock is what failed.
-fn open_database(path: &Path, create: bool) -> Result<Database, String> {
+fn open_database(path: &Path, create: bool, cache_bytes: usize) -> Result<Database, String> {
     // redb may panic on a file damaged outside it; that must be a message, not a crash.
     let opened = std::panic::catch_unwind(|| {
+        let mut builder = redb::Builder::new();
+        builder.set_cache_size(cache_bytes);
         if create {
-            Database::create(path)
+            builder.create(path)
         } else {
-            Database::open(path)
+            builder.open(path)
         }
     });
     match opened {
@@ -1019,6 +1087,7 @@ fn writer(shared: &Shared, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
             }
         }
         let mut finishers: Vec<Finish> = Vec::with_capacity(batch.len());
+        let started = Instant::now();
         let outcome = {
             let db = shared.db.read().unwrap_or_else(PoisonError::into_inner);
             match db.as_ref() {
@@ -1035,6 +1104,9 @@ fn writer(shared: &Shared, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
         let requests = fails.len();
         match outcome {
             Ok(()) => {
+                if let Some(observe) = shared.observer.get() {
+                    observe(requests, started.elapsed());
+                }
                 shared.set_fault(None);
                 failures = 0;
                 fails.clear();
@@ -1121,7 +1193,7 @@ fn reopen(shared: &Shared, rx: &mut mpsc::Receiver<Job>, failures: &mut u32) -> 
         );
     }
     // Open, never create: a file that vanished must not come back empty.
-    match open_database(&shared.path, false) {
+    match open_database(&shared.path, false, shared.cache_bytes) {
         Ok(db) => {
             *shared.db.write().unwrap_or_else(PoisonError::into_inner) = Some(db);
             tracing::warn!(path = %shared.path.display(), "database reopened; writes resume when a commit succeeds");

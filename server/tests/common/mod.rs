@@ -85,22 +85,22 @@ pub struct TestServer {
 }
 
 pub fn config(data: &Path, max_batch: usize) -> licet_server::Config {
-    licet_server::Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data: data.to_path_buf(),
-        signing_key: None,
-        passphrase_file: None,
-        log_json: false,
-        body_limit: 64 * 1024,
-        request_timeout: 30,
-        max_batch,
-        max_connections: 10_000,
-        idle_timeout: 15,
-        header_read_timeout: 30,
-        no_admin_console: false,
-        database: None,
-        database_pool: 16,
-    }
+    use clap::Parser;
+    // Every default as the command line has it, so a new setting needs no change here.
+    let mut c = licet_server::Config::try_parse_from([
+        std::ffi::OsStr::new("licet-server"),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ])
+    .expect("the default settings parse");
+    c.max_batch = max_batch;
+    // Off unless a test is about them (limits.rs): floods and concurrency tests would
+    // otherwise measure the limits instead of what they test.
+    c.ip_rate = 0;
+    c.key_rate = 0;
+    c
 }
 
 impl TestServer {
@@ -164,6 +164,14 @@ impl TestServer {
         }
     }
 
+    /// `http://ADDR` of the metrics listener, when --metrics-listen was set.
+    pub fn metrics_base(&self) -> Option<String> {
+        self.server
+            .as_ref()
+            .and_then(|s| s.metrics_addr)
+            .map(|a| format!("http://{a}"))
+    }
+
     /// The running server's redb storage (redb tests only).
     pub fn store(&self) -> licet_server::store::Store {
         self.server
@@ -216,6 +224,19 @@ impl TestServer {
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
         send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    /// Activates the machines `fp(0)` to `fp(n - 1)` on `key`, each a new one (201).
+    pub async fn activate_machines(&self, key: &str, n: u64) {
+        for i in 0..n {
+            let (st, body) = self
+                .post(
+                    "/v1/activate",
+                    json!({"license_key": key, "fingerprint": fp(i)}),
+                )
+                .await;
+            assert_eq!(st, 201, "activating machine {i}: {body}");
+        }
     }
 
     /// Creates a product and a license, returning the license's JSON.
@@ -313,6 +334,9 @@ impl Process {
         };
         cmd.args(args)
             .env("LICET_ADMIN_TOKEN", ADMIN)
+            // As in config(): off unless a test sets them (its extra_env comes later).
+            .env("LICET_IP_RATE", "0")
+            .env("LICET_KEY_RATE", "0")
             .env("RUST_LOG", "warn")
             // The log's colours follow the terminal, not the runner's preference.
             .env_remove("NO_COLOR")
@@ -717,4 +741,139 @@ pub async fn concurrent(
         }
     }
     (ok, refused)
+}
+
+/// A test PKI made with rcgen: a root CA, an intermediate CA it signed, and leaf
+/// certificates for 127.0.0.1 and localhost signed by the intermediate, so that the chain a
+/// server sends (leaf, then intermediate) is what a client needs to reach the root.
+pub struct TestPki {
+    /// The root CA's certificate, PEM: what a client trusts.
+    pub root_pem: String,
+    intermediate: rcgen::Certificate,
+    intermediate_key: rcgen::KeyPair,
+    intermediate_params: rcgen::CertificateParams,
+}
+
+impl TestPki {
+    pub fn new(name: &str) -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca = |cn: &str| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.distinguished_name.push(DnType::CommonName, cn);
+            p
+        };
+        let root_params = ca(&format!("{name} root CA"));
+        let root_key = KeyPair::generate().expect("key");
+        let root = root_params.self_signed(&root_key).expect("root");
+        let intermediate_params = ca(&format!("{name} intermediate CA"));
+        let intermediate_key = KeyPair::generate().expect("key");
+        let intermediate = intermediate_params
+            .signed_by(
+                &intermediate_key,
+                &Issuer::from_params(&root_params, &root_key),
+            )
+            .expect("intermediate");
+        TestPki {
+            root_pem: root.pem(),
+            intermediate,
+            intermediate_key,
+            intermediate_params,
+        }
+    }
+
+    /// Writes a new leaf certificate chain (leaf, intermediate) and its key to
+    /// `dir/cert.pem` and `dir/key.pem` (replacing them), and returns the paths and the
+    /// leaf's DER.
+    pub fn leaf(&self, dir: &Path) -> (PathBuf, PathBuf, Vec<u8>) {
+        use rcgen::{CertificateParams, Issuer, KeyPair};
+        let params =
+            CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).expect("params");
+        let key = KeyPair::generate().expect("key");
+        let leaf = params
+            .signed_by(
+                &key,
+                &Issuer::from_params(&self.intermediate_params, &self.intermediate_key),
+            )
+            .expect("leaf");
+        let cert_path = dir.join("cert.pem");
+        let key_path = dir.join("key.pem");
+        std::fs::write(
+            &cert_path,
+            format!("{}{}", leaf.pem(), self.intermediate.pem()),
+        )
+        .expect("write cert");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write key");
+        (cert_path, key_path, leaf.der().to_vec())
+    }
+}
+
+/// An HTTP/1.1 connection over TLS to `addr` (SNI `localhost`), trusting only `root_pem`.
+pub struct TlsConn {
+    pub send: hyper::client::conn::http1::SendRequest<String>,
+    /// The leaf certificate the server presented, DER.
+    pub peer_leaf: Vec<u8>,
+}
+
+impl TlsConn {
+    /// # Errors
+    /// The connection's or the handshake's error, as text.
+    pub async fn connect(addr: &str, root_pem: &str) -> Result<TlsConn, String> {
+        use rustls_pki_types::pem::PemObject;
+        use tokio_rustls::rustls;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::CertificateDer::pem_slice_iter(root_pem.as_bytes()) {
+            roots.add(c.expect("root pem")).expect("root added");
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| e.to_string())?;
+        let peer_leaf = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.to_vec())
+            .unwrap_or_default();
+        let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        Ok(TlsConn { send, peer_leaf })
+    }
+
+    /// Sends a request (JSON body when given, admin token always) and returns the status
+    /// and the body as JSON (or as a string when it is not JSON).
+    pub async fn request(&mut self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        use http_body_util::BodyExt;
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost")
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .header("content-type", "application/json")
+            .body(body.map(|b| b.to_string()).unwrap_or_default())
+            .expect("request");
+        self.send.ready().await.expect("connection ready");
+        let resp = self.send.send_request(req).await.expect("answer");
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
 }
