@@ -40,8 +40,9 @@ enum Command {
     /// then, rather than answer KEY_INVALID to every license the key signed. An initialised
     /// database is left untouched.
     Init {
+        // Boxed: the whole configuration is far larger than the other commands' arguments.
         #[command(flatten)]
-        config: licet_server::Config,
+        config: Box<licet_server::Config>,
     },
     /// Copies a redb data directory (products, licenses, machines, leases, the audit log,
     /// the admin token's hash) into an empty PostgreSQL database in one transaction, then
@@ -66,7 +67,7 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let (config, init_only) = match cli.command {
-        Some(Command::Init { config }) => (config, true),
+        Some(Command::Init { config }) => (*config, true),
         Some(Command::Migrate { from, to, json }) => {
             tracing_subscriber::fmt()
                 .with_env_filter(
