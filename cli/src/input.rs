@@ -72,6 +72,31 @@ pub fn keyring(path: &Path) -> Result<licet_verifier::Keyring, Failure> {
         .map_err(|e| Failure::error(e.code(), format!("{}: {e}", path.display())))
 }
 
+/// The keyring of `--pubkey`, or, with `--root`, the keys that `--pubkey`'s endorsements
+/// by that pinned root vouch for at `now` (`docs/token-format.md` §13.1).
+pub fn keyring_with_root(
+    pubkey: &Path,
+    root: Option<&Path>,
+    now: u64,
+) -> Result<licet_verifier::Keyring, Failure> {
+    let Some(root) = root else {
+        return keyring(pubkey);
+    };
+    let root_key = keyring(root)?;
+    let [root_key] = root_key.keys() else {
+        return Err(Failure::error(
+            "KEYRING_INVALID",
+            format!(
+                "{}: a root file holds exactly one PUBLIC KEY (root.pem from `licet keys generate --root`)",
+                root.display()
+            ),
+        ));
+    };
+    let text = read_file(pubkey)?;
+    licet_verifier::Keyring::from_root(root_key, &text, now)
+        .map_err(|e| Failure::error(e.code(), format!("{}: {e}", pubkey.display())))
+}
+
 /// The passphrase of an existing key: `--passphrase-file`, else `LICET_KEY_PASSPHRASE`,
 /// else a prompt when standard input is a terminal.
 pub fn passphrase(args: &PassphraseArgs, what: &str) -> Result<Option<Zeroizing<String>>, Failure> {
