@@ -364,10 +364,21 @@ pub enum OfflineCommand {
         json: bool,
     },
     /// On the vendor's side: check a request and write the machine token that answers it.
+    /// With --server, the licensing server answers it instead, counting the machine
+    /// against the license's limit like an online activation.
     Respond {
-        /// The signing key file.
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
+        /// The signing key file (not with --server).
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "server",
+            conflicts_with = "server"
+        )]
+        key: Option<PathBuf>,
+        /// Send the request to this licet-server (http://host:port), which records the
+        /// machine and signs its token (POST /v1/offline/activate).
+        #[arg(long, value_name = "URL", conflicts_with_all = ["pubkey", "days"])]
+        server: Option<String>,
         #[command(flatten)]
         passphrase: PassphraseArgs,
         /// The request file from the customer.

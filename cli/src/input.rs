@@ -242,9 +242,9 @@ pub fn now() -> u64 {
     licet_verifier::Expectations::now_from_system_clock()
 }
 
-/// Writes an output file, refusing to replace an existing one unless `force`: an `--out`
-/// that names the wrong file (a signing key, say) must never destroy it.
-pub fn write_out(path: &Path, contents: &[u8], force: bool) -> Result<(), Failure> {
+/// Refuses an `--out` file that exists, unless `force`: checked before any work (a
+/// passphrase asked, a server asked) as well as by [`write_out`].
+pub fn refuse_existing(path: &Path, force: bool) -> Result<(), Failure> {
     if !force && path.exists() {
         return Err(Failure::error(
             "FILE_EXISTS",
@@ -254,5 +254,12 @@ pub fn write_out(path: &Path, contents: &[u8], force: bool) -> Result<(), Failur
             ),
         ));
     }
+    Ok(())
+}
+
+/// Writes an output file, refusing to replace an existing one unless `force`: an `--out`
+/// that names the wrong file (a signing key, say) must never destroy it.
+pub fn write_out(path: &Path, contents: &[u8], force: bool) -> Result<(), Failure> {
+    refuse_existing(path, force)?;
     licet_app::write_file(path, contents, 0o644).map_err(Failure::from)
 }

@@ -3,6 +3,8 @@
 //! API, an activation, the machine token verified offline against the server's
 //! `GET /signature.pem`, a check-in, a deactivation, and a suspended license refused.
 
+mod common;
+
 use std::process::Command;
 
 use licet_verifier::{Expectations, Keyring, Kind};
@@ -16,28 +18,17 @@ async fn send(r: reqwest::RequestBuilder) -> (u16, Value) {
     (st, resp.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn vendor_keys_server_activation_offline_check() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let keys = tmp.path().join("keys");
-    let out = Command::new(env!("CARGO_BIN_EXE_licet"))
-        .args(["keys", "generate", "--encrypt", "--dir"])
-        .arg(&keys)
-        .env("LICET_KEY_PASSPHRASE", "correct horse battery")
-        .output()
-        .expect("licet runs");
-    assert!(
-        out.status.success(),
-        "keys generate: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    // The server, with the CLI's encrypted key (passphrase from a file).
-    let pass = tmp.path().join("pass");
+/// The server on 127.0.0.1, with the CLI's encrypted key in `keys` (passphrase from a
+/// file), its data in `tmp/data`.
+async fn start(
+    tmp: &std::path::Path,
+    keys: &std::path::Path,
+) -> (licet_server::Server, tokio::sync::oneshot::Sender<()>) {
+    let pass = tmp.join("pass");
     std::fs::write(&pass, "correct horse battery\n").expect("write");
     let cfg = licet_server::Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
-        data: tmp.path().join("data"),
+        data: tmp.join("data"),
         signing_key: Some(keys.join("signing-key.pem")),
         passphrase_file: Some(pass),
         log_json: false,
@@ -61,6 +52,26 @@ async fn vendor_keys_server_activation_offline_check() {
     )
     .await
     .expect("server starts with the CLI's key");
+    (server, stop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendor_keys_server_activation_offline_check() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let keys = tmp.path().join("keys");
+    let out = Command::new(env!("CARGO_BIN_EXE_licet"))
+        .args(["keys", "generate", "--encrypt", "--dir"])
+        .arg(&keys)
+        .env("LICET_KEY_PASSPHRASE", "correct horse battery")
+        .output()
+        .expect("licet runs");
+    assert!(
+        out.status.success(),
+        "keys generate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (server, stop) = start(tmp.path(), &keys).await;
     let base = format!("http://{}", server.addr);
     let http = reqwest::Client::new();
 
@@ -172,6 +183,87 @@ async fn vendor_keys_server_activation_offline_check() {
     assert_eq!(st, 403);
     assert_eq!(e["error"]["code"], "KEY_SUSPENDED");
     assert_eq!(e["error"]["support_message"], "support@acme.example");
+
+    let _ = stop.send(());
+    server.wait().await.expect("clean stop");
+}
+
+/// `licet offline request` on two air-gapped machines, `licet offline respond --server` on
+/// the vendor's side, `licet offline import` back on each machine: the server counts the
+/// machines against the license's limit of one, and a replayed request gets the same
+/// machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_activation_through_the_server_is_counted() {
+    let mut sandbox = common::Sandbox::new();
+    let keys = sandbox.path("keys");
+    let pass = [("LICET_KEY_PASSPHRASE", "correct horse battery")];
+    sandbox
+        .licet_env(&pass, "keys generate --encrypt --dir keys")
+        .success();
+    let (server, stop) = start(sandbox.root(), &keys).await;
+    let base = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    let (st, _) = send(
+        http.post(format!("{base}/v1/admin/products"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "acme-studio-pro"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, lic) = send(
+        http.post(format!("{base}/v1/admin/licenses"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"product": "acme-studio-pro", "max_machines": 1})),
+    )
+    .await;
+    assert_eq!(st, 201, "{lic}");
+    sandbox.write("license.txt", lic["license_key"].as_str().expect("key"));
+
+    sandbox.ok("offline request --license license.txt --name lab-1 --out request-1.json");
+    // The vendor's side answers through the server; the file goes back to the machine.
+    let respond =
+        format!("offline respond --server {base} --request request-1.json --out machine-1.lic");
+    let said = sandbox.ok(&respond);
+    assert!(said.contains("newly activated"), "{said}");
+    sandbox.ok("offline import machine-1.lic --pubkey keys/signature.pem");
+    // The same request again: the same machine, no second activation.
+    let said = sandbox.ok(&format!("{respond} --force --json"));
+    let again: Value = serde_json::from_str(&said).expect("json");
+    assert_eq!(again["server"]["created"], false, "{again}");
+
+    // A second machine: the limit of one is the server's, offline as online.
+    sandbox.set_machine_id("another-air-gapped-machine");
+    sandbox.ok("offline request --license license.txt --name lab-2 --out request-2.json");
+    sandbox.fails(
+        &format!("offline respond --server {base} --request request-2.json --out machine-2.lic"),
+        1,
+        "ACTIVATION_LIMIT_REACHED",
+    );
+    assert!(!sandbox.path("machine-2.lic").exists());
+    // An edited request is refused by its digest, and stores nothing.
+    let edited = std::fs::read_to_string(sandbox.path("request-2.json"))
+        .expect("request")
+        .replace("lab-2", "lab-3");
+    sandbox.write("request-3.json", &edited);
+    sandbox.fails(
+        &format!("offline respond --server {base} --request request-3.json --out machine-3.lic"),
+        1,
+        "REQUEST_TAMPERED",
+    );
+    let (st, machines) = send(
+        http.get(format!(
+            "{base}/v1/admin/licenses/{}/machines",
+            lic["id"].as_str().expect("id")
+        ))
+        .bearer_auth(ADMIN),
+    )
+    .await;
+    assert_eq!(st, 200, "{machines}");
+    assert_eq!(
+        machines["machines"].as_array().map(Vec::len),
+        Some(1),
+        "{machines}"
+    );
 
     let _ = stop.send(());
     server.wait().await.expect("clean stop");

@@ -221,18 +221,9 @@ fn endorse(
     force: bool,
     passphrase: &crate::args::PassphraseArgs,
 ) -> Result<(licet_verifier::Endorsement, Vec<u8>), Failure> {
-    if let Some(out) = out
-        && !force
-        && out.exists()
-    {
+    if let Some(out) = out {
         // Checked before the root's passphrase is asked for.
-        return Err(Failure::error(
-            "FILE_EXISTS",
-            format!(
-                "{} exists already; choose another --out file, or add --force to replace it",
-                out.display()
-            ),
-        ));
+        input::refuse_existing(out, force)?;
     }
     let until_text = until;
     let until = input::expiry(until)?;

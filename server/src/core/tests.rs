@@ -87,6 +87,7 @@ impl<B: Backend> Fixture<B> {
                 name: None,
                 platform: None,
                 user: None,
+                nonce: None,
             },
             now,
         )
@@ -392,4 +393,95 @@ async fn deleting_a_license_removes_its_leases() {
         leases::list(&t.store, &l.id, None, T0 + 3).await,
         Err(CoreError::NotFound(_))
     ));
+}
+
+/// An offline request for license `l` from the machine with fingerprint `[fp; 32]`.
+fn offline_request(l: &License, fp: u8) -> licet::offline::Request {
+    licet::offline::Request::new(&l.key, &[fp; 32], "air-gapped", T0).expect("request")
+}
+
+#[tokio::test]
+async fn offline_activations_count_against_the_same_limit_as_online_ones() {
+    let t = backend();
+    let l = t
+        .license(NewLicense {
+            max_machines: Some(2),
+            ..Default::default()
+        })
+        .await;
+    t.activate(&l, 1, T0).await.expect("one machine online");
+    let r = offline_request(&l, 2);
+    let g = client::activate_offline(&t.store, &t.signer, &r.to_json(), T0)
+        .await
+        .expect("a second machine offline");
+    assert_eq!((g.created, g.remaining), (true, Some(0)));
+    // The request's nonce names the machine, and the token.
+    assert_eq!(g.machine.id, r.nonce);
+    // A replay of the same request gets the same machine, using no activation.
+    let again = client::activate_offline(&t.store, &t.signer, &r.to_json(), T0 + 9)
+        .await
+        .expect("the same request again");
+    assert_eq!(
+        (again.created, again.machine.id),
+        (false, g.machine.id.clone())
+    );
+    // The limit is the one online activation applies: a third machine, offline or online,
+    // is refused.
+    let third = offline_request(&l, 3);
+    assert_eq!(
+        client::activate_offline(&t.store, &t.signer, &third.to_json(), T0)
+            .await
+            .map(|g| g.machine.id)
+            .map_err(code),
+        Err(CoreError::ActivationLimitReached { max: 2 })
+    );
+    assert_eq!(
+        t.activate(&l, 4, T0).await.map(|g| g.machine.id),
+        Err(CoreError::ActivationLimitReached { max: 2 })
+    );
+}
+
+#[tokio::test]
+async fn edited_and_reused_offline_requests_are_refused_and_change_nothing() {
+    let t = backend();
+    let l = t
+        .license(NewLicense {
+            max_machines: Some(5),
+            ..Default::default()
+        })
+        .await;
+    let r = offline_request(&l, 1);
+    client::activate_offline(&t.store, &t.signer, &r.to_json(), T0)
+        .await
+        .expect("activate");
+    // Another fingerprint under the same digest: edited.
+    let mut edited = r.clone();
+    edited.fingerprint = licet_verifier::hex(&[2; 32]);
+    let t = &t;
+    let refused = |text: String| async move {
+        client::activate_offline(&t.store, &t.signer, &text, T0)
+            .await
+            .map(|g| g.machine.id)
+            .map_err(code)
+    };
+    assert_eq!(
+        refused(edited.to_json()).await,
+        Err(CoreError::RequestTampered)
+    );
+    // The same, with the digest made again: the nonce already names another machine.
+    edited.digest = edited.digest_of();
+    assert_eq!(refused(edited.to_json()).await, Err(CoreError::NonceReused));
+    assert!(matches!(
+        refused("{\"licet_request\": 1}".into()).await,
+        Err(CoreError::RequestInvalid(_))
+    ));
+    let machines = t
+        .store
+        .read({
+            let id = crate::core::id_bytes(&l.id).expect("id");
+            move |tx| tx.machines(&id)
+        })
+        .await
+        .expect("machines");
+    assert_eq!(machines.len(), 1, "a refused request stored nothing");
 }
