@@ -417,6 +417,31 @@ pub enum OfflineCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum RevocationsCommand {
+    /// Fetch the server's current revocation list, check it, and write it to a file (for
+    /// an air-gapped site, or to ship with the application).
+    Fetch {
+        /// The licet-server (http://host:port); the list is GET /v1/revocations.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The vendor's public keys (signature.pem) to check the list against.
+        #[arg(long, value_name = "FILE")]
+        pubkey: PathBuf,
+        /// Pin this root key (root.pem), as `licet verify --root`.
+        #[arg(long, value_name = "FILE")]
+        root: Option<PathBuf>,
+        /// Refuse a list whose sequence is below this one (the last one accepted).
+        #[arg(long, value_name = "N")]
+        last_sequence: Option<u64>,
+        /// Where to write the list.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace the --out file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show what a revocation list file says; with --pubkey, check it first.
     Inspect {
         /// The revocation list file (-----BEGIN LICET REVOCATIONS-----).

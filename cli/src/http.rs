@@ -6,12 +6,31 @@ use serde_json::Value;
 
 use crate::failure::Failure;
 
-/// Largest answer read, in bytes: a machine token file is a few hundred.
-const MAX_ANSWER_BYTES: u64 = 1 << 20;
+/// Largest answer read, in bytes: a revocation list's file form at its cap (1 MiB of
+/// binary in base64), with room.
+const MAX_ANSWER_BYTES: u64 = 2 << 20;
 
 /// POSTs `body` to `base` + `path`: the JSON object of a 2xx answer with its status; a
 /// refusal is a failure carrying the server's own code and message (exit 1).
 pub fn post(base: &str, path: &str, body: String) -> Result<(u16, Value), Failure> {
+    let (url, status, text) = send(base, path, Some(body))?;
+    match serde_json::from_str(&text).ok() {
+        Some(v @ Value::Object(_)) => Ok((status, v)),
+        _ => Err(Failure::error(
+            "BAD_RESPONSE",
+            format!("{url} answered {status} with no JSON object; is it a licet-server?"),
+        )),
+    }
+}
+
+/// GETs `base` + `path`: the text of a 2xx answer; a refusal as [`post`] says.
+pub fn get_text(base: &str, path: &str) -> Result<String, Failure> {
+    send(base, path, None).map(|(_, _, text)| text)
+}
+
+/// Sends the request (a POST of `body`, or a GET without one) and reads the answer: the
+/// URL, status and text of a 2xx answer, else the server's refusal as a failure.
+fn send(base: &str, path: &str, body: Option<String>) -> Result<(String, u16, String), Failure> {
     let base = base.trim().trim_end_matches('/');
     if !base.starts_with("http://") && !base.starts_with("https://") {
         return Err(Failure::error(
@@ -36,11 +55,14 @@ pub fn post(base: &str, path: &str, body: String) -> Result<(u16, Value), Failur
             format!("{url}: {e}; check the --server address and that the server runs"),
         )
     };
-    let mut resp = agent
-        .post(&url)
-        .header("content-type", "application/json")
-        .send(body)
-        .map_err(network)?;
+    let mut resp = match body {
+        Some(body) => agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(body),
+        None => agent.get(&url).call(),
+    }
+    .map_err(network)?;
     let status = resp.status().as_u16();
     let text = resp
         .body_mut()
@@ -48,30 +70,24 @@ pub fn post(base: &str, path: &str, body: String) -> Result<(u16, Value), Failur
         .limit(MAX_ANSWER_BYTES)
         .read_to_string()
         .map_err(network)?;
-    let json: Option<Value> = serde_json::from_str(&text).ok();
     if (200..300).contains(&status) {
-        return match json {
-            Some(v @ Value::Object(_)) => Ok((status, v)),
-            _ => Err(Failure::error(
-                "BAD_RESPONSE",
-                format!("{url} answered {status} with no JSON object; is it a licet-server?"),
-            )),
-        };
+        return Ok((url, status, text));
     }
+    let json: Option<Value> = serde_json::from_str(&text).ok();
     let error = json.as_ref().and_then(|v| v.get("error"));
     let field = |name: &str| error.and_then(|e| e.get(name)).and_then(Value::as_str);
-    match (field("code"), field("message")) {
-        (Some(code), Some(message)) => Err(Failure::invalid(
+    Err(match (field("code"), field("message")) {
+        (Some(code), Some(message)) => Failure::invalid(
             // The server's codes are the stable strings of docs/api.md; a static str is
             // needed here, so an unknown one keeps the generic code and its text.
             known_code(code),
             format!("the server refused ({status} {code}): {message}"),
-        )),
-        _ => Err(Failure::error(
+        ),
+        _ => Failure::error(
             "BAD_RESPONSE",
             format!("{url} answered {status} with no licet error object"),
-        )),
-    }
+        ),
+    })
 }
 
 /// The server's code as the CLI's static code, for the codes an offline exchange meets.

@@ -265,6 +265,29 @@ async fn offline_activation_through_the_server_is_counted() {
         "{machines}"
     );
 
+    // The license revoked: the air-gapped site learns it from the signed list, fetched
+    // and checked by the vendor's side and carried over as a file.
+    let id = lic["id"].as_str().expect("id");
+    let (st, _) = send(
+        http.post(format!("{base}/v1/admin/licenses/{id}/revoke"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert_eq!(st, 200);
+    let fetch = format!("revocations fetch --server {base} --pubkey keys/signature.pem");
+    let list = sandbox.ok_json(&format!("{fetch} --out revocations.pem --json"));
+    assert_eq!(list["licenses"], json!([id]), "{list}");
+    let sequence = list["sequence"].as_u64().expect("sequence");
+    let shown = sandbox.ok("revocations inspect revocations.pem --pubkey keys/signature.pem");
+    assert!(shown.contains(id), "{shown}");
+    // A site that has seen a later list refuses this one, and nothing is written.
+    sandbox.fails(
+        &format!("{fetch} --out stale.pem --last-sequence {}", sequence + 1),
+        1,
+        "REVOCATIONS_STALE",
+    );
+    assert!(!sandbox.path("stale.pem").exists());
+
     let _ = stop.send(());
     server.wait().await.expect("clean stop");
 }

@@ -86,7 +86,8 @@ pub fn app(state: AppState, body_limit: usize, timeout: Duration) -> Router {
         .route("/activate", post(client::activate))
         .route("/check-in", post(client::check_in))
         .route("/deactivate", post(client::deactivate))
-        .route("/offline/activate", post(client::offline_activate));
+        .route("/offline/activate", post(client::offline_activate))
+        .route("/revocations", get(client::revocations));
     let client_routes = leases::client_routes(client_routes);
     Router::new()
         .route("/signature.pem", get(client::signature_pem))

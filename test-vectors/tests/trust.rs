@@ -132,3 +132,40 @@ fn every_revocation_vector_gives_its_expected_result() {
         assert_eq!(have, v["result"], "vector {name}");
     }
 }
+
+/// The size `docs/benchmarks.md` gives for a list of 10,000 revoked ids: 16 bytes an id
+/// and a fixed overhead, binary and PEM (run with `--nocapture` to see the numbers).
+#[test]
+fn a_list_of_10000_revoked_ids_is_16_bytes_an_id() {
+    use sha2::{Digest, Sha256};
+    let key = licet_keys::SigningKey::ed25519_from_seed(&[3; 32]).expect("key");
+    let mut ids: Vec<[u8; 16]> = (0u32..10_000)
+        .map(|n| {
+            let mut id = [0u8; 16];
+            id.copy_from_slice(&Sha256::digest(n.to_be_bytes())[..16]);
+            id
+        })
+        .collect();
+    ids.sort();
+    let list = RevocationList {
+        kid: *key.kid(),
+        issuer: "Acme Software GmbH".into(),
+        issued_at: licet_test_vectors::NOW,
+        sequence: 1,
+        next_update: licet_test_vectors::NOW + 86_400,
+        licenses: ids,
+        machines: Vec::new(),
+    };
+    let bytes = licet::sign_revocations(&list, &key).expect("sign");
+    let pem = licet_verifier::revocation::to_pem(&bytes);
+    let overhead = bytes.len() - 10_000 * 16;
+    println!(
+        "10,000 revoked license ids: {} bytes binary ({overhead} bytes besides the ids), {} bytes PEM",
+        bytes.len(),
+        pem.len()
+    );
+    assert!(overhead < 200, "{overhead} bytes of overhead");
+    let keyring = Keyring::from_pem(&key.public_pem()).expect("keyring");
+    let back = RevocationList::verify_pem(&keyring, &pem, None).expect("verifies");
+    assert_eq!(back.licenses.len(), 10_000);
+}

@@ -10,6 +10,31 @@ use crate::output::say;
 
 pub fn run(cmd: RevocationsCommand) -> Result<(), Failure> {
     match cmd {
+        RevocationsCommand::Fetch {
+            server,
+            pubkey,
+            root,
+            last_sequence,
+            out,
+            force,
+            json,
+        } => {
+            input::refuse_existing(&out, force).map_err(|f| f.json(json))?;
+            let keyring = input::keyring_with_root(&pubkey, root.as_deref(), input::now())
+                .map_err(|f| f.json(json))?;
+            let text =
+                crate::http::get_text(&server, "/v1/revocations").map_err(|f| f.json(json))?;
+            // Checked before it is written: a list this application would refuse is not
+            // handed on to an air-gapped site.
+            let list = RevocationList::verify_pem(&keyring, &text, last_sequence).map_err(|e| {
+                Failure::invalid(e.code(), format!("the list {server} served: {e}")).json(json)
+            })?;
+            input::write_out(&out, text.as_bytes(), force).map_err(|f| f.json(json))?;
+            if !json {
+                say!("Wrote {} (checked):", out.display())?;
+            }
+            show(&list, true, json)
+        }
         RevocationsCommand::Inspect {
             file,
             pubkey,

@@ -485,3 +485,59 @@ async fn edited_and_reused_offline_requests_are_refused_and_change_nothing() {
         .expect("machines");
     assert_eq!(machines.len(), 1, "a refused request stored nothing");
 }
+
+#[tokio::test]
+async fn the_revocation_list_names_revoked_licenses_and_its_sequence_only_grows() {
+    use crate::core::revocations;
+    let t = backend();
+    let a = t.license(NewLicense::default()).await;
+    let b = t.license(NewLicense::default()).await;
+    let (empty, first) = revocations::current(&t.store, &t.signer, T0)
+        .await
+        .expect("list");
+    let list = licet_verifier::RevocationList::verify_pem(&t.signer.keyring, &empty, None)
+        .expect("a list the server's own keys verify");
+    assert!(list.licenses.is_empty());
+    // Unchanged: the same signed list, the same sequence.
+    let (same, again) = revocations::current(&t.store, &t.signer, T0 + 10)
+        .await
+        .expect("list");
+    assert_eq!((&same, again), (&empty, first));
+
+    admin::revoke(&t.store, &a.id, T0 + 20)
+        .await
+        .expect("revoke");
+    let (pem, second) = revocations::current(&t.store, &t.signer, T0 + 30)
+        .await
+        .expect("list");
+    assert!(second > first, "a new list gets a higher sequence");
+    let list = licet_verifier::RevocationList::verify_pem(&t.signer.keyring, &pem, Some(first))
+        .expect("newer than the last one seen");
+    let revoked = |l: &License| {
+        let claims = t
+            .signer
+            .keyring
+            .verify(
+                &l.key,
+                &licet_verifier::Expectations::new(licet_verifier::Kind::License, "p", T0 + 30),
+            )
+            .expect("license key")
+            .claims;
+        list.check(&claims).map_err(|e| e.code())
+    };
+    assert_eq!(revoked(&a), Err("LICENSE_REVOKED"));
+    assert_eq!(revoked(&b), Ok(()));
+    // The older list is refused by an application that saw the newer one.
+    assert_eq!(
+        licet_verifier::RevocationList::verify_pem(&t.signer.keyring, &empty, Some(second))
+            .map(|l| l.sequence)
+            .map_err(|e| e.code()),
+        Err("REVOCATIONS_STALE")
+    );
+    // Near its next update the list is signed again, with the next sequence.
+    let (_, renewed) =
+        revocations::current(&t.store, &t.signer, T0 + 30 + revocations::NEXT_UPDATE)
+            .await
+            .expect("list");
+    assert!(renewed > second);
+}

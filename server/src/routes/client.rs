@@ -26,6 +26,24 @@ pub async fn signature_pem(State(s): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// `GET /v1/revocations`: the current signed revocation list (`docs/token-format.md`
+/// §13.2), as its PEM file form; its sequence also in the `licet-sequence` header.
+pub async fn revocations(State(s): State<AppState>) -> Result<impl IntoResponse, WithSupport> {
+    let (pem, sequence) = crate::core::revocations::current(&s.store, &s.signer, s.now())
+        .await
+        .map_err(|e| e.with_support(None))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-pem-file".to_owned()),
+            (
+                header::HeaderName::from_static("licet-sequence"),
+                sequence.to_string(),
+            ),
+        ],
+        pem,
+    ))
+}
+
 fn fingerprint(s: &str) -> Result<[u8; 32], ApiError> {
     unhex::<32>(s).ok_or_else(|| {
         ApiError::BadRequest(
