@@ -291,3 +291,76 @@ async fn offline_activation_through_the_server_is_counted() {
     let _ = stop.send(());
     server.wait().await.expect("clean stop");
 }
+
+/// A vendor with a root key: the signature.pem beside the server's signing key holds the
+/// root, the key's endorsement and the key; the server serves it as it is, and the tokens
+/// it signs verify offline in an application that pins only the root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_an_endorsed_key_serves_what_a_root_pinning_application_needs() {
+    let sandbox = common::Sandbox::new();
+    let pass = [("LICET_KEY_PASSPHRASE", "correct horse battery")];
+    sandbox
+        .licet_env(&pass, "keys generate --encrypt --dir keys")
+        .success();
+    sandbox.ok("keys generate --root --dir root");
+    sandbox.ok("keys endorse --root root/root-key.pem --key keys/signature.pem --until 2036-12-31 --out endorsement.pem");
+    let served_file: String = ["root/root.pem", "endorsement.pem", "keys/signature.pem"]
+        .iter()
+        .map(|f| std::fs::read_to_string(sandbox.path(f)).expect("read"))
+        .collect();
+    sandbox.write("keys/signature.pem", &served_file);
+    let (server, stop) = start(sandbox.root(), &sandbox.path("keys")).await;
+    let base = format!("http://{}", server.addr);
+    let http = reqwest::Client::new();
+    let served = http
+        .get(format!("{base}/signature.pem"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(served, served_file);
+    let (st, _) = send(
+        http.post(format!("{base}/v1/admin/products"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "acme-studio-pro"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+    let (st, lic) = send(
+        http.post(format!("{base}/v1/admin/licenses"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"product": "acme-studio-pro"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{lic}");
+    let root =
+        Keyring::from_pem(&std::fs::read_to_string(sandbox.path("root/root.pem")).expect("root"))
+            .expect("root");
+    let now = Expectations::now_from_system_clock();
+    let pinned = Keyring::from_root(&root.keys()[0], &served, now).expect("keyring from the root");
+    pinned
+        .verify(
+            lic["license_key"].as_str().expect("key"),
+            &Expectations::new(Kind::License, "acme-studio-pro", now),
+        )
+        .expect("the license verifies through the root's endorsement");
+    // Another root pinned: the same file vouches for nothing.
+    sandbox.ok("keys generate --root --dir stranger");
+    let stranger = Keyring::from_pem(
+        &std::fs::read_to_string(sandbox.path("stranger/root.pem")).expect("root"),
+    )
+    .expect("root");
+    let e = Keyring::from_root(&stranger.keys()[0], &served, now)
+        .expect("keyring")
+        .verify(
+            lic["license_key"].as_str().expect("key"),
+            &Expectations::new(Kind::License, "acme-studio-pro", now),
+        )
+        .expect_err("another root");
+    assert_eq!(e.code(), "ENDORSEMENT_UNTRUSTED");
+
+    let _ = stop.send(());
+    server.wait().await.expect("clean stop");
+}
