@@ -193,7 +193,15 @@ impl RevocationList {
     /// As [`RevocationList::verify_pem`] for what does not concern the keyring.
     pub fn decode_unverified_pem(text: &str) -> Result<RevocationList, Error> {
         let bytes = signed::from_pem(text, PEM_LABEL, MAX_REVOCATION_BYTES)?;
-        let env = envelope::open_capped(&bytes, MAX_REVOCATION_BYTES)?;
+        RevocationList::decode_unverified(&bytes)
+    }
+
+    /// As [`RevocationList::decode_unverified_pem`], from the binary form.
+    ///
+    /// # Errors
+    /// As [`RevocationList::verify`] for what does not concern the keyring.
+    pub fn decode_unverified(bytes: &[u8]) -> Result<RevocationList, Error> {
+        let env = envelope::open_capped(bytes, MAX_REVOCATION_BYTES)?;
         RevocationList::read(env.kid, &env.payload)
     }
 
