@@ -197,9 +197,7 @@ fn issue_inner(
 ) -> Result<Token, Error> {
     claims.normalize();
     let payload = claims.to_payload()?;
-    let alg = key.algorithm();
-    let signature = sign(key, &envelope::signing_input(alg, key.kid(), &payload))?;
-    let bytes = envelope::assemble(alg, key.kid(), &payload, signature)?;
+    let bytes = sign_payload(&payload, key, sign)?;
     // The limits of §7.4 do not keep every token under the binary cap of §6.4 (64 long
     // features and 16 long metadata entries reach about 9 KB): a token no verifier would
     // read is refused here rather than handed out.
@@ -213,6 +211,58 @@ fn issue_inner(
         kind: claims.kind(),
         bytes,
     })
+}
+
+/// The COSE_Sign1 envelope (§2) around `payload`, signed by `key`: what every token and
+/// signed document shares.
+fn sign_payload(
+    payload: &[u8],
+    key: &SigningKey,
+    sign: impl FnOnce(&SigningKey, &[u8]) -> Result<Vec<u8>, licet_keys::Error>,
+) -> Result<Vec<u8>, Error> {
+    let alg = key.algorithm();
+    let signature = sign(key, &envelope::signing_input(alg, key.kid(), payload))?;
+    Ok(envelope::assemble(alg, key.kid(), payload, signature)?)
+}
+
+/// A `root` key's endorsement of the signing key whose SubjectPublicKeyInfo DER is
+/// `spki`, valid from `issued_at` until `expires_at` (`docs/token-format.md` §13.1): the
+/// binary form; [`licet_verifier::endorsement::to_pem`] gives the block for `signature.pem`.
+///
+/// # Errors
+/// [`Error::Claims`] for a key licet does not accept or an end not after the start,
+/// [`Error::Key`] when signing fails.
+pub fn endorse(
+    root: &SigningKey,
+    spki: &[u8],
+    issued_at: u64,
+    expires_at: u64,
+) -> Result<Vec<u8>, Error> {
+    let payload = licet_verifier::endorsement::payload(spki, issued_at, expires_at)?;
+    sign_payload(&payload, root, |key, msg| key.sign(msg))
+}
+
+/// Signs a revocation list with `key` (`docs/token-format.md` §13.2): the binary form;
+/// [`licet_verifier::revocation::to_pem`] gives the file form. `list.kid` is ignored (the
+/// envelope names `key`).
+///
+/// # Errors
+/// [`Error::Claims`] for an issuer out of bounds or ids not sorted and unique, or a list
+/// over [`licet_verifier::revocation::MAX_REVOCATION_BYTES`]; [`Error::Key`] when signing
+/// fails.
+pub fn sign_revocations(
+    list: &licet_verifier::RevocationList,
+    key: &SigningKey,
+) -> Result<Vec<u8>, Error> {
+    let bytes = sign_payload(&list.to_payload()?, key, |key, msg| key.sign(msg))?;
+    let max = licet_verifier::revocation::MAX_REVOCATION_BYTES;
+    if bytes.len() > max {
+        return Err(Error::Claims(licet_verifier::Error::TooLarge {
+            len: bytes.len(),
+            max,
+        }));
+    }
+    Ok(bytes)
 }
 
 /// How many bytes larger than its license a machine or lease token can be

@@ -39,6 +39,9 @@ pub enum Command {
     /// Activate a machine that has no network, by exchanging files.
     #[command(subcommand)]
     Offline(OfflineCommand),
+    /// Read the vendor's signed revocation lists.
+    #[command(subcommand)]
+    Revocations(RevocationsCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell to complete for.
@@ -66,8 +69,13 @@ pub struct PassphraseArgs {
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// Make a new signing key: DIR/signing-key.pem (private, mode 0600) and DIR/signature.pem
-    /// (public: ship it with your application).
+    /// (public: ship it with your application). With --root, a root key instead:
+    /// DIR/root-key.pem (keep it offline) and DIR/root.pem (pin it in your application).
     Generate {
+        /// Make a root key, which endorses signing keys (`licet keys endorse`) and signs
+        /// no token itself.
+        #[arg(long)]
+        root: bool,
         /// Signature algorithm.
         #[arg(long, value_enum, default_value_t = Alg::Ed25519)]
         alg: Alg,
@@ -98,6 +106,33 @@ pub enum KeysCommand {
         #[command(flatten)]
         passphrase: PassphraseArgs,
         /// Print the key's algorithm, kid and PEM as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Endorse a signing key with the root key until a date: prints (or writes) a LICET
+    /// ENDORSEMENT block to add to signature.pem, so that applications pinning only the
+    /// root accept that key's tokens.
+    Endorse {
+        /// The root key file (root-key.pem, from `licet keys generate --root`).
+        #[arg(long, value_name = "FILE")]
+        root: PathBuf,
+        /// The signing key to endorse: its public key (PEM) or its private key file
+        /// (not encrypted; for an encrypted one give `licet keys public`'s output).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The last day the key is trusted (2027-12-31, an RFC 3339 time, or @SECONDS).
+        #[arg(long, value_name = "DATE")]
+        until: String,
+        /// Write the endorsement here (default: standard output).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Replace the --out file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Passphrase of the root key.
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+        /// Print the result as JSON (the endorsement itself under "endorsement").
         #[arg(long)]
         json: bool,
     },
@@ -260,6 +295,10 @@ pub struct VerifyArgs {
     /// The vendor's public keys (signature.pem).
     #[arg(long, value_name = "FILE")]
     pub pubkey: PathBuf,
+    /// Pin this root key (root.pem): then only the signing keys that --pubkey's
+    /// endorsements by this root vouch for, unexpired, are trusted.
+    #[arg(long, value_name = "FILE")]
+    pub root: Option<PathBuf>,
     /// Require this kind of token (by default any kind passes; with --fingerprint, machine).
     #[arg(long, value_enum)]
     pub kind: Option<KindArg>,
@@ -325,10 +364,21 @@ pub enum OfflineCommand {
         json: bool,
     },
     /// On the vendor's side: check a request and write the machine token that answers it.
+    /// With --server, the licensing server answers it instead, counting the machine
+    /// against the license's limit like an online activation.
     Respond {
-        /// The signing key file.
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
+        /// The signing key file (not with --server).
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "server",
+            conflicts_with = "server"
+        )]
+        key: Option<PathBuf>,
+        /// Send the request to this licet-server (http://host:port), which records the
+        /// machine and signs its token (POST /v1/offline/activate).
+        #[arg(long, value_name = "URL", conflicts_with_all = ["pubkey", "days"])]
+        server: Option<String>,
         #[command(flatten)]
         passphrase: PassphraseArgs,
         /// The request file from the customer.
@@ -359,6 +409,54 @@ pub enum OfflineCommand {
         /// The vendor's public keys (signature.pem).
         #[arg(long, value_name = "FILE")]
         pubkey: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RevocationsCommand {
+    /// Fetch the server's current revocation list, check it, and write it to a file (for
+    /// an air-gapped site, or to ship with the application).
+    Fetch {
+        /// The licet-server (http://host:port); the list is GET /v1/revocations.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The vendor's public keys (signature.pem) to check the list against.
+        #[arg(long, value_name = "FILE")]
+        pubkey: PathBuf,
+        /// Pin this root key (root.pem), as `licet verify --root`.
+        #[arg(long, value_name = "FILE")]
+        root: Option<PathBuf>,
+        /// Refuse a list whose sequence is below this one (the last one accepted).
+        #[arg(long, value_name = "N")]
+        last_sequence: Option<u64>,
+        /// Where to write the list.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace the --out file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show what a revocation list file says; with --pubkey, check it first.
+    Inspect {
+        /// The revocation list file (-----BEGIN LICET REVOCATIONS-----).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Check the list against the vendor's public keys (signature.pem). Without it the
+        /// list is shown UNCHECKED.
+        #[arg(long, value_name = "FILE")]
+        pubkey: Option<PathBuf>,
+        /// With --pubkey: pin this root key (root.pem), as `licet verify --root`.
+        #[arg(long, value_name = "FILE", requires = "pubkey")]
+        root: Option<PathBuf>,
+        /// Refuse a list whose sequence is below this one (the last one accepted).
+        #[arg(long, value_name = "N", requires = "pubkey")]
+        last_sequence: Option<u64>,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,

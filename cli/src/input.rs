@@ -72,6 +72,31 @@ pub fn keyring(path: &Path) -> Result<licet_verifier::Keyring, Failure> {
         .map_err(|e| Failure::error(e.code(), format!("{}: {e}", path.display())))
 }
 
+/// The keyring of `--pubkey`, or, with `--root`, the keys that `--pubkey`'s endorsements
+/// by that pinned root vouch for at `now` (`docs/token-format.md` §13.1).
+pub fn keyring_with_root(
+    pubkey: &Path,
+    root: Option<&Path>,
+    now: u64,
+) -> Result<licet_verifier::Keyring, Failure> {
+    let Some(root) = root else {
+        return keyring(pubkey);
+    };
+    let root_key = keyring(root)?;
+    let [root_key] = root_key.keys() else {
+        return Err(Failure::error(
+            "KEYRING_INVALID",
+            format!(
+                "{}: a root file holds exactly one PUBLIC KEY (root.pem from `licet keys generate --root`)",
+                root.display()
+            ),
+        ));
+    };
+    let text = read_file(pubkey)?;
+    licet_verifier::Keyring::from_root(root_key, &text, now)
+        .map_err(|e| Failure::error(e.code(), format!("{}: {e}", pubkey.display())))
+}
+
 /// The passphrase of an existing key: `--passphrase-file`, else `LICET_KEY_PASSPHRASE`,
 /// else a prompt when standard input is a terminal.
 pub fn passphrase(args: &PassphraseArgs, what: &str) -> Result<Option<Zeroizing<String>>, Failure> {
@@ -217,9 +242,9 @@ pub fn now() -> u64 {
     licet_verifier::Expectations::now_from_system_clock()
 }
 
-/// Writes an output file, refusing to replace an existing one unless `force`: an `--out`
-/// that names the wrong file (a signing key, say) must never destroy it.
-pub fn write_out(path: &Path, contents: &[u8], force: bool) -> Result<(), Failure> {
+/// Refuses an `--out` file that exists, unless `force`: checked before any work (a
+/// passphrase asked, a server asked) as well as by [`write_out`].
+pub fn refuse_existing(path: &Path, force: bool) -> Result<(), Failure> {
     if !force && path.exists() {
         return Err(Failure::error(
             "FILE_EXISTS",
@@ -229,5 +254,12 @@ pub fn write_out(path: &Path, contents: &[u8], force: bool) -> Result<(), Failur
             ),
         ));
     }
+    Ok(())
+}
+
+/// Writes an output file, refusing to replace an existing one unless `force`: an `--out`
+/// that names the wrong file (a signing key, say) must never destroy it.
+pub fn write_out(path: &Path, contents: &[u8], force: bool) -> Result<(), Failure> {
+    refuse_existing(path, force)?;
     licet_app::write_file(path, contents, 0o644).map_err(Failure::from)
 }

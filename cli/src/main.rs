@@ -9,6 +9,7 @@ use std::process::ExitCode;
 mod args;
 mod cmd;
 mod failure;
+mod http;
 mod input;
 mod output;
 

@@ -1,4 +1,5 @@
-//! `docs/cli.md` is a session a newcomer can type: this test types it.
+//! `docs/cli.md` and `docs/key-rotation.md` are sessions a newcomer can type: this test
+//! types them.
 //!
 //! Every ```` ```console ```` block of the page is one part of a single session, run in
 //! order in one temporary directory. A line `$ command` is run (continued on the next line
@@ -188,7 +189,7 @@ impl Shell<'_> {
                 }
                 (0, String::new(), String::new())
             }
-            other => panic!("docs/cli.md uses a command this test cannot run: {other:?}"),
+            other => panic!("a page uses a command this test cannot run: {other:?}"),
         };
         self.status = status;
         let out = match stdout_to {
@@ -209,10 +210,26 @@ impl Shell<'_> {
 
 #[test]
 fn docs_cli_md_session_runs_as_written() {
-    let page_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cli.md");
-    let page = std::fs::read_to_string(&page_path).expect("docs/cli.md");
+    replay("cli.md", 30);
+}
+
+#[test]
+fn docs_key_rotation_md_session_runs_as_written() {
+    replay("key-rotation.md", 10);
+}
+
+/// Runs every console block of `docs/NAME` as one session and compares the output.
+fn replay(name: &str, min_steps: usize) {
+    let page_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../docs")
+        .join(name);
+    let page = std::fs::read_to_string(&page_path).expect("the page");
     let steps = parse(&page);
-    assert!(steps.len() >= 30, "only {} commands found", steps.len());
+    assert!(
+        steps.len() >= min_steps,
+        "only {} commands found",
+        steps.len()
+    );
     let mut sandbox = Sandbox::new();
     sandbox.set_machine_id(RECORDED_MACHINE_ID);
     let mut shell = Shell {
@@ -261,12 +278,12 @@ fn docs_cli_md_session_runs_as_written() {
         for (range, new) in blessed.into_iter().rev() {
             lines.splice(range, new);
         }
-        std::fs::write(&page_path, lines.join("\n") + "\n").expect("write docs/cli.md");
+        std::fs::write(&page_path, lines.join("\n") + "\n").expect("write the page");
         return;
     }
     assert!(
         problems.is_empty(),
-        "docs/cli.md does not match what licet prints (LICET_BLESS_DOCS=1 rewrites it):\n\n{}",
+        "docs/{name} does not match what licet prints (LICET_BLESS_DOCS=1 rewrites it):\n\n{}",
         problems.join("\n")
     );
 }

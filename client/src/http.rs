@@ -60,6 +60,27 @@ impl Http {
         })
     }
 
+    /// GETs `path`: the text of a 2xx answer (the revocation list), else the server's
+    /// error as [`Http::post`] reads it.
+    pub(crate) fn get_text(&self, path: &str) -> Result<String, Error> {
+        let url = format!("{}{path}", self.base);
+        let mut resp = self.agent.get(&url).call().map_err(network)?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_LIST_BYTES)
+            .read_to_string()
+            .map_err(network)?;
+        if (200..300).contains(&status) {
+            return Ok(text);
+        }
+        Err(Error::BadResponse {
+            status,
+            message: format!("GET {path} answered {status}"),
+        })
+    }
+
     /// POSTs `body` to `path`; the JSON answer of a 2xx, else the server's error.
     pub(crate) fn post(&self, path: &str, body: &Value) -> Result<(u16, Value), Error> {
         let url = format!("{}{path}", self.base);
@@ -113,6 +134,9 @@ impl Http {
         }
     }
 }
+
+/// Largest revocation list read: its cap (1 MiB of binary) in base64, with room.
+const MAX_LIST_BYTES: u64 = 2 << 20;
 
 fn network(e: ureq::Error) -> Error {
     Error::Network {

@@ -445,11 +445,61 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::activate`] (`MACHINE_NOT_FOUND` when the machine was deactivated).
+    ///
+    /// Then it fetches the vendor's signed revocation list (`GET /v1/revocations`),
+    /// verifies it with the keyring, refuses one older than the list already kept
+    /// (`REVOCATIONS_STALE`), and keeps it in the store folder (`revocations.pem`), where
+    /// [`Client::revocations`] reads it offline. A list that revokes this license or this
+    /// machine removes the stored machine token and is `LICENSE_REVOKED` /
+    /// `MACHINE_REVOKED`.
     pub fn check_in(&self) -> Result<Machine, Error> {
         let i = &self.inner;
         let body = json!({"license_key": i.license_key, "fingerprint": hex(&i.fingerprint)});
         let answer = i.http.post("/v1/check-in", &body);
-        self.machine_answer(answer)
+        let machine = self.machine_answer(answer)?;
+        let list = self.fetch_revocations()?;
+        if let Err(e) = list.check(&machine.claims) {
+            let _ = i.store.update(|s| s.machine_token = None);
+            return Err(e.into());
+        }
+        Ok(machine)
+    }
+
+    /// Fetches, verifies and keeps the vendor's revocation list (see [`Client::check_in`]).
+    ///
+    /// # Errors
+    /// [`Error::Network`], [`Error::BadResponse`], [`Error::Token`] with
+    /// `REVOCATIONS_UNTRUSTED`, `REVOCATIONS_STALE`, …, [`Error::StoreIo`].
+    pub fn fetch_revocations(&self) -> Result<licet_verifier::RevocationList, Error> {
+        let i = &self.inner;
+        let text = i.http.get_text("/v1/revocations")?;
+        let seen = i.store.read().ok().and_then(|s| s.revocation_sequence);
+        let list = licet_verifier::RevocationList::verify_pem(&i.keyring, &text, seen)?;
+        let path = i.store.dir().join(store::REVOCATIONS);
+        std::fs::create_dir_all(i.store.dir()).map_err(|e| Error::store(&path, e))?;
+        licet_app::write_file(&path, text.as_bytes(), 0o600).map_err(|e| Error::store(&path, e))?;
+        i.store
+            .update(|s| s.revocation_sequence = Some(list.sequence))?;
+        Ok(list)
+    }
+
+    /// The revocation list kept at the last check-in, verified again with the keyring (and
+    /// its sequence against the one kept): `None` before the first check-in.
+    ///
+    /// # Errors
+    /// [`Error::Token`] when the kept file no longer verifies, [`Error::StoreIo`].
+    pub fn revocations(&self) -> Result<Option<licet_verifier::RevocationList>, Error> {
+        let i = &self.inner;
+        let path = i.store.dir().join(store::REVOCATIONS);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::store(&path, e)),
+        };
+        let seen = i.store.read()?.revocation_sequence;
+        Ok(Some(licet_verifier::RevocationList::verify_pem(
+            &i.keyring, &text, seen,
+        )?))
     }
 
     fn machine_answer(&self, answer: Result<(u16, Value), Error>) -> Result<Machine, Error> {

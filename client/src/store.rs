@@ -28,6 +28,8 @@ pub(crate) const FILE: &str = "client.json";
 pub(crate) const SEAT_LOCK: &str = "seat.lock";
 /// The machine token `licet offline import` writes (air-gapped activation).
 pub(crate) const OFFLINE_MACHINE: &str = "machine.lic";
+/// The vendor's revocation list, as fetched at check-in (PEM file form).
+pub(crate) const REVOCATIONS: &str = "revocations.pem";
 /// The store format version.
 const VERSION: u32 = 1;
 /// Larger than any store the client writes (two tokens of at most 16 KiB of text each).
@@ -45,6 +47,10 @@ pub(crate) struct State {
     /// The latest time this client has seen, seconds since 1970 (0: none yet).
     #[serde(default)]
     pub last_seen: u64,
+    /// The sequence of the revocation list kept beside the store (`revocations.pem`):
+    /// an older list is refused (`REVOCATIONS_STALE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_sequence: Option<u64>,
 }
 
 pub(crate) struct Store {

@@ -363,3 +363,42 @@ fn a_restart_takes_back_its_own_seat() {
     );
     seat.release().expect("release");
 }
+
+/// Check-in fetches the vendor's revocation list, verifies it and keeps it: a newer list
+/// replaces it, an older one is refused, and `revocations()` reads it offline.
+#[test]
+fn check_in_keeps_the_revocation_list() {
+    let s = Server::start();
+    let (_, key) = s.license("acme-cad", json!({}));
+    let (other, _) = s.license("acme-cad", json!({}));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = client(&s, "acme-cad", &key, "machine-a", dir.path());
+    assert!(c.revocations().expect("none yet").is_none());
+    c.activate().expect("activate");
+    c.check_in().expect("check in");
+    let first = c.revocations().expect("kept").expect("a list");
+    assert!(first.licenses.is_empty());
+
+    let (st, _) = s.admin(&format!("/licenses/{other}/revoke"), json!({}));
+    assert_eq!(st, 200);
+    c.check_in().expect("check in: this license is not revoked");
+    let second = c.revocations().expect("kept").expect("a list");
+    assert!(second.sequence > first.sequence);
+    assert_eq!(
+        second
+            .licenses
+            .iter()
+            .map(|i| licet_verifier::hex(i))
+            .collect::<Vec<_>>(),
+        vec![other]
+    );
+
+    // A store that has seen a later list refuses the server's (a replayed old list looks
+    // the same to the client), and keeps the machine token.
+    let mut store = store_json(dir.path());
+    store["revocation_sequence"] = json!(second.sequence + 5);
+    std::fs::write(dir.path().join("client.json"), store.to_string()).expect("write");
+    let e = c.check_in().expect_err("an older list");
+    assert_eq!(e.code(), "REVOCATIONS_STALE");
+    assert!(c.load_machine().is_ok());
+}

@@ -24,6 +24,10 @@ pub const SIGNING_KEY: &str = "signing-key.pem";
 pub const SIGNATURE_PEM: &str = "signature.pem";
 /// The folder of retired signing keys.
 pub const RETIRED: &str = "retired";
+/// The root key's file name (`licet keys generate --root`): kept offline.
+pub const ROOT_KEY: &str = "root-key.pem";
+/// The root's public key file name: what an application pins.
+pub const ROOT_PEM: &str = "root.pem";
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |e| Error::Io {
@@ -72,6 +76,37 @@ impl KeyDir {
         self.dir.join(SIGNATURE_PEM)
     }
 
+    /// `DIR/root-key.pem`.
+    pub fn root_key_path(&self) -> PathBuf {
+        self.dir.join(ROOT_KEY)
+    }
+
+    /// `DIR/root.pem`.
+    pub fn root_pem_path(&self) -> PathBuf {
+        self.dir.join(ROOT_PEM)
+    }
+
+    /// Writes a new root key (`root-key.pem`, 0600) and its public key (`root.pem`), which
+    /// applications pin (`docs/key-rotation.md`). Refuses to replace an existing root key
+    /// unless `force`.
+    ///
+    /// # Errors
+    /// [`Error::Exists`], [`Error::Io`], or an encoding error.
+    pub fn create_root(
+        &self,
+        key: &SigningKey,
+        passphrase: Option<&[u8]>,
+        force: bool,
+    ) -> Result<(), Error> {
+        self.create_pair(
+            &self.root_key_path(),
+            &self.root_pem_path(),
+            key,
+            passphrase,
+            force,
+        )
+    }
+
     /// Writes a new signing key and a `signature.pem` holding only its public key.
     /// Refuses to replace an existing signing key unless `force`.
     ///
@@ -83,17 +118,32 @@ impl KeyDir {
         passphrase: Option<&[u8]>,
         force: bool,
     ) -> Result<(), Error> {
-        create_dir(&self.dir)?;
-        let key_path = self.signing_key_path();
-        if !force && key_path.exists() {
-            return Err(Error::Exists { path: key_path });
-        }
-        write_private(&key_path, key, passphrase)?;
-        write_file(
+        self.create_pair(
+            &self.signing_key_path(),
             &self.signature_pem_path(),
-            key.public_pem().as_bytes(),
-            0o644,
+            key,
+            passphrase,
+            force,
         )
+    }
+
+    /// Writes `key` to `key_path` (0600) and its public key to `public_path`.
+    fn create_pair(
+        &self,
+        key_path: &Path,
+        public_path: &Path,
+        key: &SigningKey,
+        passphrase: Option<&[u8]>,
+        force: bool,
+    ) -> Result<(), Error> {
+        create_dir(&self.dir)?;
+        if !force && key_path.exists() {
+            return Err(Error::Exists {
+                path: key_path.to_path_buf(),
+            });
+        }
+        write_private(key_path, key, passphrase)?;
+        write_file(public_path, key.public_pem().as_bytes(), 0o644)
     }
 
     /// Reads the current signing key.

@@ -378,6 +378,23 @@ fn first_block(pem: &str) -> &str {
         .unwrap_or(pem)
 }
 
+/// The SubjectPublicKeyInfo DER of a public key file holding one `PUBLIC KEY` block (as
+/// `licet keys public` writes it), checked to be a key licet accepts: what an endorsement
+/// (`licet keys endorse`) carries.
+///
+/// # Errors
+/// [`Error::InvalidKey`] for anything else.
+pub fn public_spki_from_pem(pem: &str) -> Result<Vec<u8>, Error> {
+    let bad = |reason: String| Error::InvalidKey { reason };
+    let (label, der) = pkcs8::der::pem::decode_vec(first_block(pem).trim().as_bytes())
+        .map_err(|_| bad("not a single PEM block (give one PUBLIC KEY)".into()))?;
+    if label != "PUBLIC KEY" {
+        return Err(bad(format!("a {label} block, not a PUBLIC KEY")));
+    }
+    licet_verifier::PublicKey::from_spki_der(&der).map_err(|e| bad(e.to_string()))?;
+    Ok(der)
+}
+
 /// A repeatable generator for test keys and test signatures: never for real keys.
 pub fn test_rng(seed: u64) -> impl TryCryptoRng {
     rand::rngs::ChaCha20Rng::seed_from_u64(seed)

@@ -28,7 +28,10 @@ pub fn status(e: &CoreError) -> StatusCode {
         | ApiError::LeaseLimitReached { .. }
         | ApiError::Conflict(_) => StatusCode::CONFLICT,
         ApiError::LeaseExpired | ApiError::LeaseReleased => StatusCode::GONE,
-        ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        ApiError::BadRequest(_) | ApiError::RequestInvalid(_) | ApiError::RequestTampered => {
+            StatusCode::BAD_REQUEST
+        }
+        ApiError::NonceReused => StatusCode::CONFLICT,
         ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
         ApiError::Timeout | ApiError::StorageUnavailable | ApiError::NotReady => {

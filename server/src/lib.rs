@@ -99,7 +99,9 @@ pub fn app(
         .route("/validate", post(client::validate))
         .route("/activate", post(client::activate))
         .route("/check-in", post(client::check_in))
-        .route("/deactivate", post(client::deactivate));
+        .route("/deactivate", post(client::deactivate))
+        .route("/offline/activate", post(client::offline_activate))
+        .route("/revocations", get(client::revocations));
     let client_routes = leases::client_routes(client_routes)
         .route_layer(middleware::from_fn_with_state(limits, limit::enforce));
     let mut router = Router::new();

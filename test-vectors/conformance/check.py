@@ -12,6 +12,9 @@ implementations have to agree on every test vector. It
   (c) checks that pycose refuses every vector whose signature is "invalid";
   (d) runs its own verifier, section 9's checks in their order with a strict CBOR decoder
       of its own (section 5), and compares its verdict with every vector's;
+  (f) checks every vector of trust-vectors.json (section 13: endorsements, keyrings
+      from a pinned root, revocation lists) with its own verifier, and has pycose verify
+      every valid document and refuse every one whose signature is invalid;
   (e) with --mint-out PATH, mints a fresh EdDSA and a fresh PS256 license with pycose and
       writes them, with the time to check them at and their claims, for the Rust verifier
       to check (test-vectors/tests/python_minted.rs).
@@ -326,12 +329,15 @@ PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----"
 
 
 def load_keyring(pem_text: str) -> dict[bytes, VerifyKey]:
-    """signature.pem: PUBLIC KEY blocks only (section 4); any other label invalidates it."""
+    """signature.pem: PUBLIC KEY blocks, and LICET ENDORSEMENT blocks that a keyring of bare
+    keys skips (sections 4, 13.1); any other label invalidates it."""
     keys: dict[bytes, VerifyKey] = {}
     for label in re.findall(r"-----BEGIN ([^-]*)-----", pem_text):
-        if label != "PUBLIC KEY":
+        if label not in ("PUBLIC KEY", "LICET ENDORSEMENT"):
             raise LicetError("KEYRING_INVALID", f"a {label} block in signature.pem")
     for i, m in enumerate(PEM_BLOCK.finditer(pem_text)):
+        if m.group(1) != "PUBLIC KEY":
+            continue
         block = m.group(0)
         der = serialization.load_pem_public_key(block.encode())
         key = VerifyKey(der, f"signature.pem key {i}")
@@ -614,22 +620,8 @@ def verify_signature(key: VerifyKey, protected: bytes, payload: bytes, signature
         return False
 
 
-def verify(token, keyring: dict[bytes, VerifyKey], expect: dict) -> dict:
-    """Section 9, in order; returns the claims JSON or raises LicetError.
-
-    `token` is a str (text or file form) or bytes (binary form)."""
-    # 1. size caps, before decoding
-    if isinstance(token, str):
-        if len(token.encode()) > MAX_TEXT:
-            raise LicetError("TOKEN_TOO_LARGE", f"{len(token.encode())} bytes of text")
-        # 2. text / file form
-        named_kind, data = decode_form(token)
-    else:
-        named_kind, data = None, token
-    if len(data) > MAX_BINARY:
-        raise LicetError("TOKEN_TOO_LARGE", f"{len(data)} bytes of binary token")
-
-    # 3. tagged COSE_Sign1, headers exactly as section 2, canonical
+def open_envelope(data: bytes) -> tuple[int, bytes, bytes, bytes, bytes]:
+    """Section 9 checks 3 and 4: (alg, kid, protected, payload, signature)."""
     msg = cbor_decode(data)
     if not isinstance(msg, Tag) or msg.tag != 18:
         raise malformed("not a COSE_Sign1 with tag 18")
@@ -649,26 +641,54 @@ def verify(token, keyring: dict[bytes, VerifyKey], expect: dict) -> dict:
         raise malformed("alg is neither an integer nor a text string")
     if type(kid) is not bytes or len(kid) != 8:
         raise malformed("kid is not a byte string of 8 bytes")
-    # 4. alg
     if alg not in (ALG_EDDSA, ALG_PS256) or type(alg) is not int:
         raise LicetError("ALG_UNSUPPORTED", f"alg {alg!r}")
-    # 5. kid
-    key = keyring.get(kid)
-    if key is None:
-        raise LicetError("KEY_UNKNOWN", f"kid {kid.hex()}")
-    # 6. the key's own algorithm
+    return alg, kid, protected, payload, signature
+
+
+def check_signed(key: VerifyKey, alg: int, protected: bytes, payload: bytes, signature: bytes) -> None:
+    """Section 9 checks 6 and 7: the key's own algorithm, then the signature."""
     if key.alg != alg:
         raise LicetError("ALG_MISMATCH", f"alg {alg} with a key for {key.alg}")
-    # 7. signature
     if not verify_signature(key, protected, payload, signature):
         raise LicetError("SIGNATURE_INVALID", "the signature does not verify")
-    # 8. format version, read before any other key (section 8)
+
+
+def check_version(payload: bytes) -> None:
+    """Section 8: the format version, read before any other key."""
     loose = cbor_decode(payload, canonical=False)
     lc = loose.get(-65537) if type(loose) is dict else None
     if type(lc) is not dict or 0 not in lc:
         raise malformed("no licet claim with a format version")
     if lc[0] != 1 or type(lc[0]) is not int:
         raise LicetError("TOKEN_UNSUPPORTED_VERSION", f"format version {lc[0]!r}")
+
+
+def verify(token, keyring: dict[bytes, VerifyKey], expect: dict) -> dict:
+    """Section 9, in order; returns the claims JSON or raises LicetError.
+
+    `token` is a str (text or file form) or bytes (binary form)."""
+    # 1. size caps, before decoding
+    if isinstance(token, str):
+        if len(token.encode()) > MAX_TEXT:
+            raise LicetError("TOKEN_TOO_LARGE", f"{len(token.encode())} bytes of text")
+        # 2. text / file form
+        named_kind, data = decode_form(token)
+    else:
+        named_kind, data = None, token
+    if len(data) > MAX_BINARY:
+        raise LicetError("TOKEN_TOO_LARGE", f"{len(data)} bytes of binary token")
+
+    # 3. and 4.
+    alg, kid, protected, payload, signature = open_envelope(data)
+    # 5. kid
+    key = keyring.get(kid)
+    if key is None:
+        raise LicetError("KEY_UNKNOWN", f"kid {kid.hex()}")
+    # 6. and 7.
+    check_signed(key, alg, protected, payload, signature)
+    # 8. format version, read before any other key (section 8)
+    check_version(payload)
     # 9. claims, canonical
     claims = check_claims(cbor_decode(payload))
     # 10. the prefix / armor names the signed kind
@@ -841,6 +861,212 @@ SPEC_SIZES = {
 }
 SPEC_EXAMPLE_HEAD = bytes.fromhex("d2844da201270448a49580964b11e515a0586ba602686375735f38383432036f")
 SPEC_FILE_FIRST_LINE = "LIC-TA24V8G14W24H94NG2B4P4F52PG5GTX609M66XBKBWW3GD1J0DQP2RVDCMPQ"
+
+
+# ---------------------------------------------------------------------------------------
+# Section 13: signed documents (endorsements, revocation lists).
+
+KIND_ENDORSEMENT, KIND_REVOCATIONS = 4, 5
+MAX_REVOCATIONS = 1 << 20  # section 13.2
+LEEWAY = 60
+
+
+def pem_document(text: str, label: str, max_bytes: int) -> bytes:
+    m = re.search(rf"-----BEGIN {label}-----\r?\n(.*?)-----END {label}-----", text, re.S)
+    if m is None:
+        raise malformed(f"no {label} block")
+    data = base64.b64decode("".join(m.group(1).split()), validate=True)
+    if len(data) > max_bytes:
+        raise LicetError("TOKEN_TOO_LARGE", f"{len(data)} bytes")
+    return data
+
+
+def document_claims(payload: bytes, kind: int, top: list, licet: list) -> tuple[dict, dict]:
+    """A document's claims: version first (section 8), then exactly these keys, canonical."""
+    check_version(payload)
+    claims = cbor_decode(payload)
+    lc = claims[-65537]
+    if lc.get(1) != kind:
+        raise malformed(f"kind {lc.get(1)!r}, not {kind}")
+    if list(claims) != top or list(lc) != licet:
+        raise malformed(f"keys {list(claims)} / {list(lc)}, not {top} / {licet}")
+    return claims, lc
+
+
+def _uint(v, what: str) -> int:
+    if not _is_uint(v):
+        raise malformed(f"{what} is not an unsigned integer")
+    return v
+
+
+def verify_endorsement(data: bytes, root: VerifyKey, now: int) -> dict:
+    """Section 13.1, in its order."""
+    if len(data) > MAX_BINARY:
+        raise LicetError("TOKEN_TOO_LARGE", f"{len(data)} bytes")
+    alg, kid, protected, payload, signature = open_envelope(data)
+    if kid != root.kid:
+        raise LicetError("ENDORSEMENT_UNTRUSTED", f"signed by {kid.hex()}, not the root")
+    check_signed(root, alg, protected, payload, signature)
+    claims, lc = document_claims(payload, KIND_ENDORSEMENT, [4, 6, -65537], [0, 1, 10, 11])
+    exp, iat = _uint(claims[4], "exp"), _uint(claims[6], "iat")
+    if exp <= iat:
+        raise malformed("exp is not after iat")
+    spki = _bstr(lc[10], len(lc[10]) if type(lc[10]) is bytes else -1, "the endorsed key")
+    try:
+        key = VerifyKey(serialization.load_der_public_key(spki), "endorsed key")
+    except (ValueError, TypeError) as ex:
+        raise LicetError("KEYRING_INVALID", f"the endorsed key: {ex}")
+    if key.spki != spki:
+        raise LicetError("KEYRING_INVALID", "the endorsed key is not in its DER form")
+    if lc[11] != key.kid:
+        raise malformed("the endorsed kid is not its key's")
+    if now >= exp + LEEWAY:
+        raise LicetError("ENDORSEMENT_EXPIRED", f"ended at {exp}")
+    return {
+        "valid": True,
+        "kid": key.kid.hex(),
+        "alg": "EdDSA" if key.alg == ALG_EDDSA else "PS256",
+        "root_kid": kid.hex(),
+        "issued_at": iat,
+        "expires_at": exp,
+        "_key": key,
+    }
+
+
+REFUSALS = ("ENDORSEMENT_UNTRUSTED", "ENDORSEMENT_EXPIRED", "SIGNATURE_INVALID", "ALG_MISMATCH")
+
+
+def load_root_keyring(pem_text: str, root: VerifyKey, now: int) -> tuple[dict, dict]:
+    """Section 13.1: the keys endorsed by the pinned root, and the refused ones' codes."""
+    keys: dict[bytes, VerifyKey] = {}
+    refused: dict[bytes, str] = {}
+    for label in re.findall(r"-----BEGIN ([^-]*)-----", pem_text):
+        if label not in ("PUBLIC KEY", "LICET ENDORSEMENT"):
+            raise LicetError("KEYRING_INVALID", f"a {label} block")
+    count = 0
+    for m in PEM_BLOCK.finditer(pem_text):
+        if m.group(1) == "PUBLIC KEY":
+            VerifyKey(serialization.load_pem_public_key(m.group(0).encode()), "public key")
+            continue
+        count += 1
+        der = _pem_der(m.group(0))
+        try:
+            e = verify_endorsement(der, root, now)
+            keys[e["_key"].kid] = e["_key"]
+        except LicetError as ex:
+            if ex.code not in REFUSALS:
+                raise LicetError("KEYRING_INVALID", f"an endorsement: {ex}")
+            named = cbor2.loads(cbor2.loads(der).value[2]).get(-65537, {}).get(11)
+            refused[named] = ex.code
+    if count == 0:
+        raise LicetError("KEYRING_INVALID", "no LICET ENDORSEMENT block")
+    return keys, refused
+
+
+def verify_with_root(token: str, pem_text: str, root: VerifyKey, expect: dict) -> dict:
+    keys, refused = load_root_keyring(pem_text, root, expect["now"])
+    try:
+        return verify(token, keys, expect)
+    except LicetError as ex:
+        if ex.code == "KEY_UNKNOWN":
+            kid = cbor_decode(open_envelope(decode_form(token)[1])[2])[4]
+            if kid in refused:
+                raise LicetError(refused[kid], "the key's endorsement was refused")
+        raise
+
+
+def _ids(v, what: str) -> list[bytes]:
+    if type(v) is not bytes or len(v) % 16:
+        raise malformed(f"{what} is not a byte string of 16-byte ids")
+    ids = [v[i : i + 16] for i in range(0, len(v), 16)]
+    if any(a >= b for a, b in zip(ids, ids[1:])):
+        raise malformed(f"{what} are not sorted and unique")
+    return ids
+
+
+def verify_revocations(text: str, keyring: dict, last: int | None) -> dict:
+    """Section 13.2, in its order."""
+    data = pem_document(text, "LICET REVOCATIONS", MAX_REVOCATIONS)
+    alg, kid, protected, payload, signature = open_envelope(data)
+    key = keyring.get(kid)
+    if key is None:
+        raise LicetError("REVOCATIONS_UNTRUSTED", f"kid {kid.hex()}")
+    check_signed(key, alg, protected, payload, signature)
+    claims, lc = document_claims(payload, KIND_REVOCATIONS, [1, 6, -65537], [0, 1, 12, 13, 14, 15])
+    seq = _uint(lc[12], "sequence")
+    if last is not None and seq < last:
+        raise LicetError("REVOCATIONS_STALE", f"sequence {seq} < {last}")
+    return {
+        "valid": True,
+        "kid": kid.hex(),
+        "issuer": _tstr(claims[1], 1, 128, "iss"),
+        "issued_at": _uint(claims[6], "iat"),
+        "sequence": seq,
+        "next_update": _uint(lc[13], "next update"),
+        "licenses": [i.hex() for i in _ids(lc[14], "license ids")],
+        "machines": [i.hex() for i in _ids(lc[15], "machine ids")],
+    }
+
+
+def revocation_check(lst: dict, claims: dict) -> str:
+    license_id = claims["id"] if claims["kind"] == "license" else claims["license_id"]
+    if license_id in lst["licenses"]:
+        return "LICENSE_REVOKED"
+    if claims["kind"] == "machine" and claims["id"] in lst["machines"]:
+        return "MACHINE_REVOKED"
+    return "valid"
+
+
+def run_trust(t: "Tally", path: Path, keyring: dict) -> None:
+    """Part (f): every vector of trust-vectors.json, with this script's verifier and pycose."""
+    base = path.parent
+    m = json.loads(path.read_text())
+    root_keys = load_keyring((base / m["root"]).read_text())
+    root = next(iter(root_keys.values()))
+    for k in m["keys"]:
+        vk = VerifyKey(load_private_key((base / k["private_key"]).read_bytes()).public_key(), k["name"])
+        t.check("f", vk.kid.hex() == k["kid"], f"key {k['name']}: kid {vk.kid.hex()}")
+    for v in m["endorsements"]:
+        data = pem_document(v["endorsement"], "LICET ENDORSEMENT", MAX_BINARY)
+        try:
+            got = verify_endorsement(data, root, v["now"])
+            got.pop("_key")
+        except LicetError as ex:
+            got = {"valid": False, "error": ex.code}
+        t.check("f", got == v["result"], f"{v['name']}: {differences(got, v['result'])}")
+        pycose_case(t, v["name"], data, root_keys, v["result"])
+    for v in m["root_keyrings"]:
+        try:
+            verify_with_root(v["token"], v["signature_pem"], root, v["expect"])
+            got = {"valid": True}
+        except LicetError as ex:
+            got = {"valid": False, "error": ex.code}
+        t.check("f", got == v["result"], f"{v['name']}: {differences(got, v['result'])}")
+    for v in m["revocations"]:
+        try:
+            got = verify_revocations(v["revocations"], keyring, v["last_sequence"])
+            got["checks"] = [
+                {"token": c["token"], "kind": c["kind"], "result": revocation_check(
+                    got, verify(c["token"], keyring, {"kind": c["kind"], "product": "acme-studio-pro", "now": 1_800_000_000}))}
+                for c in v["result"].get("checks", [])
+            ]
+        except LicetError as ex:
+            got = {"valid": False, "error": ex.code}
+        t.check("f", got == v["result"], f"{v['name']}: {differences(got, v['result'])}")
+        data = pem_document(v["revocations"], "LICET REVOCATIONS", MAX_REVOCATIONS)
+        pycose_case(t, v["name"], data, keyring, v["result"])
+    n = len(m["endorsements"]) + len(m["root_keyrings"]) + len(m["revocations"])
+    print(f"trust vectors: {n} (endorsements, keyrings from a pinned root, revocation lists)")
+
+
+def pycose_case(t: "Tally", name: str, data: bytes, keys: dict, result: dict) -> None:
+    """pycose verifies every valid document, and refuses every one with a bad signature."""
+    if result.get("valid"):
+        ok, why = pycose_verify(data, keys)
+        t.check("f", ok, f"{name}: pycose says {why}")
+    elif result.get("error") == "SIGNATURE_INVALID":
+        ok, why = pycose_verify(data, keys)
+        t.check("f", not ok, f"{name}: pycose accepts a bad signature")
 
 
 class Tally:
@@ -1048,6 +1274,13 @@ def run(manifest_path: Path, mint_out: Path | None) -> int:
         if minted["tokens"]:
             mint_out.write_text(json.dumps(minted, indent=1, sort_keys=True) + "\n")
             print(f"minted {len(minted['tokens'])} tokens into {mint_out}")
+
+    trust = base / "trust-vectors.json"
+    if trust.exists():
+        try:
+            run_trust(t, trust, keyring)
+        except Exception as ex:  # a crash in part (f) is a failure, not the end of the run
+            t.check("crash", False, f"trust vectors: {type(ex).__name__}: {ex}")
 
     print("checks by part: " + ", ".join(f"{k} {n}" for k, n in sorted(t.by_section.items())))
     if t.failed:

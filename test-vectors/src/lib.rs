@@ -18,6 +18,8 @@ use licet_verifier::{Expectations, Kind, hex, text};
 use serde_json::{Value as Json, json};
 use sha2::{Digest, Sha256};
 
+pub mod trust;
+
 /// The time most vectors are checked at: 2027-01-15T08:00:00Z.
 pub const NOW: u64 = 1_800_000_000;
 /// When most vector tokens were issued: 2026-09-21.
@@ -45,7 +47,7 @@ pub struct Keys {
     pub small_order_kid: [u8; 8],
 }
 
-fn seed(name: &str) -> [u8; 32] {
+pub(crate) fn seed(name: &str) -> [u8; 32] {
     Sha256::digest(format!("licet test vector key {name}").as_bytes()).into()
 }
 
@@ -85,7 +87,7 @@ impl Keys {
     }
 }
 
-fn id(n: u8) -> [u8; 16] {
+pub(crate) fn id(n: u8) -> [u8; 16] {
     let mut id = [0u8; 16];
     id.copy_from_slice(&Sha256::digest([b'i', b'd', n])[..16]);
     id
@@ -119,7 +121,7 @@ pub fn full_license() -> Claims {
     }
 }
 
-fn perpetual_license() -> Claims {
+pub(crate) fn perpetual_license() -> Claims {
     Claims {
         customer: None,
         expires_at: None,
@@ -153,7 +155,7 @@ fn rich_license() -> Claims {
     }
 }
 
-fn machine() -> Claims {
+pub(crate) fn machine() -> Claims {
     Claims {
         customer: None,
         expires_at: Some(NOW + 7 * 86_400),
@@ -238,17 +240,17 @@ impl Vector {
 /// Claims as the manifest writes them (the spec's "claims in JSON", §7.3).
 pub use licet::json::claims_json;
 
-fn cbor(v: &Value) -> Vec<u8> {
+pub(crate) fn cbor(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     ciborium::into_writer(v, &mut out).expect("cbor");
     out
 }
 
-fn decode(bytes: &[u8]) -> Value {
+pub(crate) fn decode(bytes: &[u8]) -> Value {
     ciborium::from_reader(bytes).expect("cbor")
 }
 
-fn int(n: i64) -> Value {
+pub(crate) fn int(n: i64) -> Value {
     Value::Integer(n.into())
 }
 
@@ -319,14 +321,14 @@ fn largest_license() -> Claims {
     }
 }
 
-fn protected(alg: i64, kid: &[u8]) -> Vec<u8> {
+pub(crate) fn protected(alg: i64, kid: &[u8]) -> Vec<u8> {
     cbor(&Value::Map(vec![
         (int(1), int(alg)),
         (int(4), Value::Bytes(kid.to_vec())),
     ]))
 }
 
-fn issue(c: Claims, key: &SigningKey) -> Token {
+pub(crate) fn issue(c: Claims, key: &SigningKey) -> Token {
     licet::issue_with_rng(c, key, &mut licet_keys::test_rng(1)).expect("issue")
 }
 
@@ -1241,6 +1243,7 @@ pub fn files(keys: &Keys) -> BTreeMap<&'static str, String> {
         "example-license.txt",
         issue(full_license(), &keys.ed).text(),
     );
+    trust::files(keys, &mut files);
     files.insert(
         "vectors.json",
         serde_json::to_string_pretty(&manifest(keys)).expect("json") + "\n",

@@ -114,10 +114,16 @@ pub fn assemble(
 /// [`Error::TooLarge`] over [`MAX_TOKEN_BYTES`], [`Error::AlgUnsupported`] for any algorithm
 /// but EdDSA and PS256, [`Error::Malformed`] for everything else.
 pub fn open(bytes: &[u8]) -> Result<Envelope, Error> {
-    if bytes.len() > MAX_TOKEN_BYTES {
+    open_capped(bytes, MAX_TOKEN_BYTES)
+}
+
+/// As [`open`] with another size cap: a revocation list is a signed document of the same
+/// envelope that may be far larger than any token (`docs/token-format.md` §13).
+pub(crate) fn open_capped(bytes: &[u8], max: usize) -> Result<Envelope, Error> {
+    if bytes.len() > max {
         return Err(Error::TooLarge {
             len: bytes.len(),
-            max: MAX_TOKEN_BYTES,
+            max,
         });
     }
     match open_canonical(bytes) {

@@ -84,6 +84,34 @@ pub enum Error {
         /// What exactly is wrong.
         reason: String,
     },
+    /// A signing key's endorsement was not made by the pinned root key (another vendor's
+    /// root, or a forged endorsement): the key is not trusted.
+    EndorsementUntrusted,
+    /// A signing key's endorsement by the pinned root has expired: the key is no longer
+    /// trusted until the vendor publishes a new endorsement.
+    EndorsementExpired {
+        /// The endorsement's `exp`, in seconds since the Unix epoch.
+        expired_at: u64,
+        /// The time the check was made at.
+        now: u64,
+    },
+    /// A revocation list was signed by a key the keyring does not hold: another vendor's
+    /// list, or one made by someone else.
+    RevocationsUntrusted,
+    /// A revocation list is older (a lower sequence number) than one this application has
+    /// already seen: someone is replaying an old list to undo a revocation.
+    RevocationsStale {
+        /// The list's sequence number.
+        sequence: u64,
+        /// The highest sequence number already seen.
+        seen: u64,
+    },
+    /// The license (or, for a machine token, the activation) is on the vendor's
+    /// revocation list.
+    Revoked {
+        /// Whether the machine activation, rather than the whole license, was revoked.
+        machine: bool,
+    },
     /// A token file could not be read (only with the `std` feature).
     Io {
         /// The file and the operating system's message.
@@ -110,6 +138,12 @@ impl Error {
             Error::WrongProduct { .. } => "WRONG_PRODUCT",
             Error::FingerprintMismatch => "FINGERPRINT_MISMATCH",
             Error::KeyringInvalid { .. } => "KEYRING_INVALID",
+            Error::EndorsementUntrusted => "ENDORSEMENT_UNTRUSTED",
+            Error::EndorsementExpired { .. } => "ENDORSEMENT_EXPIRED",
+            Error::RevocationsUntrusted => "REVOCATIONS_UNTRUSTED",
+            Error::RevocationsStale { .. } => "REVOCATIONS_STALE",
+            Error::Revoked { machine: false } => "LICENSE_REVOKED",
+            Error::Revoked { machine: true } => "MACHINE_REVOKED",
             Error::Io { .. } => "IO_ERROR",
         }
     }
@@ -171,6 +205,26 @@ impl fmt::Display for Error {
                 "machine token is bound to another machine; activate this machine to get its own token",
             ),
             Error::KeyringInvalid { reason } => write!(f, "signature.pem cannot be used: {reason}"),
+            Error::EndorsementUntrusted => f.write_str(
+                "the signing key's endorsement was not made by the pinned root key; use the vendor's own signature.pem",
+            ),
+            Error::EndorsementExpired { expired_at, now } => write!(
+                f,
+                "the signing key's endorsement expired at {expired_at} (it is now {now}, seconds since 1970); get the vendor's current signature.pem"
+            ),
+            Error::RevocationsUntrusted => f.write_str(
+                "the revocation list was signed by a key not in signature.pem; use the list from this vendor's server",
+            ),
+            Error::RevocationsStale { sequence, seen } => write!(
+                f,
+                "the revocation list has sequence {sequence}, older than {seen} already seen; fetch the current list"
+            ),
+            Error::Revoked { machine: false } => f.write_str(
+                "this license was revoked by the vendor; contact the vendor",
+            ),
+            Error::Revoked { machine: true } => f.write_str(
+                "this machine's activation was revoked by the vendor; activate again or contact the vendor",
+            ),
             Error::Io { reason } => write!(
                 f,
                 "cannot read {reason}; check the path and that this user may read it"

@@ -176,6 +176,71 @@ fn rsa_key(_der: &[u8]) -> Result<Inner, Error> {
 #[derive(Clone, Debug, Default)]
 pub struct Keyring {
     keys: Vec<PublicKey>,
+    /// Keys whose endorsement was refused, and why (only from [`Keyring::from_root`]).
+    refused: Vec<(Kid, Error)>,
+}
+
+/// The labels a `signature.pem` may hold: public keys (§4) and endorsements (§13.1).
+const LABELS: [&str; 2] = ["PUBLIC KEY", crate::endorsement::PEM_LABEL];
+
+/// Calls `each` with the number, label and decoded content of every PEM block of
+/// `signature.pem`, in order. Text outside the blocks is ignored (RFC 7468 §2); a block
+/// of any other label, a private key above all, makes the whole file invalid (§4).
+pub(crate) fn read_blocks(
+    text: &str,
+    mut each: impl FnMut(usize, &str, Vec<u8>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut block: Option<(usize, String)> = None;
+    let mut count = 0usize;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        match &mut block {
+            None if trimmed.starts_with("-----BEGIN ") => {
+                count = count.saturating_add(1);
+                let label = trimmed
+                    .trim_start_matches("-----BEGIN ")
+                    .trim_end_matches('-');
+                if !trimmed.ends_with("-----") || !LABELS.contains(&label) {
+                    return Err(Error::KeyringInvalid {
+                        reason: format!(
+                            "block {count} is '{}', not a PUBLIC KEY; signature.pem must hold only public keys and endorsements (never ship a private key)",
+                            trimmed.trim_matches('-').trim_start_matches("BEGIN ")
+                        ),
+                    });
+                }
+                let mut s = String::from(trimmed);
+                s.push('\n');
+                block = Some((count, s));
+            }
+            None => {}
+            Some((n, s)) => {
+                s.push_str(trimmed);
+                s.push('\n');
+                if trimmed.starts_with("-----END ") {
+                    let n = *n;
+                    let (label, der) = pem_rfc7468::decode_vec(s.as_bytes()).map_err(|_| {
+                        Error::KeyringInvalid {
+                            reason: format!(
+                                "block {n} is not valid PEM (damaged base64 or END line)"
+                            ),
+                        }
+                    })?;
+                    each(n, label, der)?;
+                    block = None;
+                } else if s.len() > 4096 {
+                    return Err(Error::KeyringInvalid {
+                        reason: format!("block {n} has no END line"),
+                    });
+                }
+            }
+        }
+    }
+    if let Some((n, _)) = block {
+        return Err(Error::KeyringInvalid {
+            reason: format!("block {n} has no END line"),
+        });
+    }
+    Ok(())
 }
 
 impl Keyring {
@@ -197,59 +262,20 @@ impl Keyring {
     /// [`Error::KeyringInvalid`] naming the block at fault.
     pub fn from_pem(text: &str) -> Result<Keyring, Error> {
         let mut keyring = Keyring::default();
-        let mut block: Option<(usize, String)> = None;
-        let mut count = 0usize;
-        for line in text.lines() {
-            let trimmed = line.trim();
-            match &mut block {
-                None if trimmed.starts_with("-----BEGIN ") => {
-                    count = count.saturating_add(1);
-                    if trimmed != "-----BEGIN PUBLIC KEY-----" {
-                        return Err(Error::KeyringInvalid {
-                            reason: format!(
-                                "block {count} is '{}', not a PUBLIC KEY; signature.pem must hold only public keys (never ship a private key)",
-                                trimmed.trim_matches('-').trim_start_matches("BEGIN ")
-                            ),
-                        });
-                    }
-                    let mut s = String::from(trimmed);
-                    s.push('\n');
-                    block = Some((count, s));
-                }
-                None => {}
-                Some((n, s)) => {
-                    s.push_str(trimmed);
-                    s.push('\n');
-                    if trimmed.starts_with("-----END ") {
-                        let n = *n;
-                        let (_, der) = pem_rfc7468::decode_vec(s.as_bytes()).map_err(|_| {
-                            Error::KeyringInvalid {
-                                reason: format!(
-                                    "block {n} is not valid PEM (damaged base64 or END line)"
-                                ),
-                            }
-                        })?;
-                        let key = PublicKey::from_spki_der(&der).map_err(|e| match e {
-                            Error::KeyringInvalid { reason } => Error::KeyringInvalid {
-                                reason: format!("block {n}: {reason}"),
-                            },
-                            other => other,
-                        })?;
-                        keyring.add(key)?;
-                        block = None;
-                    } else if s.len() > 4096 {
-                        return Err(Error::KeyringInvalid {
-                            reason: format!("block {n} has no END line"),
-                        });
-                    }
-                }
+        read_blocks(text, |n, label, der| {
+            // An endorsement (§13.1) is for keyrings built from a pinned root: a keyring
+            // of bare public keys already trusts every key in the file, so it skips them.
+            if label != "PUBLIC KEY" {
+                return Ok(());
             }
-        }
-        if let Some((n, _)) = block {
-            return Err(Error::KeyringInvalid {
-                reason: format!("block {n} has no END line"),
-            });
-        }
+            let key = PublicKey::from_spki_der(&der).map_err(|e| match e {
+                Error::KeyringInvalid { reason } => Error::KeyringInvalid {
+                    reason: format!("block {n}: {reason}"),
+                },
+                other => other,
+            })?;
+            keyring.add(key)
+        })?;
         if keyring.keys.is_empty() {
             return Err(Error::KeyringInvalid {
                 reason: String::from(
@@ -258,6 +284,25 @@ impl Keyring {
             });
         }
         Ok(keyring)
+    }
+
+    /// Records why the key `kid` is not in the keyring (its endorsement was refused), so
+    /// that a token naming it is refused with that code rather than `KEY_UNKNOWN`.
+    pub(crate) fn refuse(&mut self, kid: Kid, why: Error) {
+        if self.refused.len() < MAX_KEYS {
+            self.refused.push((kid, why));
+        }
+    }
+
+    /// The key with this id, or why there is none: the refusal of its endorsement when
+    /// there was one, [`Error::KeyUnknown`] otherwise.
+    pub(crate) fn key_for(&self, kid: &Kid) -> Result<&PublicKey, Error> {
+        self.get(kid).ok_or_else(|| {
+            self.refused
+                .iter()
+                .find(|(k, _)| k == kid)
+                .map_or(Error::KeyUnknown, |(_, why)| why.clone())
+        })
     }
 
     /// Adds a key. A key already present is kept once.

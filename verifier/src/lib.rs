@@ -47,18 +47,23 @@ extern crate std;
 
 mod cbor;
 pub mod claims;
+pub mod endorsement;
 pub mod envelope;
 mod error;
 pub mod keyring;
 #[cfg(feature = "std")]
 pub mod os;
+pub mod revocation;
+mod signed;
 pub mod text;
 mod verify;
 
 pub use claims::{Claims, Fingerprint, Id, Kind, KindClaims, LicenseType};
+pub use endorsement::Endorsement;
 pub use envelope::Algorithm;
 pub use error::Error;
 pub use keyring::{Keyring, Kid, PublicKey};
+pub use revocation::RevocationList;
 pub use verify::{DEFAULT_LEEWAY, Expectations, Unverified, Verified, decode_unverified};
 
 /// Lower-case hex of `bytes`, for showing ids, key ids and fingerprints.

@@ -134,7 +134,7 @@ impl Keyring {
     /// claims, with nothing compared yet with what the caller expects.
     fn authenticate(&self, bytes: &[u8]) -> Result<Verified, Error> {
         let env = envelope::open(bytes)?;
-        let key = self.get(&env.kid).ok_or(Error::KeyUnknown)?;
+        let key = self.key_for(&env.kid)?;
         key.verify(env.alg, &env.signed_data, &env.signature)?;
         let claims = Claims::from_payload(&env.payload)?;
         Ok(Verified {

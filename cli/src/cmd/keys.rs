@@ -24,6 +24,7 @@ fn describe(key: &SigningKey) -> String {
 pub fn run(cmd: KeysCommand) -> Result<(), Failure> {
     match cmd {
         KeysCommand::Generate {
+            root,
             alg,
             bits,
             dir,
@@ -33,11 +34,17 @@ pub fn run(cmd: KeysCommand) -> Result<(), Failure> {
             json,
         } => {
             let keys = KeyDir::new(&dir);
-            if !force && keys.signing_key_path().exists() {
-                return Err(Failure::from(licet_keys::Error::Exists {
-                    path: keys.signing_key_path(),
-                })
-                .json(json));
+            // A root key and a signing key differ only in their file names and in what
+            // the user is told to do with them.
+            let (private, public) = if root {
+                (keys.root_key_path(), keys.root_pem_path())
+            } else {
+                (keys.signing_key_path(), keys.signature_pem_path())
+            };
+            if !force && private.exists() {
+                return Err(
+                    Failure::from(licet_keys::Error::Exists { path: private }).json(json)
+                );
             }
             let pass = if encrypt {
                 Some(input::new_passphrase(&passphrase).map_err(|f| f.json(json))?)
@@ -45,31 +52,51 @@ pub fn run(cmd: KeysCommand) -> Result<(), Failure> {
                 None
             };
             let key = new_key(alg, bits).map_err(|f| f.json(json))?;
-            keys.create(&key, pass.as_ref().map(|p| p.as_bytes()), force)
-                .map_err(|e| Failure::from(e).json(json))?;
+            let pass = pass.as_ref().map(|p| p.as_bytes());
+            if root {
+                keys.create_root(&key, pass, force)
+            } else {
+                keys.create(&key, pass, force)
+            }
+            .map_err(|e| Failure::from(e).json(json))?;
             if json {
+                let (private_name, public_name) = if root {
+                    ("root_key", "root_pem")
+                } else {
+                    ("signing_key", "signature_pem")
+                };
                 say!(
                     "{:#}",
                     json!({
                         "ok": true,
                         "alg": key.algorithm().name(),
                         "kid": hex(key.kid()),
-                        "signing_key": keys.signing_key_path(),
-                        "signature_pem": keys.signature_pem_path(),
+                        private_name: private,
+                        public_name: public,
                         "encrypted": encrypt,
                     })
                 )?;
             } else {
+                let (role, advice_private, advice_public) = if root {
+                    (
+                        "root, ",
+                        ": keep it OFFLINE; it only endorses signing keys",
+                        "public: pin it in your application; endorse signing keys with `licet keys endorse`",
+                    )
+                } else {
+                    (
+                        "",
+                        "",
+                        "public: ship it with your application; keep signing-key.pem secret",
+                    )
+                };
                 say!(
-                    "Wrote {} ({}, private, mode 0600{})",
-                    keys.signing_key_path().display(),
+                    "Wrote {} ({role}{}, private, mode 0600{}){advice_private}",
+                    private.display(),
                     describe(&key),
                     if encrypt { ", encrypted" } else { "" }
                 )?;
-                say!(
-                    "Wrote {} (public: ship it with your application; keep signing-key.pem secret)",
-                    keys.signature_pem_path().display()
-                )?;
+                say!("Wrote {} ({advice_public})", public.display())?;
             }
             Ok(())
         }
@@ -93,6 +120,47 @@ pub fn run(cmd: KeysCommand) -> Result<(), Failure> {
                 crate::output::print(&key.public_pem())
             }
         }
+        KeysCommand::Endorse {
+            root,
+            key,
+            until,
+            out,
+            force,
+            passphrase,
+            json,
+        } => endorse(&root, &key, &until, out.as_deref(), force, &passphrase)
+            .map_err(|f| f.json(json))
+            .and_then(|(e, bytes)| {
+                let pem = licet_verifier::endorsement::to_pem(&bytes);
+                if let Some(out) = &out {
+                    input::write_out(out, pem.as_bytes(), force).map_err(|f| f.json(json))?;
+                }
+                if json {
+                    say!(
+                        "{:#}",
+                        json!({
+                            "ok": true,
+                            "kid": hex(e.key.kid()),
+                            "alg": e.key.algorithm().name(),
+                            "root_kid": hex(&e.root_kid),
+                            "issued_at": e.issued_at,
+                            "expires_at": e.expires_at,
+                            "out": out,
+                            "endorsement": pem,
+                        })
+                    )
+                } else if let Some(out) = &out {
+                    say!(
+                        "Wrote {} (endorses kid {} until {} by root {}): add it to the signature.pem you publish",
+                        out.display(),
+                        hex(e.key.kid()),
+                        e.expires_at,
+                        hex(&e.root_kid)
+                    )
+                } else {
+                    crate::output::print(&pem)
+                }
+            }),
         KeysCommand::Rotate {
             dir,
             alg,
@@ -141,4 +209,57 @@ pub fn run(cmd: KeysCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Signs the endorsement of `--key` by `--root` until `--until`, and checks it as an
+/// application would before handing it out.
+fn endorse(
+    root: &std::path::Path,
+    key: &std::path::Path,
+    until: &str,
+    out: Option<&std::path::Path>,
+    force: bool,
+    passphrase: &crate::args::PassphraseArgs,
+) -> Result<(licet_verifier::Endorsement, Vec<u8>), Failure> {
+    if let Some(out) = out {
+        // Checked before the root's passphrase is asked for.
+        input::refuse_existing(out, force)?;
+    }
+    let until_text = until;
+    let until = input::expiry(until)?;
+    if until <= input::now() {
+        return Err(Failure::error(
+            "BAD_TIME",
+            format!(
+                "--until {until_text} is not in the future; an endorsement must end after today"
+            ),
+        ));
+    }
+    let text = input::read_file(key)?;
+    let spki = if text.contains("-----BEGIN PUBLIC KEY-----") {
+        licet_keys::public_spki_from_pem(&text)
+            .map_err(|e| Failure::error(e.code(), format!("{}: {e}", key.display())))?
+    } else if SigningKey::pem_is_encrypted(&text) {
+        return Err(Failure::error(
+            "PASSPHRASE_REQUIRED",
+            format!(
+                "{} is encrypted; give its public key instead: `licet keys public --key {} > signing.pub.pem`",
+                key.display(),
+                key.display()
+            ),
+        ));
+    } else {
+        SigningKey::from_pem(&text, None)
+            .map_err(|e| Failure::error(e.code(), format!("{}: {e}", key.display())))?
+            .public_spki_der()
+            .to_vec()
+    };
+    let root_key = input::signing_key(root, passphrase)?;
+    let now = input::now();
+    let bytes = licet::endorse(&root_key, &spki, now, until)?;
+    let root_public = licet_verifier::PublicKey::from_spki_der(root_key.public_spki_der())
+        .map_err(|e| Failure::error(e.code(), e.to_string()))?;
+    let e = licet_verifier::Endorsement::verify(&bytes, &root_public, now)
+        .map_err(|e| Failure::invalid(e.code(), e.to_string()))?;
+    Ok((e, bytes))
 }

@@ -5,6 +5,7 @@ mod inspect;
 mod keys;
 mod mint;
 mod offline;
+mod revocations;
 mod verify;
 
 use crate::args::{Cli, Command};
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Verify(a) => verify::run(&a),
         Command::Fingerprint(a) => fingerprint::run(&a),
         Command::Offline(c) => offline::run(c),
+        Command::Revocations(c) => revocations::run(c),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();

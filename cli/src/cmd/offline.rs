@@ -51,6 +51,31 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
             }
         }
         OfflineCommand::Respond {
+            server: Some(server),
+            request,
+            out,
+            force,
+            json,
+            ..
+        } => respond_by_server(&server, &request, &out, force).map_err(|f| f.json(json))
+            .and_then(|answer| {
+                if json {
+                    say!("{:#}", json!({"ok": true, "file": out, "server": answer}))
+                } else {
+                    say!(
+                        "Wrote {}: machine token of machine {} from {server} ({}), check in before {}",
+                        out.display(),
+                        answer["machine_id"].as_str().unwrap_or("?"),
+                        if answer["created"].as_bool() == Some(true) {
+                            "newly activated"
+                        } else {
+                            "already activated: no further activation used"
+                        },
+                        answer["check_in_before"].as_str().unwrap_or("?"),
+                    )
+                }
+            }),
+        OfflineCommand::Respond {
             key,
             passphrase,
             request,
@@ -59,7 +84,10 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
             out,
             force,
             json,
+            ..
         } => {
+            // clap requires --key without --server.
+            let key = key.unwrap_or_default();
             let signing = input::signing_key(&key, &passphrase).map_err(|f| f.json(json))?;
             let keyring = vendor_keyring(pubkey, &key, &signing).map_err(|f| f.json(json))?;
             let req = Request::parse(&input::read_file(&request).map_err(|f| f.json(json))?)
@@ -131,6 +159,31 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// Sends a request file to the server's `POST /v1/offline/activate` and writes the machine
+/// token file it answers with; returns the server's answer, with `created`.
+fn respond_by_server(
+    server: &str,
+    request: &Path,
+    out: &Path,
+    force: bool,
+) -> Result<serde_json::Value, Failure> {
+    input::refuse_existing(out, force)?;
+    let text = input::read_file(request)?;
+    let (status, mut answer) = crate::http::post(server, "/v1/offline/activate", text)?;
+    let file = answer["machine_token_file"]
+        .as_str()
+        .ok_or_else(|| {
+            Failure::error(
+                "BAD_RESPONSE",
+                format!("{server} answered without a machine token file; is it a licet-server?"),
+            )
+        })?
+        .to_owned();
+    input::write_out(out, file.as_bytes(), force)?;
+    answer["created"] = serde_json::Value::Bool(status == 201);
+    Ok(answer)
 }
 
 /// The keys a request's license is checked against: `--pubkey`, else `signature.pem`

@@ -10,12 +10,13 @@ use crate::{input, output};
 
 pub fn run(a: &VerifyArgs) -> Result<(), Failure> {
     let j = a.json;
-    let keyring = input::keyring(&a.pubkey).map_err(|f| f.json(j))?;
-    let text = input::token(&a.token).map_err(|f| f.json(j))?;
     let now = match &a.at {
         Some(t) => input::time(t).map_err(|f| f.json(j))?,
         None => input::now(),
     };
+    let keyring =
+        input::keyring_with_root(&a.pubkey, a.root.as_deref(), now).map_err(|f| f.json(j))?;
+    let text = input::token(&a.token).map_err(|f| f.json(j))?;
     let fingerprint = a
         .fingerprint
         .as_deref()

@@ -188,6 +188,9 @@ pub struct Activate {
     pub platform: Option<String>,
     /// Its user.
     pub user: Option<String>,
+    /// For an offline activation: the request's nonce, which becomes the machine's id, so
+    /// that a replayed request finds the machine it made rather than making a second one.
+    pub nonce: Option<[u8; 16]>,
 }
 
 /// A machine token issued.
@@ -256,7 +259,11 @@ pub async fn activate<B: Backend>(
         return Err(e.with_support(f.support));
     }
     let (id, fp) = (f.id, req.fingerprint);
-    let new_id = licet::new_id().map_err(|_| CoreError::Internal.with_support(None))?;
+    let new_id = match req.nonce {
+        Some(nonce) => nonce,
+        None => licet::new_id().map_err(|_| CoreError::Internal.with_support(None))?,
+    };
+    let offline = req.nonce.is_some();
     let (name, platform, user) = (req.name, req.platform, req.user);
     // Signed before the write, from the license as the snapshot has it, so that the
     // answers of a whole commit are not held up behind each other's signatures after it
@@ -278,6 +285,19 @@ pub async fn activate<B: Backend>(
             };
             if let Some(m) = tx.machine(&id, &fp)? {
                 return Ok((l, m, false, used));
+            }
+            // An offline request's nonce names the machine it makes: the same nonce with
+            // another fingerprint is a request edited (and its digest made again) to
+            // activate a second machine under one request. Only offline activations look,
+            // so that online ones do not read every machine of the license.
+            if offline && tx.machines(&id)?.iter().any(|m| m.id == hex(&new_id)) {
+                tx.append_audit(AuditEvent::client(
+                    now,
+                    "request.refused",
+                    Some(&l.id),
+                    json!({"request": "offline.activate", "code": "NONCE_REUSED", "fingerprint": hex(&fp)}),
+                ))?;
+                return Err(CoreError::NonceReused);
             }
             if let Some(max) = l.max_machines
                 && used >= max
@@ -305,7 +325,7 @@ pub async fn activate<B: Backend>(
                 now,
                 "machine.activate",
                 Some(&l.id),
-                json!({"machine_id": m.id, "fingerprint": m.fingerprint, "name": m.name}),
+                json!({"machine_id": m.id, "fingerprint": m.fingerprint, "name": m.name, "offline": offline}),
             ))?;
             Ok((l, m, true, used + 1))
         })
@@ -482,4 +502,44 @@ pub async fn deactivate<B: Backend>(
         })
         .await
         .map_err(|e| e.with_support(f.support.clone()))
+}
+/// Activates the machine of an offline activation request (the file `licet offline
+/// request` writes): the request must be whole and unedited (its digest), then it is an
+/// activation like any other, through [`activate`] and so the same license checks and
+/// machine limit, with the request's nonce as the machine's id. A replayed request gets
+/// the machine it made (a fresh token, no further activation).
+///
+/// # Errors
+/// `REQUEST_INVALID`, `REQUEST_TAMPERED`, `NONCE_REUSED`, and those of [`activate`].
+pub async fn activate_offline<B: Backend>(
+    store: &B,
+    signer: &Signer,
+    request: &str,
+    now: u64,
+) -> Result<MachineGrant, WithSupport> {
+    let invalid = |e: licet::Error| {
+        let e = match e {
+            licet::Error::RequestTampered => CoreError::RequestTampered,
+            other => CoreError::RequestInvalid(other.to_string()),
+        };
+        refused(store, now, "offline.activate", None, &e, json!({}));
+        e.with_support(None)
+    };
+    let r = licet::offline::Request::parse(request).map_err(invalid)?;
+    let fingerprint = r.fingerprint_bytes().map_err(invalid)?;
+    let nonce = r.nonce_bytes().map_err(invalid)?;
+    activate(
+        store,
+        signer,
+        Activate {
+            license_key: r.license,
+            fingerprint,
+            name: Some(r.name),
+            platform: Some(r.platform),
+            user: None,
+            nonce: Some(nonce),
+        },
+        now,
+    )
+    .await
 }

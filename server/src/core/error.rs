@@ -38,6 +38,14 @@ pub enum CoreError {
     LeaseExpired,
     /// The lease was released.
     LeaseReleased,
+    /// An offline activation request is not one licet can read.
+    RequestInvalid(String),
+    /// An offline activation request was edited after it was made (its digest does not
+    /// match its fields).
+    RequestTampered,
+    /// An offline activation request's nonce already names another machine of the
+    /// license: the request was edited to activate a second machine.
+    NonceReused,
     /// The request is malformed: bad JSON, a missing or out-of-range field.
     BadRequest(String),
     /// The request body is larger than allowed.
@@ -80,6 +88,9 @@ impl CoreError {
             CoreError::LeaseInvalid => "LEASE_INVALID",
             CoreError::LeaseExpired => "LEASE_EXPIRED",
             CoreError::LeaseReleased => "LEASE_RELEASED",
+            CoreError::RequestInvalid(_) => "REQUEST_INVALID",
+            CoreError::RequestTampered => "REQUEST_TAMPERED",
+            CoreError::NonceReused => "NONCE_REUSED",
             CoreError::BadRequest(_) => "BAD_REQUEST",
             CoreError::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             CoreError::Unauthorized => "UNAUTHORIZED",
@@ -113,6 +124,9 @@ impl CoreError {
             }
             CoreError::LeaseExpired => "this lease has expired; obtain a new lease".into(),
             CoreError::LeaseReleased => "this lease was released; obtain a new lease".into(),
+            CoreError::RequestInvalid(m) => m.clone(),
+            CoreError::RequestTampered => "the activation request was changed after it was made (its digest does not match); make a new request with `licet offline request`".into(),
+            CoreError::NonceReused => "this request's nonce already activated another machine; make a new request with `licet offline request` on the machine to activate".into(),
             CoreError::BadRequest(m) => m.clone(),
             CoreError::PayloadTooLarge => "the request body is too large".into(),
             CoreError::Unauthorized => "missing or wrong admin token (Authorization: Bearer <token>)".into(),

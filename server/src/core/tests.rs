@@ -94,6 +94,9 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
+    offline_activations_count_against_the_same_limit_as_online_ones,
+    edited_and_reused_offline_requests_are_refused_and_change_nothing,
+    the_revocation_list_names_revoked_licenses_and_its_sequence_only_grows,
     activations_stop_at_the_licenses_limit,
     activating_the_same_fingerprint_again_uses_no_activation,
     leases_stop_at_the_seat_limit,
@@ -144,6 +147,7 @@ impl<B: Backend> Fixture<B> {
                 name: None,
                 platform: None,
                 user: None,
+                nonce: None,
             },
             now,
         )
@@ -431,4 +435,151 @@ async fn deleting_a_license_removes_its_leases<B: Backend>(t: Fixture<B>) {
         leases::list(&t.store, &l.id, None, T0 + 3).await,
         Err(CoreError::NotFound(_))
     ));
+}
+
+/// An offline request for license `l` from the machine with fingerprint `[fp; 32]`.
+fn offline_request(l: &License, fp: u8) -> licet::offline::Request {
+    licet::offline::Request::new(&l.key, &[fp; 32], "air-gapped", T0).expect("request")
+}
+
+async fn offline_activations_count_against_the_same_limit_as_online_ones<B: Backend>(
+    t: Fixture<B>,
+) {
+    let l = t
+        .license(NewLicense {
+            max_machines: Some(2),
+            ..Default::default()
+        })
+        .await;
+    t.activate(&l, 1, T0).await.expect("one machine online");
+    let r = offline_request(&l, 2);
+    let g = client::activate_offline(&t.store, &t.signer, &r.to_json(), T0)
+        .await
+        .expect("a second machine offline");
+    assert_eq!((g.created, g.remaining), (true, Some(0)));
+    // The request's nonce names the machine, and the token.
+    assert_eq!(g.machine.id, r.nonce);
+    // A replay of the same request gets the same machine, using no activation.
+    let again = client::activate_offline(&t.store, &t.signer, &r.to_json(), T0 + 9)
+        .await
+        .expect("the same request again");
+    assert_eq!(
+        (again.created, again.machine.id),
+        (false, g.machine.id.clone())
+    );
+    // The limit is the one online activation applies: a third machine, offline or online,
+    // is refused.
+    let third = offline_request(&l, 3);
+    assert_eq!(
+        client::activate_offline(&t.store, &t.signer, &third.to_json(), T0)
+            .await
+            .map(|g| g.machine.id)
+            .map_err(code),
+        Err(CoreError::ActivationLimitReached { max: 2 })
+    );
+    assert_eq!(
+        t.activate(&l, 4, T0).await.map(|g| g.machine.id),
+        Err(CoreError::ActivationLimitReached { max: 2 })
+    );
+}
+
+async fn edited_and_reused_offline_requests_are_refused_and_change_nothing<B: Backend>(
+    t: Fixture<B>,
+) {
+    let l = t
+        .license(NewLicense {
+            max_machines: Some(5),
+            ..Default::default()
+        })
+        .await;
+    let r = offline_request(&l, 1);
+    client::activate_offline(&t.store, &t.signer, &r.to_json(), T0)
+        .await
+        .expect("activate");
+    // Another fingerprint under the same digest: edited.
+    let mut edited = r.clone();
+    edited.fingerprint = licet_verifier::hex(&[2; 32]);
+    let t = &t;
+    let refused = |text: String| async move {
+        client::activate_offline(&t.store, &t.signer, &text, T0)
+            .await
+            .map(|g| g.machine.id)
+            .map_err(code)
+    };
+    assert_eq!(
+        refused(edited.to_json()).await,
+        Err(CoreError::RequestTampered)
+    );
+    // The same, with the digest made again: the nonce already names another machine.
+    edited.digest = edited.digest_of();
+    assert_eq!(refused(edited.to_json()).await, Err(CoreError::NonceReused));
+    assert!(matches!(
+        refused("{\"licet_request\": 1}".into()).await,
+        Err(CoreError::RequestInvalid(_))
+    ));
+    let machines = t
+        .store
+        .read({
+            let id = crate::core::id_bytes(&l.id).expect("id");
+            move |tx| tx.machines(&id)
+        })
+        .await
+        .expect("machines");
+    assert_eq!(machines.len(), 1, "a refused request stored nothing");
+}
+
+async fn the_revocation_list_names_revoked_licenses_and_its_sequence_only_grows<B: Backend>(
+    t: Fixture<B>,
+) {
+    use crate::core::revocations;
+    let a = t.license(NewLicense::default()).await;
+    let b = t.license(NewLicense::default()).await;
+    let (empty, first) = revocations::current(&t.store, &t.signer, T0)
+        .await
+        .expect("list");
+    let list = licet_verifier::RevocationList::verify_pem(&t.signer.keyring, &empty, None)
+        .expect("a list the server's own keys verify");
+    assert!(list.licenses.is_empty());
+    // Unchanged: the same signed list, the same sequence.
+    let (same, again) = revocations::current(&t.store, &t.signer, T0 + 10)
+        .await
+        .expect("list");
+    assert_eq!((&same, again), (&empty, first));
+
+    admin::revoke(&t.store, &a.id, T0 + 20)
+        .await
+        .expect("revoke");
+    let (pem, second) = revocations::current(&t.store, &t.signer, T0 + 30)
+        .await
+        .expect("list");
+    assert!(second > first, "a new list gets a higher sequence");
+    let list = licet_verifier::RevocationList::verify_pem(&t.signer.keyring, &pem, Some(first))
+        .expect("newer than the last one seen");
+    let revoked = |l: &License| {
+        let claims = t
+            .signer
+            .keyring
+            .verify(
+                &l.key,
+                &licet_verifier::Expectations::new(licet_verifier::Kind::License, "p", T0 + 30),
+            )
+            .expect("license key")
+            .claims;
+        list.check(&claims).map_err(|e| e.code())
+    };
+    assert_eq!(revoked(&a), Err("LICENSE_REVOKED"));
+    assert_eq!(revoked(&b), Ok(()));
+    // The older list is refused by an application that saw the newer one.
+    assert_eq!(
+        licet_verifier::RevocationList::verify_pem(&t.signer.keyring, &empty, Some(second))
+            .map(|l| l.sequence)
+            .map_err(|e| e.code()),
+        Err("REVOCATIONS_STALE")
+    );
+    // Near its next update the list is signed again, with the next sequence.
+    let (_, renewed) =
+        revocations::current(&t.store, &t.signer, T0 + 30 + revocations::NEXT_UPDATE)
+            .await
+            .expect("list");
+    assert!(renewed > second);
 }

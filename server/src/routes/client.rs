@@ -26,6 +26,24 @@ pub async fn signature_pem(State(s): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// `GET /v1/revocations`: the current signed revocation list (`docs/token-format.md`
+/// §13.2), as its PEM file form; its sequence also in the `licet-sequence` header.
+pub async fn revocations(State(s): State<AppState>) -> Result<impl IntoResponse, WithSupport> {
+    let (pem, sequence) = crate::core::revocations::current(&s.store, &s.signer, s.now())
+        .await
+        .map_err(|e| e.with_support(None))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-pem-file".to_owned()),
+            (
+                header::HeaderName::from_static("licet-sequence"),
+                sequence.to_string(),
+            ),
+        ],
+        pem,
+    ))
+}
+
 fn fingerprint(s: &str) -> Result<[u8; 32], ApiError> {
     unhex::<32>(s).ok_or_else(|| {
         ApiError::BadRequest(
@@ -168,22 +186,47 @@ pub async fn activate(
         name: req.name,
         platform: req.platform,
         user: req.user,
+        nonce: None,
     };
     let g = rules::activate(&s.store, &s.signer, req, s.now()).await?;
+    Ok(granted(&g, json!({})))
+}
+
+/// The answer to an activation: 201 for a new machine, 200 for one already activated,
+/// with the token and `extra`'s fields.
+fn granted(g: &rules::MachineGrant, mut extra: Value) -> (StatusCode, Json<Value>) {
     let status = if g.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((
-        status,
-        Json(json!({
-            "machine_token": g.token,
-            "machine_id": g.machine.id,
-            "check_in_before": rfc3339(g.check_in_before),
-            "remaining_activations": g.remaining,
-        })),
-    ))
+    extra["machine_token"] = json!(g.token);
+    extra["machine_id"] = json!(g.machine.id);
+    extra["check_in_before"] = json!(rfc3339(g.check_in_before));
+    extra["remaining_activations"] = json!(g.remaining);
+    (status, Json(extra))
+}
+
+/// `POST /v1/offline/activate`: the body is the request file of `licet offline request`
+/// as it is (JSON; any content type, so that `curl --data-binary @request.json` works).
+/// 201 with the machine token file for a new machine; 200 with a fresh one when the
+/// request (or another for the same fingerprint) already activated it.
+pub async fn offline_activate(
+    State(s): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Value>), WithSupport> {
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::RequestInvalid(
+            "the request is not UTF-8 text; send the file `licet offline request` wrote, as it is"
+                .into(),
+        )
+        .with_support(None)
+    })?;
+    let g = rules::activate_offline(&s.store, &s.signer, text, s.now()).await?;
+    let file = licet_verifier::text::decode(&g.token)
+        .map(|(kind, bytes)| licet_verifier::text::encode_file(kind, &bytes))
+        .map_err(|_| ApiError::Internal.with_support(None))?;
+    Ok(granted(&g, json!({"machine_token_file": file})))
 }
 
 /// `POST /v1/check-in` body: the license key and fingerprint, or the machine token.
