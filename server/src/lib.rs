@@ -102,12 +102,15 @@ pub fn app(
         .route("/deactivate", post(client::deactivate))
         .route("/offline/activate", post(client::offline_activate))
         .route("/revocations", get(client::revocations));
-    let client_routes = leases::client_routes(client_routes)
-        .route_layer(middleware::from_fn_with_state(limits, limit::enforce));
     let mut router = Router::new();
     if let Some(console) = console {
-        router = router.nest("/admin", console::router(&state, console));
+        router = router.nest(
+            "/admin",
+            console::router(&state, console, Arc::clone(&limits)),
+        );
     }
+    let client_routes = leases::client_routes(client_routes)
+        .route_layer(middleware::from_fn_with_state(limits, limit::enforce));
     router
         .route("/signature.pem", get(client::signature_pem))
         .route("/healthz", get(healthz))
@@ -378,7 +381,9 @@ pub async fn start(
         Some(Arc::new(console::Console::new(
             secret.as_bytes(),
             &admin_token_sha256,
-            options.tls,
+            // Secure cookies when this process speaks TLS itself (--tls-cert), or its
+            // embedder says clients reach it over TLS.
+            options.tls || config.tls_cert.is_some(),
         )))
     };
     let limits = Arc::new(limit::RateLimits::new(&limit::Settings {

@@ -300,6 +300,44 @@ async fn failed_sign_ins_are_audited_and_braked(db: Db) {
     assert_eq!(log["events"].as_array().map(Vec::len), Some(1), "{log}");
 }
 
+/// Behind a proxy named by `--trusted-proxy`, sign-ins are braked and audited by the
+/// client's address from `X-Forwarded-For` (as the rate limits take it), not the proxy's:
+/// one client's failures do not lock out every other client of the proxy.
+#[tokio::test]
+async fn behind_a_trusted_proxy_sign_ins_are_braked_per_client() {
+    let s = TestServer::start_with(|c| {
+        c.trusted_proxy = vec!["127.0.0.1/32".parse().expect("range")];
+    })
+    .await;
+    let mut guesser = ConsoleClient::new(&s.base);
+    guesser.headers = vec![("x-forwarded-for", "203.0.113.7".into())];
+    for i in 0..5 {
+        assert_eq!(
+            guesser.sign_in("wrong-token").await.status,
+            401,
+            "attempt {i}"
+        );
+    }
+    assert_eq!(
+        guesser.sign_in(ADMIN).await.status,
+        429,
+        "the guesser waits"
+    );
+    let mut other = ConsoleClient::new(&s.base);
+    other.headers = vec![("x-forwarded-for", "198.51.100.4".into())];
+    assert_eq!(
+        other.sign_in(ADMIN).await.status,
+        303,
+        "another client does not"
+    );
+    let (_, log) = s
+        .admin(Method::GET, "/audit?action=console.sign_in_failed", None)
+        .await;
+    let events = log["events"].as_array().expect("events");
+    assert_eq!(events.len(), 5, "{log}");
+    assert_eq!(events[0]["detail"]["source"], "203.0.113.7");
+}
+
 /// Every link, form action and redirect of the console, to check none carries a secret.
 fn urls(p: &common::Page) -> Vec<String> {
     let mut out: Vec<String> = p.location().map(str::to_owned).into_iter().collect();

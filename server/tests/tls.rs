@@ -215,3 +215,39 @@ fn plain_http_off_loopback_is_warned_about() {
         "a warning with TLS"
     );
 }
+
+/// The admin console's cookies are `Secure` when the server itself speaks TLS: a browser
+/// then never sends them over plain HTTP, where anyone on the path could read them.
+#[tokio::test]
+async fn the_consoles_cookies_are_secure_over_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = TestPki::new("console");
+    let (_p, addr, _) = tls_server(&dir, &pki);
+    let mut c = TlsConn::connect(&addr, &pki.root_pem)
+        .await
+        .expect("handshake");
+    let req = hyper::Request::builder()
+        .method("GET")
+        .uri("/admin/sign-in")
+        .header("host", "localhost")
+        .body(String::new())
+        .expect("request");
+    c.send.ready().await.expect("connection ready");
+    let resp = c.send.send_request(req).await.expect("answer");
+    assert_eq!(resp.status().as_u16(), 200);
+    let cookies: Vec<String> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect();
+    assert!(!cookies.is_empty(), "the sign-in page sets its cookie");
+    for cookie in &cookies {
+        assert!(
+            cookie
+                .split(';')
+                .any(|a| a.trim().eq_ignore_ascii_case("secure")),
+            "not Secure over TLS: {cookie}"
+        );
+    }
+}

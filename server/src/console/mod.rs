@@ -68,7 +68,11 @@ const FAILED_SIGN_IN_DELAY: Duration = Duration::from_millis(500);
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The console's routes, to be nested at `/admin`.
-pub fn router(state: &AppState, console: Arc<Console>) -> Router<AppState> {
+pub fn router(
+    state: &AppState,
+    console: Arc<Console>,
+    limits: Arc<crate::limit::RateLimits>,
+) -> Router<AppState> {
     let signed_in = Router::new()
         .route("/", get(dashboard::page))
         .route("/sign-out", post(sign_out))
@@ -117,6 +121,7 @@ pub fn router(state: &AppState, console: Arc<Console>) -> Router<AppState> {
         .fallback(|| async { view::error_page(None, CoreError::NotFound("no such page".into())) })
         .layer(middleware::from_fn(security_headers))
         .layer(Extension(console))
+        .layer(Extension(limits))
 }
 
 /// Headers on every console answer, errors included.
@@ -346,20 +351,27 @@ struct SignInForm {
     token: String,
 }
 
-/// The source address a sign-in is braked by: the peer's (a proxy's, behind one).
-fn source(peer: Option<&Extension<ConnectInfo<SocketAddr>>>) -> IpAddr {
-    peer.map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.0.ip())
+/// The source address a sign-in is braked by: the client's as the rate limits take it
+/// (behind a proxy named by `--trusted-proxy`, from its `X-Forwarded-For`; else the peer's).
+fn source(
+    limits: &crate::limit::RateLimits,
+    peer: Option<&Extension<ConnectInfo<SocketAddr>>>,
+    headers: &HeaderMap,
+) -> IpAddr {
+    let peer = peer.map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.0.ip());
+    limits.client_ip(peer, headers)
 }
 
 async fn sign_in(
     State(s): State<AppState>,
     Extension(console): Extension<Arc<Console>>,
+    Extension(limits): Extension<Arc<crate::limit::RateLimits>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let now = s.now();
-    let ip = source(peer.as_ref());
+    let ip = source(&limits, peer.as_ref(), &headers);
     let Some(nonce) = pre_nonce(&headers) else {
         return sign_in_form(
             &console,

@@ -484,6 +484,8 @@ pub struct ConsoleClient {
     pub set_cookies: Vec<String>,
     /// The CSRF token of the last page that had a form.
     pub csrf: Option<String>,
+    /// Headers sent with every request (`X-Forwarded-For`, as a proxy adds it).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// An answer of the console.
@@ -513,6 +515,7 @@ impl ConsoleClient {
             cookies: Default::default(),
             set_cookies: Vec::new(),
             csrf: None,
+            headers: Vec::new(),
         }
     }
 
@@ -522,11 +525,14 @@ impl ConsoleClient {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let r = if cookie.is_empty() {
+        let mut r = if cookie.is_empty() {
             r
         } else {
             r.header(reqwest::header::COOKIE, cookie.join("; "))
         };
+        for (k, v) in &self.headers {
+            r = r.header(*k, v);
+        }
         let resp = r.send().await.expect("request reaches the server");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
