@@ -111,24 +111,6 @@ async fn activate(http: &reqwest::Client, base: &str, key: &str, n: u64) -> (u16
     .await
 }
 
-async fn machines(http: &reqwest::Client, base: &str, id: &str) -> Vec<String> {
-    let (st, ms) = admin(
-        http,
-        base,
-        Method::GET,
-        &format!("/licenses/{id}/machines"),
-        None,
-    )
-    .await;
-    assert_eq!(st, 200, "{ms}");
-    ms["machines"]
-        .as_array()
-        .expect("machines")
-        .iter()
-        .map(|m| m["fingerprint"].as_str().expect("fp").to_owned())
-        .collect()
-}
-
 /// Retries `f` (a request) until `done` holds for its answer, at most `tries` times, 100 ms
 /// apart; returns the last answer. Bounded in count, never asserting a time.
 async fn until<F, Fut>(tries: u32, mut f: F, done: impl Fn(&(u16, Value)) -> bool) -> (u16, Value)
@@ -310,14 +292,14 @@ async fn a_full_disk_answers_503_and_recovers_without_restart() {
     );
 
     // Every acknowledged write is there, now and after a restart.
-    let listed = machines(&http, &base, &id).await;
+    let listed = common::machines(&base, &http, &id).await;
     for f in &acked {
         assert!(listed.contains(f), "acknowledged activation {f} lost");
     }
     let status = p.terminate();
     assert!(status.success(), "{status}");
     let p = Process::start(&data, &[]);
-    let listed = machines(&http, &p.base, &id).await;
+    let listed = common::machines(&p.base, &http, &id).await;
     for f in &acked {
         assert!(
             listed.contains(f),
