@@ -9,7 +9,10 @@ local random, format = math.random, string.format
 
 setup = common.setup
 function init(args)
-  math.randomseed(os.time() * 64 + (thread_id or 0))
+  -- LICET_BENCH_SEED: load.sh numbers the load generators it runs at once (one per server
+  -- process), so that two started in the same second draw different fingerprints.
+  local generator = tonumber(os.getenv("LICET_BENCH_SEED")) or 0
+  math.randomseed(os.time() * 64 + (thread_id or 0) + generator * 1000003)
   local body = '{"license_key":"' .. key .. '","fingerprint":"' .. string.rep("0", 64) .. '"}'
   local whole = wrk.format("POST", "/v1/activate", { ["Content-Type"] = "application/json" }, body)
   -- Everything up to the fingerprint, and what follows it (the length does not change).

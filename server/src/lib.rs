@@ -575,6 +575,14 @@ pub enum Initialised {
     },
     /// The database was initialised already; nothing was changed.
     Already,
+    /// A PostgreSQL database holds licet's schema now: created, brought up to date, or
+    /// found current (connecting does each, in one transaction).
+    Postgres {
+        /// `host:port/database`: never the password.
+        target: String,
+        /// Whether a new signing key was generated too.
+        new_key: bool,
+    },
 }
 
 /// `licet-server init`: creates the data directory's database on purpose, where [`start`]
@@ -587,13 +595,21 @@ pub fn init(config: &Config) -> Result<Initialised, String> {
     create_data_dir(&config.data)?;
     if let Some(url) = &config.database {
         // The schema is created by connecting; the signing key as for redb.
-        storage::postgres::Pg::connect(url.expose(), storage::postgres::PoolConfig::default())?;
+        // The sync client runs a runtime of its own, which cannot start on a thread of the
+        // caller's (main's) runtime: connect on a thread of its own.
+        let url = url.clone();
+        let target = std::thread::spawn(move || {
+            storage::postgres::Pg::connect(url.expose(), storage::postgres::PoolConfig::default())
+                .map(|pg| pg.target().to_owned())
+        })
+        .join()
+        .map_err(|_| "connecting to PostgreSQL panicked".to_owned())??;
         let keys = licet_keys::dir::KeyDir::new(&config.data);
         let new_key = config.signing_key.is_none() && !keys.signing_key_path().exists();
         if new_key {
             load_signer(config, false)?;
         }
-        return Ok(Initialised::Created { new_key });
+        return Ok(Initialised::Postgres { target, new_key });
     }
     let db = database_path(&config.data);
     let writer_config = WriterConfig { max_batch: 1 };

@@ -142,6 +142,14 @@ fn init(config: &licet_server::Config) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Ok(licet_server::Initialised::Postgres { target, new_key }) => {
+            // The redb file plays no part here: name the database that does.
+            println!("PostgreSQL database {target} holds licet's schema, up to date");
+            if new_key {
+                println!("generated a new signing key in {}", config.data.display());
+            }
+            ExitCode::SUCCESS
+        }
         Ok(licet_server::Initialised::Already) => {
             println!("{} is initialised already; nothing changed", db.display());
             ExitCode::SUCCESS

@@ -159,6 +159,125 @@ async fn backup_on_postgres_says_to_use_pg_dump() {
     assert!(!msg.contains(postgres::PASSWORD), "{msg}");
 }
 
+/// `init --database` prepares a fresh database and the signing key, names the database it
+/// used (never the redb file, never the password), changes nothing when repeated, and the
+/// server then serves from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_prepares_a_postgres_database_and_names_it() {
+    let url = postgres::database();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = common::data_dir(&tmp);
+    let init = || {
+        common::run_to_exit(&[
+            "init".as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--database".as_ref(),
+            url.as_ref(),
+        ])
+    };
+    let db_name = url
+        .rsplit('/')
+        .next()
+        .and_then(|s| s.split('?').next())
+        .expect("database name");
+    let first = init();
+    assert_eq!(first.code, Some(0), "{}{}", first.stdout, first.stderr);
+    assert!(
+        first.stdout.contains("PostgreSQL database")
+            && first.stdout.contains(&format!("/{db_name}")),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.contains("generated a new signing key"),
+        "{}",
+        first.stdout
+    );
+    assert!(!first.stdout.contains("licet.redb"), "{}", first.stdout);
+    let version = postgres::query(&url, "SELECT version FROM schema_version");
+    assert_eq!(version.len(), 1, "no schema after init: {version:?}");
+
+    let again = init();
+    assert_eq!(again.code, Some(0), "{}{}", again.stdout, again.stderr);
+    assert!(
+        !again.stdout.contains("generated a new signing key"),
+        "a second init made another key: {}",
+        again.stdout
+    );
+    for out in [&first, &again] {
+        let all = format!("{}{}", out.stdout, out.stderr);
+        assert!(
+            !all.contains(postgres::PASSWORD),
+            "the password was shown: {all}"
+        );
+    }
+    assert!(
+        !licet_server::database_path(&data).exists(),
+        "init on PostgreSQL created a redb file"
+    );
+
+    let p = Process::start_on(&data, &Some(url.clone()));
+    let http = reqwest::Client::new();
+    let (st, h) = common::send(http.get(format!("{}/healthz", p.base))).await;
+    assert_eq!(st, 200, "{h}");
+    assert_eq!(h["database"]["backend"], "postgres");
+    assert!(p.terminate().success());
+}
+
+/// A product deleted while licenses for it are written but not yet committed: the
+/// deletion waits for them and is then refused (they exist), never leaving licenses whose
+/// product is gone. The audit table is held locked so the creations stay uncommitted after
+/// reading the product, the window a race needs (a foreign key closes it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_product_deleted_under_uncommitted_licenses_is_refused() {
+    let url = postgres::database();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = common::data_dir(&tmp);
+    let p = Process::start_on(&data, &Some(url.clone()));
+    let http = reqwest::Client::new();
+    let admin = |r: reqwest::RequestBuilder| common::send(r.bearer_auth(ADMIN));
+    let (st, _) = admin(
+        http.post(format!("{}/v1/admin/products", p.base))
+            .json(&json!({"name": "doomed"})),
+    )
+    .await;
+    assert_eq!(st, 201);
+
+    let held = postgres::hold(&url, "LOCK TABLE audit IN EXCLUSIVE MODE");
+    let mut creates = Vec::new();
+    for _ in 0..5 {
+        let r = http
+            .post(format!("{}/v1/admin/licenses", p.base))
+            .json(&json!({"product": "doomed"}));
+        creates.push(tokio::spawn(admin(r)));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let delete = tokio::spawn(admin(
+        http.delete(format!("{}/v1/admin/products/doomed", p.base)),
+    ));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(held);
+
+    for c in creates {
+        let (st, body) = c.await.expect("task");
+        assert_eq!(st, 201, "{body}");
+    }
+    let (st, body) = delete.await.expect("task");
+    assert_eq!(
+        st, 409,
+        "the product was deleted under its licenses: {body}"
+    );
+    let (st, listed) = admin(http.get(format!(
+        "{}/v1/admin/licenses?product=doomed&limit=100",
+        p.base
+    )))
+    .await;
+    assert_eq!(st, 200, "{listed}");
+    assert_eq!(listed["licenses"].as_array().map(Vec::len), Some(5));
+    assert!(p.terminate().success());
+}
+
 /// Three processes on one database, the second and third given the first one's signing
 /// key (as a deployment shares it).
 fn three_processes(url: &str, tmp: &tempfile::TempDir) -> Vec<Process> {

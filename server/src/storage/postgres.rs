@@ -16,9 +16,13 @@
 //! license, and every job that checks one reads that license first: the license row lock
 //! queues the jobs of one license across every process, and the counts each job makes after
 //! it holds the lock see every committed machine and lease (READ COMMITTED takes a new
-//! snapshot per statement). Jobs of different licenses do not wait for each other. Product
-//! names and license creation share one lock row (`locks.products`), so that a product is
-//! never deleted under a license being created for it. The audit log's next `seq` is a
+//! snapshot per statement). Jobs of different licenses do not wait for each other: reading
+//! an existing product locks nothing, since a foreign key from `licenses.product` keeps a
+//! product from being deleted under a license being created for it (PostgreSQL's own
+//! row lock on the product; the loser of that race fails on the key and is rerun, and the
+//! rerun sees the other's commit). A product name not found in a write takes one lock row
+//! (`locks.products`) and looks again, so that two jobs creating the same product run one
+//! at a time and the second finds the first's. The audit log's next `seq` is a
 //! counter row (`locks.audit_seq`) updated in the appending transaction: gapless, in commit
 //! order, the same total order as the redb log. Why not SERIALIZABLE: the hot case is many
 //! requests on one license, where every transaction reads what the others write; SSI would
@@ -53,7 +57,8 @@ use crate::storage::{Backend, ReadTx, WriteTx, stored_id};
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Schema steps: `MIGRATIONS[n]` takes version n to n + 1. Append, never edit.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE meta (key TEXT PRIMARY KEY, value BYTEA NOT NULL);
     CREATE TABLE products (name TEXT PRIMARY KEY, record JSONB NOT NULL);
     CREATE TABLE licenses (
@@ -82,7 +87,14 @@ const MIGRATIONS: &[&str] = &["
     CREATE TABLE audit (seq BIGINT PRIMARY KEY, record JSONB NOT NULL);
     CREATE TABLE locks (name TEXT PRIMARY KEY, value BIGINT NOT NULL);
     INSERT INTO locks (name, value) VALUES ('audit_seq', 0), ('products', 0);
-"];
+",
+    "
+    -- Version 2: a license's product exists while the license does (see the module notes:
+    -- this replaces a lock every write took on the one `products` row).
+    ALTER TABLE licenses ADD CONSTRAINT licenses_product_exists
+        FOREIGN KEY (product) REFERENCES products (name);
+",
+];
 
 /// Most times a write job is run when PostgreSQL answers a serialization failure or a
 /// deadlock: each rerun follows a commit of the job it collided with, so a few suffice.
@@ -200,14 +212,18 @@ fn is_unavailable(e: &postgres::Error) -> bool {
 /// Whether rerunning the transaction can succeed.
 fn is_retryable(e: &postgres::Error) -> bool {
     e.code().is_some_and(|c| {
-        *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+        *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+            // Only a race breaks the key (the core checks a product before using it): a
+            // license created as its product was deleted. The rerun sees which won.
+            || *c == SqlState::FOREIGN_KEY_VIOLATION
     })
 }
 
 /// What a failed statement means for the transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
-    /// Serialization failure or deadlock: rerun the job.
+    /// Serialization failure, deadlock or a broken foreign key: rerun the job.
     Retry,
     /// The database is unreachable.
     Unavailable,
@@ -386,19 +402,26 @@ impl ReadTx for Tx<'_> {
         self.count("SELECT count(*) FROM licenses", &[])
     }
 
-    /// In a write transaction, takes the products lock first: product checks and license
-    /// creation then run one at a time (see the module's notes).
+    /// An existing product locks nothing (the foreign key guards it). Not found in a write
+    /// transaction, it takes the products lock and looks again: a job creating that product
+    /// then runs alone, and one that waited sees the product the other committed.
     fn product(&self, name: &str) -> Result<Option<Product>, CoreError> {
-        if self.write {
-            self.execute(
-                "SELECT value FROM locks WHERE name = 'products' FOR UPDATE",
-                &[],
-            )?;
+        let read = || {
+            self.record(
+                "SELECT record FROM products WHERE name = $1",
+                &[(&name, TEXT)],
+            )
+        };
+        let found = read()?;
+        if found.is_some() || !self.write {
+            return Ok(found);
         }
-        self.record(
-            "SELECT record FROM products WHERE name = $1",
-            &[(&name, TEXT)],
-        )
+        self.execute(
+            "SELECT value FROM locks WHERE name = 'products' FOR UPDATE",
+            &[],
+        )?;
+        // READ COMMITTED: this statement's snapshot is taken after the lock was granted.
+        read()
     }
 
     fn products(&self) -> Result<Vec<Product>, CoreError> {

@@ -312,3 +312,38 @@ fn free_port() -> Result<u16, String> {
         .map(|a| a.port())
         .map_err(|e| format!("a free port: {e}"))
 }
+
+/// A transaction kept open on its own connection until this is dropped: to hold a lock
+/// while requests queue behind it.
+pub struct Held {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Runs `sql` in a transaction that stays open (its locks held) until the [`Held`] drops.
+pub fn hold(url: &str, sql: &str) -> Held {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        c.batch_execute(&format!("BEGIN; {sql}")).expect("hold");
+        ready_tx.send(()).expect("ready");
+        let _ = wait.recv();
+        c.batch_execute("COMMIT").expect("commit");
+    });
+    ready.recv().expect("the holding transaction began");
+    Held {
+        release: Some(release),
+        thread: Some(thread),
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
