@@ -67,6 +67,24 @@ async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
         .as_str()
         .expect("lease token")
         .to_owned();
+    // A named token and a deny entry move too.
+    let (st, token) = s
+        .admin(
+            Method::POST,
+            "/tokens",
+            Some(json!({"name": "shop", "scopes": ["licenses:read"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{token}");
+    let named = token["token"].as_str().expect("secret").to_owned();
+    let (st, entry) = s
+        .admin(
+            Method::POST,
+            "/deny",
+            Some(json!({"kind": "fingerprint", "value": fp(9), "reason": "stolen"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{entry}");
     let dir = s.stop().await;
 
     let url = postgres::database();
@@ -78,6 +96,8 @@ async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
     assert_eq!(m["to"]["licenses"], 10_001);
     assert_eq!(m["to"]["machines"], 2);
     assert_eq!(m["to"]["leases"], 1);
+    assert_eq!(m["to"]["admin_tokens"], 1);
+    assert_eq!(m["to"]["deny_entries"], 1);
     assert!(
         m["to"]["audit_events"].as_u64().expect("n") >= 10_004,
         "{m}"
@@ -137,11 +157,20 @@ async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
         (st, &refused["error"]["code"]),
         (409, &json!("ACTIVATION_LIMIT_REACHED"))
     );
-    // The admin token moved with the data.
-    let (st, _) = common::send(
-        http.get(format!("{}/v1/admin/licenses?limit=1", p.base))
-            .bearer_auth(common::ADMIN),
+    // The admin token moved with the data, and the named one.
+    for token in [common::ADMIN, named.as_str()] {
+        let (st, _) = common::send(
+            http.get(format!("{}/v1/admin/licenses?limit=1", p.base))
+                .bearer_auth(token),
+        )
+        .await;
+        assert_eq!(st, 200);
+    }
+    // The deny entry applies there.
+    let (st, refused) = common::send(
+        http.post(format!("{}/v1/activate", p.base))
+            .json(&json!({"license_key": key, "fingerprint": fp(9)})),
     )
     .await;
-    assert_eq!(st, 200);
+    assert_eq!((st, &refused["error"]["code"]), (403, &json!("DENIED")));
 }
