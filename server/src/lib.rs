@@ -544,13 +544,21 @@ async fn housekeeping(h: Housekeeping, mut stop: tokio::sync::oneshot::Receiver<
     let window = limit::AUDIT_WINDOW;
     let mut flush = interval(window);
     let mut refresh = interval(denylist::REFRESH);
-    let mut prune = interval(h.prune_interval);
-    for t in [&mut flush, &mut refresh, &mut prune] {
+    for t in [&mut flush, &mut refresh] {
         t.set_missed_tick_behavior(MissedTickBehavior::Delay);
     }
     flush.tick().await;
     refresh.tick().await;
-    let nothing_to_prune = h.retention.audit.is_none() && h.retention.leases.is_none();
+    // Pruning in a task of its own: a long first pass over a large backlog must not hold
+    // up the flushes or the deny list's refresh.
+    let (prune_stop, prune_stopped) = tokio::sync::oneshot::channel::<()>();
+    let pruning = tokio::spawn(prune_in_background(
+        h.store.clone(),
+        h.retention,
+        h.clock.clone(),
+        h.prune_interval,
+        prune_stopped,
+    ));
     loop {
         tokio::select! {
             _ = flush.tick() => {
@@ -563,26 +571,48 @@ async fn housekeeping(h: Housekeeping, mut stop: tokio::sync::oneshot::Receiver<
                     tracing::warn!(error = %e, "the deny list was not read again; the entries read before stay in force");
                 }
             }
-            _ = prune.tick(), if !nothing_to_prune => {
-                // A pause between batches lets the client requests' writes go first.
-                let pass = core::retention::prune(&h.store, h.retention, (h.clock)(), || {
-                    tokio::time::sleep(Duration::from_millis(10))
-                });
-                tokio::select! {
-                    r = pass => match r {
-                        Ok(p) if p.audit_events + p.leases > 0 => tracing::info!(audit_events = p.audit_events, leases = p.leases, "retention: pruned"),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "retention: pruning stopped; it resumes at the next pass"),
-                    },
-                    _ = &mut stop => break,
-                }
-            }
             _ = &mut stop => break,
         }
     }
+    let _ = prune_stop.send(());
+    let _ = pruning.await;
     h.limits.flush_audit(&h.store, (h.clock)(), window);
     h.deny.flush_audit(&h.store, (h.clock)(), window);
     h.last_use.flush(&h.store).await;
+}
+
+/// A retention pass at start and every `every`, until `stop`; a pass under way is left
+/// between two batches (what a batch removed is committed; the next pass goes on).
+async fn prune_in_background(
+    store: Storage,
+    retention: core::retention::Retention,
+    clock: Clock,
+    every: Duration,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    if retention.audit.is_none() && retention.leases.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = &mut stop => return,
+        }
+        // A pause between batches lets the client requests' writes go first.
+        let pass = core::retention::prune(&store, retention, clock(), || {
+            tokio::time::sleep(Duration::from_millis(10))
+        });
+        tokio::select! {
+            r = pass => match r {
+                Ok(p) if p.audit_events + p.leases > 0 => tracing::info!(audit_events = p.audit_events, leases = p.leases, "retention: pruned"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention: pruning stopped; it resumes at the next pass"),
+            },
+            _ = &mut stop => return,
+        }
+    }
 }
 
 /// Binds `listen` (HOST:PORT; a host name such as `localhost` is resolved, and its
