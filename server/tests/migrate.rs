@@ -26,7 +26,29 @@ fn migrate(from: &std::path::Path, to: &str) -> common::Exit {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
-    let s = TestServer::start_on(Db::Redb).await;
+    // An audit log whose head retention pruned: the copy keeps every event's seq.
+    let s = TestServer::start_on_with(Db::Redb, |c| {
+        c.audit_retention = licet_server::config::RetentionDays(Some(1));
+        c.prune_interval = 1;
+    })
+    .await;
+    let (st, _) = s
+        .admin(Method::POST, "/products", Some(json!({"name": "old"})))
+        .await;
+    assert_eq!(st, 201);
+    s.advance(2 * 86_400);
+    let mut pruned = false;
+    for _ in 0..300 {
+        let (_, page) = s
+            .admin(Method::GET, "/audit?action=retention.prune", None)
+            .await;
+        if page["events"].as_array().is_some_and(|e| !e.is_empty()) {
+            pruned = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(pruned, "no retention pass within 60 s");
     let limited = s
         .license("p", json!({"max_machines": 2, "max_leases": 1}))
         .await;
@@ -93,6 +115,7 @@ async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
     let m: Value = serde_json::from_str(out.stdout.trim()).expect("json");
     assert_eq!(m["equal"], true, "{m}");
     assert_eq!(m["from"], m["to"]);
+    assert_eq!(m["to"]["products"], 2);
     assert_eq!(m["to"]["licenses"], 10_001);
     assert_eq!(m["to"]["machines"], 2);
     assert_eq!(m["to"]["leases"], 1);
