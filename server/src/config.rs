@@ -273,4 +273,33 @@ mod tests {
             (65_536, 1024, 3600)
         );
     }
+
+    #[test]
+    fn retentions_are_days_or_forever() {
+        let parse = |v: &str| {
+            Config::try_parse_from(["licet-server".to_owned(), format!("--audit-retention={v}")])
+                .map(|c| c.audit_retention.seconds())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(parse("forever"), Ok(None));
+        assert_eq!(parse("FOREVER"), Ok(None));
+        assert_eq!(parse("1"), Ok(Some(86_400)));
+        assert_eq!(parse("36500"), Ok(Some(36_500 * 86_400)));
+        for bad in ["0", "-1", "1d", "36501", ""] {
+            let e = parse(bad).expect_err(bad);
+            assert!(
+                e.contains("number of days from 1 to 36500, or 'forever'"),
+                "{bad}: {e}"
+            );
+        }
+        let c = Config::try_parse_from(["licet-server"]).expect("defaults");
+        assert_eq!(
+            (
+                c.audit_retention.seconds(),
+                c.lease_retention.seconds(),
+                c.prune_interval
+            ),
+            (None, Some(90 * 86_400), 3600)
+        );
+    }
 }
