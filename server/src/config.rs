@@ -124,6 +124,42 @@ pub struct Config {
     /// at that cost in RSS.
     #[arg(long, env = "LICET_CACHE_SIZE", default_value_t = 16, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=65_536))]
     pub cache_size: u32,
+    /// How long audit events are kept, in days from when they happened, or `forever`. Older
+    /// ones are removed in the background (docs/api.md, "What is kept").
+    #[arg(long, env = "LICET_AUDIT_RETENTION", default_value = "forever", value_name = "DAYS|forever", value_parser = retention_days)]
+    pub audit_retention: RetentionDays,
+    /// How long leases are kept once they ended (released, or expired without a renewal),
+    /// in days, or `forever`; they no longer hold a seat either way.
+    #[arg(long, env = "LICET_LEASE_RETENTION", default_value = "90", value_name = "DAYS|forever", value_parser = retention_days)]
+    pub lease_retention: RetentionDays,
+    /// Seconds between pruning passes (1 to 86400); one pass also runs at start.
+    #[arg(long, env = "LICET_PRUNE_INTERVAL", default_value_t = 3600, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub prune_interval: u64,
+}
+
+/// A retention: a number of days, or forever (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionDays(pub Option<u64>);
+
+impl RetentionDays {
+    /// In seconds, `None` for forever.
+    pub fn seconds(self) -> Option<u64> {
+        self.0.map(|d| d.saturating_mul(86_400))
+    }
+}
+
+/// `forever`, or 1 to 36500 days (a retention of 0 would remove records as they are made).
+fn retention_days(s: &str) -> Result<RetentionDays, String> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("forever") {
+        return Ok(RetentionDays(None));
+    }
+    match s.parse::<u64>() {
+        Ok(d) if (1..=36_500).contains(&d) => Ok(RetentionDays(Some(d))),
+        _ => Err(format!(
+            "'{s}' is not a retention: give a number of days from 1 to 36500, or 'forever'"
+        )),
+    }
 }
 
 /// An address (a single host) or a CIDR range.
@@ -235,6 +271,35 @@ mod tests {
         assert_eq!(
             (c.max_batch, c.body_limit, c.request_timeout),
             (65_536, 1024, 3600)
+        );
+    }
+
+    #[test]
+    fn retentions_are_days_or_forever() {
+        let parse = |v: &str| {
+            Config::try_parse_from(["licet-server".to_owned(), format!("--audit-retention={v}")])
+                .map(|c| c.audit_retention.seconds())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(parse("forever"), Ok(None));
+        assert_eq!(parse("FOREVER"), Ok(None));
+        assert_eq!(parse("1"), Ok(Some(86_400)));
+        assert_eq!(parse("36500"), Ok(Some(36_500 * 86_400)));
+        for bad in ["0", "-1", "1d", "36501", ""] {
+            let e = parse(bad).expect_err(bad);
+            assert!(
+                e.contains("number of days from 1 to 36500, or 'forever'"),
+                "{bad}: {e}"
+            );
+        }
+        let c = Config::try_parse_from(["licet-server"]).expect("defaults");
+        assert_eq!(
+            (
+                c.audit_retention.seconds(),
+                c.lease_retention.seconds(),
+                c.prune_interval
+            ),
+            (None, Some(90 * 86_400), 3600)
         );
     }
 }

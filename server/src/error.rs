@@ -23,7 +23,9 @@ pub fn status(e: &CoreError) -> StatusCode {
         ApiError::KeyExpired
         | ApiError::KeySuspended
         | ApiError::KeyRevoked
-        | ApiError::FingerprintMismatch => StatusCode::FORBIDDEN,
+        | ApiError::FingerprintMismatch
+        | ApiError::ScopeMissing { .. }
+        | ApiError::Denied => StatusCode::FORBIDDEN,
         ApiError::ActivationLimitReached { .. }
         | ApiError::LeaseLimitReached { .. }
         | ApiError::Conflict(_) => StatusCode::CONFLICT,

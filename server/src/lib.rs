@@ -4,9 +4,11 @@
 //! [`app`] builds the router from an [`AppState`], so tests drive the real thing; [`run`]
 //! starts a server from a [`Config`] and stops it cleanly when its shutdown future resolves.
 
+pub mod auth;
 pub mod config;
 pub mod console;
 pub mod core;
+pub mod denylist;
 pub mod error;
 pub mod extract;
 pub mod limit;
@@ -28,12 +30,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -54,7 +54,7 @@ pub fn app(
     limits: Arc<limit::RateLimits>,
     metrics: Arc<metrics::Metrics>,
 ) -> Router {
-    use routes::{admin, client, leases};
+    use routes::{admin, client, deny, leases, tokens};
     let admin_routes = Router::new()
         .route(
             "/products",
@@ -92,9 +92,14 @@ pub fn app(
             axum::routing::delete(admin::deactivate_machine),
         )
         .route("/audit", get(admin::audit))
-        .route("/backup", get(admin::backup));
-    let admin_routes = leases::admin_routes(admin_routes)
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+        .route("/backup", get(admin::backup))
+        .route("/tokens", post(tokens::create).get(tokens::list))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/deny", post(deny::add).get(deny::list))
+        .route("/deny/{id}", axum::routing::delete(deny::remove));
+    let admin_routes = leases::admin_routes(admin_routes).route_layer(
+        middleware::from_fn_with_state(state.clone(), auth::require_scope),
+    );
     let client_routes = Router::new()
         .route("/validate", post(client::validate))
         .route("/activate", post(client::activate))
@@ -109,8 +114,14 @@ pub fn app(
             console::router(&state, console, Arc::clone(&limits)),
         );
     }
+    // The deny list first (the last layer added runs first): a denied request costs no
+    // rate-limit bucket and no storage read.
     let client_routes = leases::client_routes(client_routes)
-        .route_layer(middleware::from_fn_with_state(limits, limit::enforce));
+        .route_layer(middleware::from_fn_with_state(limits, limit::enforce))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state.deny),
+            denylist::enforce,
+        ));
     router
         .route("/signature.pem", get(client::signature_pem))
         .route("/healthz", get(healthz))
@@ -130,13 +141,14 @@ pub fn app(
         .with_state(state)
 }
 
-/// `GET /healthz`: 200 while the server can write, 503 while writes fail (redb: the writer
-/// reopens the database by itself; PostgreSQL: the database does not answer, and the
-/// server reconnects by itself; see docs/api.md §3.2). `database` says which backend and,
-/// on PostgreSQL, whether it answers.
+/// `GET /healthz`: liveness. 200 whenever the process answers, so that an orchestrator
+/// restarts the process only when it is stuck, never because its database is down (a
+/// restart would not bring the database back; `/readyz` takes the server out of the load
+/// balancer instead). The body still says what issue 11 made it say: whether writes work
+/// (`status` `ok` or `degraded`, with the cause and since when) and, in `database`, which
+/// backend and whether it answers (docs/api.md §3.2).
 async fn healthz(State(s): State<AppState>) -> Response {
     use axum::Json;
-    use axum::http::StatusCode;
     use serde_json::json;
     let health = s.store.probe().await;
     let reads = if health.reads { "ok" } else { "unavailable" };
@@ -147,19 +159,16 @@ async fn healthz(State(s): State<AppState>) -> Response {
     match health.fault {
         None => Json(json!({"status": "ok", "writes": "ok", "reads": reads, "database": {"backend": backend, "answers": true}}))
             .into_response(),
-        Some((cause, since)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "degraded",
-                "writes": "unavailable",
-                "reads": reads,
-                "cause": cause,
-                "since": routes::rfc3339(since),
-                "message": health.message,
-                "database": {"backend": backend, "answers": health.reads},
-            })),
-        )
-            .into_response(),
+        Some((cause, since)) => Json(json!({
+            "status": "degraded",
+            "writes": "unavailable",
+            "reads": reads,
+            "cause": cause,
+            "since": routes::rfc3339(since),
+            "message": health.message,
+            "database": {"backend": backend, "answers": health.reads},
+        }))
+        .into_response(),
     }
 }
 
@@ -237,29 +246,6 @@ mod futures_like {
             }
         }
     }
-}
-
-/// Checks `Authorization: Bearer <admin token>`, comparing hashes in constant time.
-async fn require_admin(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer)
-        .map(|t| Sha256::digest(t.as_bytes()));
-    match presented {
-        Some(h) if bool::from(h.as_slice().ct_eq(&s.admin_token_sha256)) => next.run(req).await,
-        _ => ApiError::Unauthorized.into_response(),
-    }
-}
-
-/// The token of an `Authorization: Bearer <token>` value. The scheme is matched without
-/// regard to case (RFC 9110 §11.1: `bearer` and `BEARER` are the same scheme) and may be
-/// followed by more than one space.
-fn bearer(value: &str) -> Option<&str> {
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// A started server.
@@ -398,16 +384,35 @@ pub async fn start(
         trusted_proxies: config.trusted_proxy.clone(),
         body_limit: config.body_limit,
     }));
-    let (audit_stop, stop_rx) = tokio::sync::oneshot::channel();
-    let audit_task = tokio::spawn(audit_refusals(
+    let deny = Arc::new(denylist::DenyList::new(
         Arc::clone(&limits),
-        store.clone(),
         options.clock.clone(),
+        config.body_limit,
+    ));
+    deny.reload(&store)
+        .await
+        .map_err(|e| format!("reading the deny list: {e}"))?;
+    let last_use = Arc::new(core::tokens::LastUse::default());
+    let (audit_stop, stop_rx) = tokio::sync::oneshot::channel();
+    let audit_task = tokio::spawn(housekeeping(
+        Housekeeping {
+            limits: Arc::clone(&limits),
+            deny: Arc::clone(&deny),
+            last_use: Arc::clone(&last_use),
+            store: store.clone(),
+            clock: options.clock.clone(),
+            retention: core::retention::Retention {
+                audit: config.audit_retention.seconds(),
+                leases: config.lease_retention.seconds(),
+            },
+            prune_interval: Duration::from_secs(config.prune_interval),
+        },
         stop_rx,
     ));
     let metrics = Arc::new(metrics::Metrics::new(
         &store,
         &limits,
+        &deny.counters,
         options.clock.clone(),
     ));
     // Bound before anything is served, so that a taken metrics port fails the start.
@@ -424,6 +429,8 @@ pub async fn start(
         store: store.clone(),
         signer: Arc::new(signer),
         admin_token_sha256,
+        last_use,
+        deny,
         clock: options.clock,
     };
     let router = app(
@@ -516,25 +523,96 @@ async fn open_postgres(url: &config::DatabaseUrl, config: &Config) -> Result<Sto
     Ok(Storage::Postgres(pg))
 }
 
-/// Writes the rate limits' refusals to the audit log once a window, and once more when
-/// the server stops.
-async fn audit_refusals(
+/// What the server does besides answering requests.
+struct Housekeeping {
     limits: Arc<limit::RateLimits>,
+    deny: Arc<denylist::DenyList>,
+    last_use: Arc<core::tokens::LastUse>,
     store: Storage,
     clock: Clock,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) {
+    retention: core::retention::Retention,
+    prune_interval: Duration,
+}
+
+/// Once a window (and once more when the server stops): the rate limits' and the deny
+/// list's refusals to the audit log, the named tokens' last uses to storage. Every
+/// [`denylist::REFRESH`]: the deny list read again. Every `prune_interval` (and at start):
+/// a retention pass, in batches. One task, stopped with the server, so that it holds no
+/// handle on the storage once the server has stopped.
+async fn housekeeping(h: Housekeeping, mut stop: tokio::sync::oneshot::Receiver<()>) {
+    use tokio::time::{MissedTickBehavior, interval};
     let window = limit::AUDIT_WINDOW;
-    let mut tick = tokio::time::interval(window);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
+    let mut flush = interval(window);
+    let mut refresh = interval(denylist::REFRESH);
+    for t in [&mut flush, &mut refresh] {
+        t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    }
+    flush.tick().await;
+    refresh.tick().await;
+    // Pruning in a task of its own: a long first pass over a large backlog must not hold
+    // up the flushes or the deny list's refresh.
+    let (prune_stop, prune_stopped) = tokio::sync::oneshot::channel::<()>();
+    let pruning = tokio::spawn(prune_in_background(
+        h.store.clone(),
+        h.retention,
+        h.clock.clone(),
+        h.prune_interval,
+        prune_stopped,
+    ));
     loop {
         tokio::select! {
-            _ = tick.tick() => limits.flush_audit(&store, clock(), window),
+            _ = flush.tick() => {
+                h.limits.flush_audit(&h.store, (h.clock)(), window);
+                h.deny.flush_audit(&h.store, (h.clock)(), window);
+                h.last_use.flush(&h.store).await;
+            }
+            _ = refresh.tick() => {
+                if let Err(e) = h.deny.reload(&h.store).await {
+                    tracing::warn!(error = %e, "the deny list was not read again; the entries read before stay in force");
+                }
+            }
             _ = &mut stop => break,
         }
     }
-    limits.flush_audit(&store, clock(), window);
+    let _ = prune_stop.send(());
+    let _ = pruning.await;
+    h.limits.flush_audit(&h.store, (h.clock)(), window);
+    h.deny.flush_audit(&h.store, (h.clock)(), window);
+    h.last_use.flush(&h.store).await;
+}
+
+/// A retention pass at start and every `every`, until `stop`; a pass under way is left
+/// between two batches (what a batch removed is committed; the next pass goes on).
+async fn prune_in_background(
+    store: Storage,
+    retention: core::retention::Retention,
+    clock: Clock,
+    every: Duration,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    if retention.audit.is_none() && retention.leases.is_none() {
+        return;
+    }
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = &mut stop => return,
+        }
+        // A pause between batches lets the client requests' writes go first.
+        let pass = core::retention::prune(&store, retention, clock(), || {
+            tokio::time::sleep(Duration::from_millis(10))
+        });
+        tokio::select! {
+            r = pass => match r {
+                Ok(p) if p.audit_events + p.leases > 0 => tracing::info!(audit_events = p.audit_events, leases = p.leases, "retention: pruned"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention: pruning stopped; it resumes at the next pass"),
+            },
+            _ = &mut stop => return,
+        }
+    }
 }
 
 /// Binds `listen` (HOST:PORT; a host name such as `localhost` is resolved, and its

@@ -1,6 +1,6 @@
 //! `/metrics` in the Prometheus text format: requests by route and status, their latency,
 //! the writer's batch sizes and commit latency, live seats and machines, and what the rate
-//! limits did.
+//! limits and the deny list did.
 //!
 //! `prometheus-client` (the Prometheus project's own Rust client) rather than `metrics` +
 //! `metrics-exporter-prometheus`: its registry is a value each server owns, not a
@@ -74,7 +74,12 @@ fn seconds_histogram() -> Histogram {
 impl Metrics {
     /// The metrics of a server over `store`, with the limiter's counters, and the commit
     /// observer installed on the store.
-    pub fn new(store: &Storage, limits: &RateLimits, clock: Clock) -> Metrics {
+    pub fn new(
+        store: &Storage,
+        limits: &RateLimits,
+        deny: &crate::denylist::Counters,
+        clock: Clock,
+    ) -> Metrics {
         let mut registry = Registry::with_prefix("licet");
         let requests = Family::default();
         registry.register(
@@ -133,6 +138,21 @@ impl Metrics {
             "rate_limit_refused_key",
             "Client API requests refused by the per-key limit (--key-rate)",
             c.refused_key.clone(),
+        );
+        registry.register(
+            "denied_ip",
+            "Client API requests refused DENIED by an address range of the deny list",
+            deny.ip.clone(),
+        );
+        registry.register(
+            "denied_fingerprint",
+            "Client API requests refused DENIED by a fingerprint of the deny list",
+            deny.fingerprint.clone(),
+        );
+        registry.register(
+            "denied_license",
+            "Client API requests refused DENIED by a license of the deny list",
+            deny.license.clone(),
         );
         Metrics {
             registry,

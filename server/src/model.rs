@@ -128,7 +128,7 @@ pub struct AuditEvent {
     pub at: u64,
     /// What happened, e.g. `license.create`, `machine.activate`, `request.refused`.
     pub action: String,
-    /// Who: `admin` or `client`.
+    /// Who: `admin`, `client` or `server`.
     pub actor: String,
     /// The license concerned, hex id, when there is one.
     pub license_id: Option<String>,
@@ -155,6 +155,11 @@ impl AuditEvent {
         detail: serde_json::Value,
     ) -> Self {
         Self::by("admin", at, action, license_id, detail)
+    }
+
+    /// An event of the server's own (retention), actor `server`.
+    pub fn by_server(at: u64, action: &str, detail: serde_json::Value) -> Self {
+        Self::by("server", at, action, None, detail)
     }
 
     fn by(
@@ -223,4 +228,65 @@ impl Lease {
             "active"
         }
     }
+}
+
+/// A named admin token: a credential for the admin API limited to its scopes
+/// (`docs/operations.md` §5). The secret itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminToken {
+    /// 16 random bytes, hex.
+    pub id: String,
+    /// Unique name, chosen by whoever created it (`webshop`, `support-team`).
+    pub name: String,
+    /// What it may do (`licenses:write`, …, `admin`). Kept as strings so that a record
+    /// written by a newer server with a scope this one does not know still loads (the
+    /// unknown scope then grants nothing).
+    pub scopes: Vec<String>,
+    /// SHA-256 of the secret, hex.
+    pub secret_sha256: String,
+    /// When it was created.
+    pub created_at: u64,
+    /// When it was last used, to the minute (see `core::tokens::LastUse`).
+    pub last_used_at: Option<u64>,
+}
+
+/// What a deny-list entry matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DenyKind {
+    /// A machine fingerprint hash (64 hex digits).
+    Fingerprint,
+    /// A source address range (CIDR, IPv4 or IPv6; a single address is a /32 or /128).
+    Ip,
+    /// A license, by id (32 hex digits).
+    License,
+}
+
+impl DenyKind {
+    /// The name the API and the audit log use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyKind::Fingerprint => "fingerprint",
+            DenyKind::Ip => "ip",
+            DenyKind::License => "license",
+        }
+    }
+}
+
+/// An entry of the deny list: client requests that match it are refused `DENIED`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenyEntry {
+    /// 16 random bytes, hex.
+    pub id: String,
+    /// What `value` is.
+    pub kind: DenyKind,
+    /// The fingerprint (lowercase hex), the CIDR range (normalised, e.g. `203.0.113.0/24`)
+    /// or the license id (lowercase hex).
+    pub value: String,
+    /// Why (shown to admins and in the audit log, never to the client).
+    pub reason: String,
+    /// When it stops applying, if ever.
+    pub expires_at: Option<u64>,
+    /// When it was added.
+    pub created_at: u64,
 }

@@ -44,8 +44,12 @@ pub struct AppState {
     pub store: Storage,
     /// Token signing.
     pub signer: Arc<Signer>,
-    /// SHA-256 of the admin token.
+    /// SHA-256 of the bootstrap admin token.
     pub admin_token_sha256: [u8; 32],
+    /// Named admin tokens' uses not yet written.
+    pub last_use: Arc<crate::core::tokens::LastUse>,
+    /// The deny list the client routes check.
+    pub deny: Arc<crate::denylist::DenyList>,
     /// The clock.
     pub clock: Clock,
 }

@@ -26,7 +26,29 @@ fn migrate(from: &std::path::Path, to: &str) -> common::Exit {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
-    let s = TestServer::start_on(Db::Redb).await;
+    // An audit log whose head retention pruned: the copy keeps every event's seq.
+    let s = TestServer::start_on_with(Db::Redb, |c| {
+        c.audit_retention = licet_server::config::RetentionDays(Some(1));
+        c.prune_interval = 1;
+    })
+    .await;
+    let (st, _) = s
+        .admin(Method::POST, "/products", Some(json!({"name": "old"})))
+        .await;
+    assert_eq!(st, 201);
+    s.advance(2 * 86_400);
+    let mut pruned = false;
+    for _ in 0..300 {
+        let (_, page) = s
+            .admin(Method::GET, "/audit?action=retention.prune", None)
+            .await;
+        if page["events"].as_array().is_some_and(|e| !e.is_empty()) {
+            pruned = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(pruned, "no retention pass within 60 s");
     let limited = s
         .license("p", json!({"max_machines": 2, "max_leases": 1}))
         .await;
@@ -67,6 +89,24 @@ async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
         .as_str()
         .expect("lease token")
         .to_owned();
+    // A named token and a deny entry move too.
+    let (st, token) = s
+        .admin(
+            Method::POST,
+            "/tokens",
+            Some(json!({"name": "shop", "scopes": ["licenses:read"]})),
+        )
+        .await;
+    assert_eq!(st, 201, "{token}");
+    let named = token["token"].as_str().expect("secret").to_owned();
+    let (st, entry) = s
+        .admin(
+            Method::POST,
+            "/deny",
+            Some(json!({"kind": "fingerprint", "value": fp(9), "reason": "stolen"})),
+        )
+        .await;
+    assert_eq!(st, 201, "{entry}");
     let dir = s.stop().await;
 
     let url = postgres::database();
@@ -75,9 +115,12 @@ async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
     let m: Value = serde_json::from_str(out.stdout.trim()).expect("json");
     assert_eq!(m["equal"], true, "{m}");
     assert_eq!(m["from"], m["to"]);
+    assert_eq!(m["to"]["products"], 2);
     assert_eq!(m["to"]["licenses"], 10_001);
     assert_eq!(m["to"]["machines"], 2);
     assert_eq!(m["to"]["leases"], 1);
+    assert_eq!(m["to"]["admin_tokens"], 1);
+    assert_eq!(m["to"]["deny_entries"], 1);
     assert!(
         m["to"]["audit_events"].as_u64().expect("n") >= 10_004,
         "{m}"
@@ -137,11 +180,20 @@ async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
         (st, &refused["error"]["code"]),
         (409, &json!("ACTIVATION_LIMIT_REACHED"))
     );
-    // The admin token moved with the data.
-    let (st, _) = common::send(
-        http.get(format!("{}/v1/admin/licenses?limit=1", p.base))
-            .bearer_auth(common::ADMIN),
+    // The admin token moved with the data, and the named one.
+    for token in [common::ADMIN, named.as_str()] {
+        let (st, _) = common::send(
+            http.get(format!("{}/v1/admin/licenses?limit=1", p.base))
+                .bearer_auth(token),
+        )
+        .await;
+        assert_eq!(st, 200);
+    }
+    // The deny entry applies there.
+    let (st, refused) = common::send(
+        http.post(format!("{}/v1/activate", p.base))
+            .json(&json!({"license_key": key, "fingerprint": fp(9)})),
     )
     .await;
-    assert_eq!(st, 200);
+    assert_eq!((st, &refused["error"]["code"]), (403, &json!("DENIED")));
 }

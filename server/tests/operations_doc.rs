@@ -1,6 +1,8 @@
 //! `docs/operations.md` against the server: every flag and `LICET_*` variable it names is
 //! one `licet-server --help` lists (so a renamed flag cannot leave the page behind).
 
+mod common;
+
 use std::collections::BTreeSet;
 
 fn words(text: &str, prefix: &str) -> BTreeSet<String> {
@@ -46,5 +48,73 @@ fn every_flag_and_variable_of_operations_md_is_in_help() {
             help.contains(&format!("{var}=")),
             "{var} is in docs/operations.md but not in --help"
         );
+    }
+}
+
+/// `(path, body)` of every `curl … -X POST http://127.0.0.1:5480PATH … -d 'BODY'` command
+/// of the page (a command spans lines joined by a trailing backslash).
+fn posts(page: &str) -> Vec<(String, serde_json::Value)> {
+    let joined = page.replace("\\\n", " ");
+    let mut out = Vec::new();
+    for line in joined
+        .lines()
+        .filter(|l| l.starts_with("curl ") && l.contains("-X POST"))
+    {
+        let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) else {
+            continue;
+        };
+        let path = url.trim_start_matches("http://127.0.0.1:5480").to_owned();
+        let body = line
+            .split_once("-d '")
+            .and_then(|(_, rest)| rest.split_once('\''))
+            .map(|(b, _)| b)
+            .unwrap_or_else(|| panic!("a POST without a body: {line}"));
+        let body = serde_json::from_str(body).unwrap_or_else(|e| panic!("{body}: {e}"));
+        out.push((path, body));
+    }
+    out
+}
+
+/// The page's admin-API commands, replayed against a real server: each is answered 201.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_commands_of_operations_md_work() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/operations.md");
+    let page = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let commands = posts(&page);
+    let paths: Vec<&str> = commands.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(paths, ["/v1/admin/tokens", "/v1/admin/deny"]);
+    let s = common::TestServer::start().await;
+    for (path, body) in commands {
+        let (st, answer) = common::send(
+            s.http
+                .post(format!("{}{path}", s.base))
+                .bearer_auth(common::ADMIN)
+                .json(&body),
+        )
+        .await;
+        assert_eq!(st, 201, "{path} {body}: {answer}");
+    }
+}
+
+/// The page's `licet-server …` command lines parse as the binary parses them.
+#[test]
+fn the_server_command_lines_of_operations_md_parse() {
+    use clap::Parser;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/operations.md");
+    let page = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let joined = page.replace("\\\n", " ");
+    let lines: Vec<&str> = joined
+        .lines()
+        .filter(|l| l.starts_with("licet-server "))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.contains("--audit-retention")),
+        "{lines:?}"
+    );
+    for line in lines {
+        let args = line.split_whitespace().filter(|w| !w.starts_with('$'));
+        if let Err(e) = licet_server::Config::try_parse_from(args) {
+            panic!("{line}: {e}");
+        }
     }
 }

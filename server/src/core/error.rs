@@ -71,6 +71,13 @@ pub enum CoreError {
     },
     /// `GET /readyz`: the database did not answer a read in time.
     NotReady,
+    /// The admin token is valid but lacks the scope the route needs.
+    ScopeMissing {
+        /// The scope the route needs (`licenses:write`, …).
+        needed: &'static str,
+    },
+    /// The request matches the deny list (its address, fingerprint or license).
+    Denied,
 }
 
 impl CoreError {
@@ -101,6 +108,8 @@ impl CoreError {
             CoreError::Internal => "INTERNAL",
             CoreError::RateLimited { .. } => "RATE_LIMITED",
             CoreError::NotReady => "NOT_READY",
+            CoreError::ScopeMissing { .. } => "SCOPE_MISSING",
+            CoreError::Denied => "DENIED",
         }
     }
 
@@ -139,6 +148,10 @@ impl CoreError {
                 "too many requests from this address or for this license key; retry after {retry_after} s (the Retry-After header)"
             ),
             CoreError::NotReady => "the database did not answer a read in time; this server should get no traffic until GET /readyz answers 200".into(),
+            CoreError::ScopeMissing { needed } => format!(
+                "this admin token may not do this: the route needs the scope '{needed}' (or 'admin'); ask an administrator for a token with it"
+            ),
+            CoreError::Denied => "this server refuses requests from this machine, address or license; contact your vendor".into(),
         }
     }
 

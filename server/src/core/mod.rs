@@ -15,9 +15,12 @@
 
 pub mod admin;
 pub mod client;
+pub mod deny;
 pub mod error;
 pub mod leases;
+pub mod retention;
 pub mod revocations;
+pub mod tokens;
 
 #[cfg(test)]
 mod tests;

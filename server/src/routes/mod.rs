@@ -3,7 +3,9 @@
 
 pub mod admin;
 pub mod client;
+pub mod deny;
 pub mod leases;
+pub mod tokens;
 
 use serde::{Deserialize, Deserializer, Serializer};
 

@@ -9,7 +9,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::core::CoreError;
-use crate::model::{AuditEvent, Lease, License, Machine, Product};
+use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Product};
 use crate::storage::{ReadTx, Result, WriteTx, stored_id};
 
 /// The meta keys that move with the data.
@@ -25,6 +25,8 @@ pub struct Dump {
     /// Oldest first.
     audit: Vec<AuditEvent>,
     meta: Vec<(String, Vec<u8>)>,
+    admin_tokens: Vec<AdminToken>,
+    deny: Vec<DenyEntry>,
 }
 
 /// What a backend holds, in numbers and one digest.
@@ -40,6 +42,10 @@ pub struct Summary {
     pub leases: u64,
     /// Audit events.
     pub audit_events: u64,
+    /// Named admin tokens.
+    pub admin_tokens: u64,
+    /// Deny-list entries.
+    pub deny_entries: u64,
     /// SHA-256, hex, of every record in a fixed order, each in the model's JSON encoding
     /// (the audit events with their seq).
     pub sha256: String,
@@ -61,6 +67,8 @@ fn key_hash_of(l: &License) -> Result<[u8; 32]> {
 pub fn dump(tx: &dyn ReadTx) -> Result<Dump> {
     let mut d = Dump {
         products: tx.products()?,
+        admin_tokens: tx.admin_tokens()?,
+        deny: tx.deny_entries()?,
         ..Dump::default()
     };
     let mut licenses = Vec::new();
@@ -114,8 +122,21 @@ pub fn restore(d: &Dump, tx: &mut dyn WriteTx) -> Result<()> {
     for l in &d.leases {
         tx.insert_lease(l)?;
     }
+    // A log whose head retention removed starts after it on the target too, so that every
+    // event keeps its seq.
+    if let Some(first) = d.audit.first()
+        && first.seq > 1
+    {
+        tx.remove_audit_through(first.seq - 1)?;
+    }
     for e in &d.audit {
         tx.append_audit(e.clone())?;
+    }
+    for t in &d.admin_tokens {
+        tx.put_admin_token(t)?;
+    }
+    for e in &d.deny {
+        tx.put_deny_entry(e)?;
     }
     for (k, v) in &d.meta {
         tx.put_meta(k, v)?;
@@ -150,6 +171,12 @@ pub fn summary(tx: &dyn ReadTx) -> Result<Summary> {
         h.update(k.as_bytes());
         h.update(v);
     }
+    for t in &d.admin_tokens {
+        add(&mut h, "admin_token", t)?;
+    }
+    for e in &d.deny {
+        add(&mut h, "deny", e)?;
+    }
     let n = |len: usize| u64::try_from(len).unwrap_or(u64::MAX);
     Ok(Summary {
         products: n(d.products.len()),
@@ -157,6 +184,8 @@ pub fn summary(tx: &dyn ReadTx) -> Result<Summary> {
         machines: n(d.machines.len()),
         leases: n(d.leases.len()),
         audit_events: n(d.audit.len()),
+        admin_tokens: n(d.admin_tokens.len()),
+        deny_entries: n(d.deny.len()),
         sha256: licet_verifier::hex(&h.finalize()),
     })
 }

@@ -27,7 +27,7 @@ pub mod redb;
 use std::future::Future;
 
 use crate::core::CoreError;
-use crate::model::{AuditEvent, Lease, License, Machine, Product};
+use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Product};
 
 /// The id bytes of a stored record's hex id (every backend keys records by them).
 ///
@@ -146,6 +146,31 @@ pub trait ReadTx {
     /// # Errors
     /// As [`ReadTx::license`].
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Up to `limit` audit events, oldest first (retention looks at the head of the log).
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn audit_oldest(&self, limit: usize) -> Result<Vec<AuditEvent>>;
+
+    /// Up to `limit` leases in id order, starting after `after` (from the first when
+    /// `None`): the sweep of the lease retention, a batch at a time.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn leases_after(&self, after: Option<&[u8; 16]>, limit: usize) -> Result<Vec<Lease>>;
+
+    /// Every named admin token.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn admin_tokens(&self) -> Result<Vec<AdminToken>>;
+
+    /// Every deny-list entry, expired ones included.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn deny_entries(&self) -> Result<Vec<DenyEntry>>;
 }
 
 /// One write transaction: the reads of [`ReadTx`] inside it, and the writes.
@@ -237,6 +262,44 @@ pub trait WriteTx: ReadTx {
     /// # Errors
     /// As [`ReadTx::license`].
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
+
+    /// Removes every audit event up to and including `seq`. The seqs removed are never
+    /// given again: the next event appended is numbered after `seq` even when the log is
+    /// left empty (a cursor a client holds never points at another event).
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn remove_audit_through(&mut self, seq: u64) -> Result<()>;
+
+    /// Removes a lease with its seat and its place in the license's lease list.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn remove_lease(&mut self, l: &Lease) -> Result<()>;
+
+    /// Stores a named admin token (new or changed).
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn put_admin_token(&mut self, t: &AdminToken) -> Result<()>;
+
+    /// Removes a named admin token; whether it was there.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn remove_admin_token(&mut self, id: &[u8; 16]) -> Result<bool>;
+
+    /// Stores a deny-list entry.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn put_deny_entry(&mut self, e: &DenyEntry) -> Result<()>;
+
+    /// Removes a deny-list entry; whether it was there.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn remove_deny_entry(&mut self, id: &[u8; 16]) -> Result<bool>;
 }
 
 /// A storage backend: runs read jobs on snapshots and write jobs in durable transactions.

@@ -48,7 +48,7 @@ use serde::de::DeserializeOwned;
 use std::cell::{Cell, RefCell};
 
 use crate::core::CoreError;
-use crate::model::{AuditEvent, Lease, License, Machine, Product};
+use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Product};
 use crate::storage::{Backend, ReadTx, WriteTx, stored_id};
 
 /// The schema version this build writes: migrations are the steps of [`MIGRATIONS`], each
@@ -93,6 +93,11 @@ const MIGRATIONS: &[&str] = &[
     -- this replaces a lock every write took on the one `products` row).
     ALTER TABLE licenses ADD CONSTRAINT licenses_product_exists
         FOREIGN KEY (product) REFERENCES products (name);
+",
+    "
+    -- Version 3: scoped admin tokens and deny lists.
+    CREATE TABLE admin_tokens (id BYTEA PRIMARY KEY, record JSONB NOT NULL);
+    CREATE TABLE deny (id BYTEA PRIMARY KEY, record JSONB NOT NULL);
 ",
 ];
 
@@ -516,6 +521,44 @@ impl ReadTx for Tx<'_> {
             .map(|r| r.try_get::<_, Vec<u8>>(0).map_err(|e| self.fail(&e)))
             .transpose()
     }
+
+    fn audit_oldest(&self, limit: usize) -> Result<Vec<AuditEvent>, CoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.query(
+            "SELECT seq, record FROM audit ORDER BY seq LIMIT $1",
+            &[(&limit, INT8)],
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.try_get(0).map_err(|e| self.fail(&e))?;
+            let mut e: AuditEvent = self.json(row, 1)?;
+            e.seq = unbig(seq)?;
+            out.push(e);
+        }
+        Ok(out)
+    }
+
+    fn leases_after(
+        &self,
+        after: Option<&[u8; 16]>,
+        limit: usize,
+    ) -> Result<Vec<Lease>, CoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let after: &[u8] = after.map_or(&[], |a| a.as_slice());
+        let sql = format!(
+            "SELECT record FROM leases WHERE id > $1 ORDER BY id LIMIT $2{}",
+            self.lock()
+        );
+        self.records(&sql, &[(&after, BYTEA), (&limit, INT8)])
+    }
+
+    fn admin_tokens(&self) -> Result<Vec<AdminToken>, CoreError> {
+        self.records("SELECT record FROM admin_tokens ORDER BY id", &[])
+    }
+
+    fn deny_entries(&self) -> Result<Vec<DenyEntry>, CoreError> {
+        self.records("SELECT record FROM deny ORDER BY id", &[])
+    }
 }
 
 impl WriteTx for Tx<'_> {
@@ -670,6 +713,63 @@ impl WriteTx for Tx<'_> {
             &[(&key, TEXT), (&value, BYTEA)],
         )?;
         Ok(())
+    }
+
+    /// The counter row already numbers past every seq appended; it is raised only for a
+    /// copy (`migrate`) that starts the log after a pruned head.
+    fn remove_audit_through(&mut self, seq: u64) -> Result<(), CoreError> {
+        let seq = big(seq)?;
+        self.execute("DELETE FROM audit WHERE seq <= $1", &[(&seq, INT8)])?;
+        // Read first, without a lock: pruning (always below the counter) then never waits
+        // on the counter row that every appending transaction holds.
+        let counter = self.count("SELECT value FROM locks WHERE name = 'audit_seq'", &[])?;
+        if counter < unbig(seq)? {
+            self.execute(
+                "UPDATE locks SET value = $1 WHERE name = 'audit_seq' AND value < $1",
+                &[(&seq, INT8)],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn remove_lease(&mut self, l: &Lease) -> Result<(), CoreError> {
+        let id = stored_id(&l.id)?;
+        self.execute(
+            "DELETE FROM leases WHERE id = $1",
+            &[(&id.as_slice(), BYTEA)],
+        )?;
+        Ok(())
+    }
+
+    fn put_admin_token(&mut self, t: &AdminToken) -> Result<(), CoreError> {
+        let id = stored_id(&t.id)?;
+        self.execute(
+            "INSERT INTO admin_tokens (id, record) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+            &[(&id.as_slice(), BYTEA), (&Json(t), JSONB)],
+        )?;
+        Ok(())
+    }
+
+    fn remove_admin_token(&mut self, id: &[u8; 16]) -> Result<bool, CoreError> {
+        Ok(self.execute(
+            "DELETE FROM admin_tokens WHERE id = $1",
+            &[(&id.as_slice(), BYTEA)],
+        )? > 0)
+    }
+
+    fn put_deny_entry(&mut self, e: &DenyEntry) -> Result<(), CoreError> {
+        let id = stored_id(&e.id)?;
+        self.execute(
+            "INSERT INTO deny (id, record) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+            &[(&id.as_slice(), BYTEA), (&Json(e), JSONB)],
+        )?;
+        Ok(())
+    }
+
+    fn remove_deny_entry(&mut self, id: &[u8; 16]) -> Result<bool, CoreError> {
+        Ok(self.execute("DELETE FROM deny WHERE id = $1", &[(&id.as_slice(), BYTEA)])? > 0)
     }
 }
 

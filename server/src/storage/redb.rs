@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::CoreError;
-use crate::model::{AuditEvent, Lease, License, Machine, Product};
+use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Product};
 use crate::storage::{Backend, ReadTx, WriteTx, stored_id};
 
 /// redb's page cache when none is set: redb's own default is 1 GiB, and the cache fills
@@ -68,6 +68,17 @@ pub const SEATS: TableDefinition<&[u8], u64> = TableDefinition::new("seats");
 /// `license_leases`: [`lease_key`] → (): every lease of a license, oldest first, for the
 /// admin listing. Client requests never scan it.
 pub const LICENSE_LEASES: TableDefinition<&[u8], ()> = TableDefinition::new("license_leases");
+
+/// `admin_tokens`: token id (16) → AdminToken (JSON). A table added without a schema
+/// version change: no existing table's layout changed, and every open creates the tables
+/// it lacks ([`open_tx`]), so a file of version 3 made before simply has none yet.
+pub const ADMIN_TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("admin_tokens");
+/// `deny`: entry id (16) → DenyEntry (JSON); added as `admin_tokens` was.
+pub const DENY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("deny");
+
+/// The `meta` key of the highest audit seq ever removed by retention (8 bytes,
+/// big-endian), so that a log pruned empty does not number its next event 1 again.
+const AUDIT_REMOVED_THROUGH: &str = "audit_removed_through";
 
 /// The key of a lease in `seats` and `license_leases`: license id (16) ‖ the lease's
 /// creation time (8, big-endian) ‖ lease id (16).
@@ -132,6 +143,8 @@ pub struct Tx<'t> {
     leases: redb::Table<'t, &'static [u8], &'static [u8]>,
     seats: redb::Table<'t, &'static [u8], u64>,
     license_leases: redb::Table<'t, &'static [u8], ()>,
+    admin_tokens: redb::Table<'t, &'static [u8], &'static [u8]>,
+    deny: redb::Table<'t, &'static [u8], &'static [u8]>,
 }
 
 /// The key of a machine: license id (16) ‖ fingerprint (32).
@@ -194,12 +207,7 @@ fn licenses_after(
 }
 
 fn products(t: &impl ReadableTable<&'static str, Bytes>) -> Result<Vec<Product>, CoreError> {
-    let mut out = Vec::new();
-    for item in t.iter()? {
-        let (_, v) = item?;
-        out.push(decode(v.value())?);
-    }
-    Ok(out)
+    all_records(t)
 }
 
 fn machines(
@@ -286,6 +294,50 @@ fn meta(
     Ok(t.get(key)?.map(|v| v.value().to_vec()))
 }
 
+/// Every record of a table, in key order.
+fn all_records<K: redb::Key + 'static, T: DeserializeOwned>(
+    t: &impl ReadableTable<K, Bytes>,
+) -> Result<Vec<T>, CoreError> {
+    let mut out = Vec::new();
+    for item in t.iter()? {
+        let (_, v) = item?;
+        out.push(decode(v.value())?);
+    }
+    Ok(out)
+}
+
+fn audit_oldest(
+    t: &impl ReadableTable<u64, Bytes>,
+    limit: usize,
+) -> Result<Vec<AuditEvent>, CoreError> {
+    let mut out = Vec::new();
+    for item in t.iter()?.take(limit) {
+        let (_, v) = item?;
+        out.push(decode(v.value())?);
+    }
+    Ok(out)
+}
+
+fn leases_after(
+    t: &impl ReadableTable<Bytes, Bytes>,
+    after: Option<&[u8; 16]>,
+    limit: usize,
+) -> Result<Vec<Lease>, CoreError> {
+    let range = match after {
+        Some(c) => t.range::<&[u8]>((
+            std::ops::Bound::Excluded(c.as_slice()),
+            std::ops::Bound::Unbounded,
+        ))?,
+        None => t.range::<&[u8]>(..)?,
+    };
+    let mut out = Vec::new();
+    for item in range.take(limit) {
+        let (_, v) = item?;
+        out.push(decode(v.value())?);
+    }
+    Ok(out)
+}
+
 impl ReadTx for Tx<'_> {
     fn license(&self, id: &[u8; 16]) -> Result<Option<License>, CoreError> {
         get_record(&self.licenses, id.as_slice())
@@ -357,6 +409,26 @@ impl ReadTx for Tx<'_> {
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, CoreError> {
         meta(&self.meta, key)
+    }
+
+    fn audit_oldest(&self, limit: usize) -> Result<Vec<AuditEvent>, CoreError> {
+        audit_oldest(&self.audit, limit)
+    }
+
+    fn leases_after(
+        &self,
+        after: Option<&[u8; 16]>,
+        limit: usize,
+    ) -> Result<Vec<Lease>, CoreError> {
+        leases_after(&self.leases, after, limit)
+    }
+
+    fn admin_tokens(&self) -> Result<Vec<AdminToken>, CoreError> {
+        all_records(&self.admin_tokens)
+    }
+
+    fn deny_entries(&self) -> Result<Vec<DenyEntry>, CoreError> {
+        all_records(&self.deny)
     }
 }
 
@@ -487,7 +559,16 @@ impl WriteTx for Tx<'_> {
     }
 
     fn append_audit(&mut self, mut event: AuditEvent) -> Result<(), CoreError> {
-        let seq = self.audit.last()?.map_or(1, |(k, _)| k.value() + 1);
+        let seq = match self.audit.last()? {
+            Some((k, _)) => k.value() + 1,
+            // Empty: new, or pruned empty by retention, whose seqs are not given again.
+            None => {
+                meta(&self.meta, AUDIT_REMOVED_THROUGH)?
+                    .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+                    .map_or(0, u64::from_be_bytes)
+                    + 1
+            }
+        };
         event.seq = seq;
         self.audit.insert(seq, encode(&event)?.as_slice())?;
         Ok(())
@@ -496,6 +577,48 @@ impl WriteTx for Tx<'_> {
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<(), CoreError> {
         self.meta.insert(key, value)?;
         Ok(())
+    }
+
+    fn remove_audit_through(&mut self, seq: u64) -> Result<(), CoreError> {
+        self.audit.retain_in(..=seq, |_, _| false)?;
+        let before = meta(&self.meta, AUDIT_REMOVED_THROUGH)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+            .map_or(0, u64::from_be_bytes);
+        self.meta.insert(
+            AUDIT_REMOVED_THROUGH,
+            before.max(seq).to_be_bytes().as_slice(),
+        )?;
+        Ok(())
+    }
+
+    fn remove_lease(&mut self, l: &Lease) -> Result<(), CoreError> {
+        let (license, id) = (stored_id(&l.license_id)?, stored_id(&l.id)?);
+        let key = lease_key(&license, l.created_at, &id);
+        self.leases.remove(id.as_slice())?;
+        self.seats.remove(key.as_slice())?;
+        self.license_leases.remove(key.as_slice())?;
+        Ok(())
+    }
+
+    fn put_admin_token(&mut self, t: &AdminToken) -> Result<(), CoreError> {
+        let id = stored_id(&t.id)?;
+        self.admin_tokens
+            .insert(id.as_slice(), encode(t)?.as_slice())?;
+        Ok(())
+    }
+
+    fn remove_admin_token(&mut self, id: &[u8; 16]) -> Result<bool, CoreError> {
+        Ok(self.admin_tokens.remove(id.as_slice())?.is_some())
+    }
+
+    fn put_deny_entry(&mut self, e: &DenyEntry) -> Result<(), CoreError> {
+        let id = stored_id(&e.id)?;
+        self.deny.insert(id.as_slice(), encode(e)?.as_slice())?;
+        Ok(())
+    }
+
+    fn remove_deny_entry(&mut self, id: &[u8; 16]) -> Result<bool, CoreError> {
+        Ok(self.deny.remove(id.as_slice())?.is_some())
     }
 }
 
@@ -1051,6 +1174,8 @@ fn open_tx(w: &redb::WriteTransaction) -> Result<Tx<'_>, redb::TableError> {
         leases: w.open_table(LEASES)?,
         seats: w.open_table(SEATS)?,
         license_leases: w.open_table(LICENSE_LEASES)?,
+        admin_tokens: w.open_table(ADMIN_TOKENS)?,
+        deny: w.open_table(DENY)?,
     })
 }
 
@@ -1460,6 +1585,26 @@ impl ReadTx for Snapshot {
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, CoreError> {
         meta(&self.txn.open_table(META)?, key)
+    }
+
+    fn audit_oldest(&self, limit: usize) -> Result<Vec<AuditEvent>, CoreError> {
+        audit_oldest(&self.txn.open_table(AUDIT)?, limit)
+    }
+
+    fn leases_after(
+        &self,
+        after: Option<&[u8; 16]>,
+        limit: usize,
+    ) -> Result<Vec<Lease>, CoreError> {
+        leases_after(&self.txn.open_table(LEASES)?, after, limit)
+    }
+
+    fn admin_tokens(&self) -> Result<Vec<AdminToken>, CoreError> {
+        all_records(&self.txn.open_table(ADMIN_TOKENS)?)
+    }
+
+    fn deny_entries(&self) -> Result<Vec<DenyEntry>, CoreError> {
+        all_records(&self.txn.open_table(DENY)?)
     }
 }
 

@@ -82,6 +82,8 @@ pub struct TestServer {
     pub clock: Arc<AtomicU64>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<licet_server::Server>,
+    /// The settings it was started with (to start it again on the same database).
+    cfg: licet_server::Config,
 }
 
 pub fn config(data: &Path, max_batch: usize) -> licet_server::Config {
@@ -139,6 +141,24 @@ impl TestServer {
             .map(|u| licet_server::config::DatabaseUrl::parse(&u).expect("a database URL"));
         f(&mut cfg);
         let clock = Arc::new(AtomicU64::new(1_800_000_000));
+        Self::launch(cfg, dir, clock).await
+    }
+
+    /// Stops the server gracefully and starts it again with the same settings, the same
+    /// database (redb file or PostgreSQL) and the same clock: what it wrote on the way
+    /// out (the audit of refusals, the tokens' last uses) is then readable over HTTP.
+    pub async fn restart(mut self) -> TestServer {
+        let cfg = self.cfg.clone();
+        let clock = Arc::clone(&self.clock);
+        let dir = self.stop_keeping_dir().await;
+        Self::launch(cfg, dir, clock).await
+    }
+
+    async fn launch(
+        cfg: licet_server::Config,
+        dir: tempfile::TempDir,
+        clock: Arc<AtomicU64>,
+    ) -> TestServer {
         let c = Arc::clone(&clock);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = licet_server::start(
@@ -161,6 +181,7 @@ impl TestServer {
             clock,
             stop: Some(tx),
             server: Some(server),
+            cfg,
         }
     }
 
@@ -183,6 +204,11 @@ impl TestServer {
             .clone()
     }
 
+    /// The running server's storage, whichever the backend.
+    pub fn storage(&self) -> licet_server::storage::Storage {
+        self.server.as_ref().expect("running").store().clone()
+    }
+
     pub fn now(&self) -> u64 {
         self.clock.load(Ordering::SeqCst)
     }
@@ -193,6 +219,10 @@ impl TestServer {
 
     /// Stops the server gracefully and waits for the database to close.
     pub async fn stop(mut self) -> tempfile::TempDir {
+        self.stop_keeping_dir().await
+    }
+
+    async fn stop_keeping_dir(&mut self) -> tempfile::TempDir {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -212,10 +242,21 @@ impl TestServer {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
+        self.admin_as(ADMIN, method, path, body).await
+    }
+
+    /// An admin request with `token` (`Authorization: Bearer <token>`).
+    pub async fn admin_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut r = self
             .http
             .request(method, format!("{}/v1/admin{path}", self.base))
-            .bearer_auth(ADMIN);
+            .bearer_auth(token);
         if let Some(b) = body {
             r = r.json(&b);
         }
@@ -269,6 +310,23 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
+}
+
+/// Asserts that an answer is the error `code` with `status`, and that its message says
+/// `says` (what is wrong, or what to do).
+pub fn assert_error(answer: &(u16, Value), status: u16, code: &str, says: &str) {
+    let (st, body) = answer;
+    assert_eq!(
+        (*st, body["error"]["code"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(says)),
+        "the message should say '{says}': {body}"
+    );
 }
 
 pub async fn send(r: reqwest::RequestBuilder) -> (u16, Value) {
