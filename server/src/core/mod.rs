@@ -17,6 +17,7 @@ pub mod admin;
 pub mod client;
 pub mod error;
 pub mod leases;
+pub mod policies;
 pub mod revocations;
 
 #[cfg(test)]
