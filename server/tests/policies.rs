@@ -602,10 +602,74 @@ async fn a_database_made_before_policies_answers_the_same(db: Db) {
     assert_eq!((st, &l["max_machines"]), (201, &json!(9)), "{l}");
 }
 
+/// The console shows a license's policy and effective limits, and saving its edit form
+/// with the values it shows pins no override: the license still follows its policy.
+async fn the_console_shows_the_policy_and_keeps_the_license_following_it(db: Db) {
+    let s = TestServer::start_on(db).await;
+    product(&s, "cad").await;
+    policy(
+        &s,
+        json!({"product": "cad", "name": "pro", "max_machines": 3, "features": ["pdf"]}),
+    )
+    .await;
+    let l = s
+        .license("cad", json!({"policy": "pro", "customer": "Globex"}))
+        .await;
+    let id = l["id"].as_str().expect("id");
+    let mut c = common::ConsoleClient::new(&s.base);
+    assert_eq!(c.sign_in(common::ADMIN).await.status, 303);
+    let page = format!("/admin/licenses/{id}");
+    let p = c.get(&page).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body.contains("<dd>pro</dd>"),
+        "the policy shown: {}",
+        p.body
+    );
+    assert!(
+        p.body.contains("0 of 3"),
+        "the policy's machine limit: {}",
+        p.body
+    );
+    let p = c
+        .post(
+            &page,
+            &[
+                ("customer", "Globex Ltd"),
+                ("type", ""),
+                ("expires", ""),
+                ("max_machines", "3"),
+                ("max_leases", ""),
+                ("features", "pdf"),
+                ("metadata", ""),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let (_, got) = s.admin(Method::GET, &format!("/licenses/{id}"), None).await;
+    assert_eq!(
+        (&got["customer"], &got["overrides"]),
+        (&json!("Globex Ltd"), &json!([]))
+    );
+    let (st, _) = s
+        .admin(
+            Method::PATCH,
+            "/policies/cad/pro",
+            Some(json!({"max_machines": 4})),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert!(
+        c.get(&page).await.body.contains("0 of 4"),
+        "it follows the policy"
+    );
+}
+
 on_every_backend!(
     policies_are_created_listed_changed_and_deleted_with_an_audit_trail,
     licenses_read_their_policy_and_follow_its_changes,
     contradictions_are_refused_naming_the_field,
     a_policy_in_use_is_kept,
     a_database_made_before_policies_answers_the_same,
+    the_console_shows_the_policy_and_keeps_the_license_following_it,
 );
