@@ -45,6 +45,7 @@ use rand::TryCryptoRng;
 pub mod builder;
 pub mod json;
 pub mod offline;
+pub mod policy;
 
 pub use builder::Builder;
 
@@ -67,6 +68,14 @@ pub enum Error {
     RequestTampered,
     /// This machine's fingerprint cannot be read.
     Fingerprint(licet_app::Unavailable),
+    /// A policy's terms (or a license's overrides of them) are out of range or contradict
+    /// each other (`docs/policies.md`).
+    Policy {
+        /// The field to fix, as the API and policy files name it.
+        field: &'static str,
+        /// What it must be.
+        reason: String,
+    },
     /// A file could not be read or written.
     Io {
         /// The file.
@@ -85,6 +94,7 @@ impl Error {
             Error::Request { .. } => "REQUEST_INVALID",
             Error::RequestTampered => "REQUEST_TAMPERED",
             Error::Fingerprint(_) => "FINGERPRINT_UNAVAILABLE",
+            Error::Policy { .. } => "POLICY_INVALID",
             Error::Io { .. } => "IO_ERROR",
         }
     }
@@ -111,6 +121,7 @@ impl fmt::Display for Error {
                 "activation request was changed after it was made (its digest does not match); make a new request with `licet offline request`",
             ),
             Error::Fingerprint(e) => write!(f, "{e}"),
+            Error::Policy { field, reason } => write!(f, "{field} {reason}"),
             Error::Io { path, message } => write!(f, "{}: {message}", path.display()),
         }
     }

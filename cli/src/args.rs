@@ -230,6 +230,12 @@ pub struct MintLicenseArgs {
     /// Metadata entry KEY=VALUE (repeat for more; at most 16).
     #[arg(long = "meta", value_name = "K=V")]
     pub meta: Vec<String>,
+    /// A policy (docs/policies.md) as TOML, or JSON in a file ending .json: its type,
+    /// duration (the expiry, from now), features, max_machines and max_leases go into the
+    /// license; a flag given too wins over the policy's value (--feature adds features).
+    /// Its lease and check-in terms are the server's and are not in the license key.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -55,6 +55,38 @@ pub fn read_file(path: &Path) -> Result<String, Failure> {
         .map_err(|e| Failure::error("IO_ERROR", format!("{}: {e}", path.display())))
 }
 
+/// Reads a policy file (`licet mint license --policy`): JSON when its name ends in `.json`,
+/// TOML otherwise, checked as the server checks a policy (`licet::policy::Terms::check`).
+///
+/// # Errors
+/// `IO_ERROR` when it cannot be read; `POLICY_INVALID` naming the file and the field.
+pub fn policy(path: &Path) -> Result<licet::policy::Terms, Failure> {
+    let text = read_file(path)?;
+    let bad = |e: String| {
+        Failure::error(
+            "POLICY_INVALID",
+            format!(
+                "{}: {e} (the terms are listed in docs/policies.md)",
+                path.display()
+            ),
+        )
+    };
+    let terms: licet::policy::Terms = if path.extension().is_some_and(|e| e == "json") {
+        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?
+    } else {
+        // One line, as every error of the CLI: the message and where, not toml's drawing.
+        toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .and_then(|r| text.get(..r.start))
+                .map_or(1, |before| before.matches('\n').count() + 1);
+            bad(format!("line {line}: {}", e.message()))
+        })?
+    };
+    terms.check().map_err(|e| bad(e.to_string()))?;
+    Ok(terms)
+}
+
 /// Reads a keyring (signature.pem).
 pub fn keyring(path: &Path) -> Result<licet_verifier::Keyring, Failure> {
     // Read here rather than with `Keyring::from_pem_file`, so that the message can name the

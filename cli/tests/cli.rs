@@ -1786,3 +1786,65 @@ fn out_never_overwrites_an_existing_file_without_force() {
         "mint license {KEY} --product {PRODUCT} --out lic.lic --force"
     ));
 }
+
+/// The TOML policy of `docs/policies.md`, read from the page itself.
+fn doc_policy() -> String {
+    let page = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policies.md"))
+        .expect("docs/policies.md");
+    let start = page.find("```toml\n").expect("the page's policy") + "```toml\n".len();
+    let len = page[start..].find("```").expect("its end");
+    page[start..start + len].to_owned()
+}
+
+#[test]
+fn mint_license_from_a_policy_file() {
+    let s = Sandbox::new();
+    s.keys();
+    s.write("pro-yearly.toml", &doc_policy());
+    let before = now();
+    let key = s.license("--policy pro-yearly.toml --customer Globex");
+    let c = &s.ok_json(&format!("inspect {key} --json"))["claims"];
+    assert_eq!(c["license_type"], "subscription", "{c}");
+    assert_eq!(c["features"], json!(["cloud-sync", "export-pdf"]));
+    assert_eq!(c["max_machines"], 3);
+    assert_eq!(c["max_leases"], Value::Null);
+    let exp = c["expires_at"]
+        .as_u64()
+        .expect("an expiry from the duration");
+    assert!(
+        (before + 31_536_000..=now() + 31_536_000).contains(&exp),
+        "{c}"
+    );
+
+    // A flag wins; --feature adds; the same policy as JSON.
+    s.write(
+        "p.json",
+        r#"{"type": "trial", "features": ["a"], "max_machines": 1}"#,
+    );
+    let key = s.license("--policy p.json --max-machines 2 --feature b --days 3");
+    let c = &s.ok_json(&format!("inspect {key} --json"))["claims"];
+    assert_eq!(
+        (&c["license_type"], &c["features"], &c["max_machines"]),
+        (&json!("trial"), &json!(["a", "b"]), &json!(2))
+    );
+
+    // Refused, naming the field.
+    for (file, text, field) in [
+        (
+            "bad1.toml",
+            "lease_ttl = 7200\nlease_ttl_max = 3600\n",
+            "lease_ttl",
+        ),
+        ("bad2.toml", "seats = 3\n", "seats"),
+        ("bad3.toml", "duration = 0\n", "duration"),
+        ("bad4.json", r#"{"max_machines": -1}"#, "bad4.json"),
+    ] {
+        s.write(file, text);
+        let err = s.fails(
+            &format!("mint license {KEY} --product {PRODUCT} --policy {file}"),
+            ERROR,
+            "POLICY_INVALID",
+        );
+        assert!(err.contains(field), "{file}: {err}");
+    }
+}

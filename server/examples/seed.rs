@@ -252,6 +252,8 @@ fn new_license(key: &licet::SigningKey, n: usize, now: u64) -> Result<Row, Strin
         id: hex(&id),
         key: String::new(),
         product: "bench".into(),
+        policy: None,
+        overrides: Default::default(),
         license_type: Some("subscription".into()),
         status: Status::Active,
         features: vec!["cloud-sync".into(), "export-pdf".into()],
@@ -266,6 +268,8 @@ fn new_license(key: &licet::SigningKey, n: usize, now: u64) -> Result<Row, Strin
         created_at: now,
         updated_at: now,
     };
+    // Stored are the overrides, not the fields: every value its own.
+    l.overrides = licet::policy::Overrides::all(&l.terms());
     let claims = license_claims(&l, now).map_err(|e| e.to_string())?;
     let token = licet::issue(claims, key).map_err(|e| e.to_string())?;
     l.key = token.text();

@@ -27,11 +27,15 @@ pub fn required_scope(method: &Method, route: &str) -> Scope {
         | "/licenses/{id}"
         | "/licenses/{id}/machines"
         | "/licenses/{id}/leases"
+        | "/policies"
+        | "/policies/{product}/{name}"
             if read =>
         {
             Scope::LicensesRead
         }
-        "/products" | "/products/{name}" => Scope::ProductsWrite,
+        "/products" | "/products/{name}" | "/policies" | "/policies/{product}/{name}" => {
+            Scope::ProductsWrite
+        }
         "/licenses"
         | "/licenses/bulk"
         | "/licenses/{id}"

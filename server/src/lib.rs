@@ -91,6 +91,16 @@ pub fn app(
             "/licenses/{id}/machines/{machine}",
             axum::routing::delete(admin::deactivate_machine),
         )
+        .route(
+            "/policies",
+            post(admin::create_policy).get(admin::list_policies),
+        )
+        .route(
+            "/policies/{product}/{name}",
+            get(admin::get_policy)
+                .patch(admin::update_policy)
+                .delete(admin::delete_policy),
+        )
         .route("/audit", get(admin::audit))
         .route("/backup", get(admin::backup))
         .route("/tokens", post(tokens::create).get(tokens::list))

@@ -30,38 +30,33 @@ pub enum Status {
     Revoked,
 }
 
-/// Defaults of a license's online settings.
-pub mod defaults {
-    /// Lease length when the client asks for none, in seconds.
-    pub const LEASE_TTL: u64 = 600;
-    /// Longest lease a client may ask for, in seconds.
-    pub const LEASE_TTL_MAX: u64 = 3600;
-    /// How long a machine token is valid before the machine must check in, in seconds.
-    pub const CHECK_IN_INTERVAL: u64 = 7 * 86_400;
-}
+/// Defaults and ranges of a license's settings: one definition with the CLI's policies.
+pub use licet::policy::{Overrides, Terms, defaults, limits};
 
-/// The ranges the admin API accepts for a license's numeric settings (`docs/api.md`).
-///
-/// Generous for any real use, and small enough that every time derived from them (now + a
-/// lease or check-in interval) stays within the token format's NumericDate range
-/// (`docs/token-format.md` §7.1) and is shown as an RFC 3339 time, whose years end at 9999:
-/// u64::MAX once made every activation fail, and 10^12 seconds turned `check_in_before`
-/// into a bare number.
-pub mod limits {
-    /// Most machines a license may allow; a larger fleet is unlimited (`null`).
-    pub const MAX_MACHINES: u64 = 1_000_000;
-    /// Most seats a license may allow; more is unlimited (`null`).
-    pub const MAX_LEASES: u64 = 1_000_000;
-    /// Longest lease, in seconds: 366 days. A floating seat is meant to come back; a seat
-    /// for longer than a year is a machine activation.
-    pub const LEASE_TTL_MAX: u64 = 366 * 86_400;
-    /// Longest check-in interval (the machine token's lifetime), in seconds: ten years of
-    /// 366 days.
-    pub const CHECK_IN_INTERVAL: u64 = 10 * 366 * 86_400;
-}
-
-/// A license.
+/// A policy: a product's named licensing model (`docs/policies.md`). Licenses made from it
+/// read every term they do not override from it, each time they are used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// The product it belongs to.
+    pub product: String,
+    /// Its name, unique within the product.
+    pub name: String,
+    /// Its terms.
+    pub terms: Terms,
+    /// When it was created.
+    pub created_at: u64,
+    /// When it was last changed.
+    pub updated_at: u64,
+}
+
+/// A license, with its effective terms in its fields (its policy's, with its own overrides
+/// in their place: `crate::core::policies::effective`, applied by storage on every read so
+/// that no rule sees anything else).
+///
+/// Stored as a [`LicenseRecord`]: the policy's name and the overrides, never the effective
+/// values, so that a change of the policy reaches every license that does not override it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "LicenseRecord", into = "LicenseRecord")]
 pub struct License {
     /// 16 random bytes, hex.
     pub id: String,
@@ -69,6 +64,11 @@ pub struct License {
     pub key: String,
     /// The product's name.
     pub product: String,
+    /// The policy it was made from (a name within its product), if any.
+    pub policy: Option<String>,
+    /// What it sets itself over its policy (a license made before policies overrides
+    /// everything).
+    pub overrides: Overrides,
     /// trial / subscription / perpetual, when set.
     pub license_type: Option<String>,
     /// Active, suspended or revoked.
@@ -95,6 +95,102 @@ pub struct License {
     pub created_at: u64,
     /// When it was last changed.
     pub updated_at: u64,
+}
+
+impl License {
+    /// Puts the effective terms (`terms`, computed from the policy and the overrides) in the
+    /// license's fields.
+    pub fn set_terms(&mut self, terms: Terms) {
+        self.license_type = terms.license_type;
+        self.features = terms.features;
+        self.max_machines = terms.max_machines;
+        self.max_leases = terms.max_leases;
+        self.lease_ttl = terms.lease_ttl;
+        self.lease_ttl_max = terms.lease_ttl_max;
+        self.check_in_interval = terms.check_in_interval;
+    }
+
+    /// The license's effective terms, as its fields hold them.
+    pub fn terms(&self) -> Terms {
+        Terms {
+            license_type: self.license_type.clone(),
+            duration: None,
+            features: self.features.clone(),
+            max_machines: self.max_machines,
+            max_leases: self.max_leases,
+            lease_ttl: self.lease_ttl,
+            lease_ttl_max: self.lease_ttl_max,
+            check_in_interval: self.check_in_interval,
+        }
+    }
+}
+
+/// A license as stored: its policy's name and its overrides, not the effective values.
+/// The overrides' fields sit at the top level, where a record made before policies holds
+/// its values: such a record reads as overriding every field, and answers as before.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LicenseRecord {
+    id: String,
+    key: String,
+    product: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    policy: Option<String>,
+    status: Status,
+    expires_at: Option<u64>,
+    #[serde(flatten)]
+    overrides: Overrides,
+    customer: Option<String>,
+    metadata: BTreeMap<String, String>,
+    created_at: u64,
+    updated_at: u64,
+}
+
+impl From<LicenseRecord> for License {
+    /// The license with its overrides over the defaults; storage then reads its policy,
+    /// when it has one, and puts the effective terms in (`crate::storage::resolve`).
+    fn from(r: LicenseRecord) -> Self {
+        let terms = r.overrides.apply(&Terms::default());
+        let mut l = License {
+            id: r.id,
+            key: r.key,
+            product: r.product,
+            policy: r.policy,
+            overrides: r.overrides,
+            license_type: None,
+            status: r.status,
+            features: Vec::new(),
+            expires_at: r.expires_at,
+            max_machines: None,
+            max_leases: None,
+            lease_ttl: 0,
+            lease_ttl_max: 0,
+            check_in_interval: 0,
+            customer: r.customer,
+            metadata: r.metadata,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        };
+        l.set_terms(terms);
+        l
+    }
+}
+
+impl From<License> for LicenseRecord {
+    fn from(l: License) -> Self {
+        LicenseRecord {
+            id: l.id,
+            key: l.key,
+            product: l.product,
+            policy: l.policy,
+            status: l.status,
+            expires_at: l.expires_at,
+            overrides: l.overrides,
+            customer: l.customer,
+            metadata: l.metadata,
+            created_at: l.created_at,
+            updated_at: l.updated_at,
+        }
+    }
 }
 
 /// An activated machine.

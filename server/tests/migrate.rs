@@ -107,6 +107,17 @@ async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
         )
         .await;
     assert_eq!(st, 201, "{entry}");
+    // A policy and a license that reads its machine limit from it.
+    let (st, pol) = s
+        .admin(
+            Method::POST,
+            "/policies",
+            Some(json!({"product": "p", "name": "solo", "max_machines": 1})),
+        )
+        .await;
+    assert_eq!(st, 201, "{pol}");
+    let solo = s.license("p", json!({"policy": "solo"})).await;
+    let solo_key = solo["license_key"].as_str().expect("key").to_owned();
     let dir = s.stop().await;
 
     let url = postgres::database();
@@ -116,7 +127,8 @@ async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
     assert_eq!(m["equal"], true, "{m}");
     assert_eq!(m["from"], m["to"]);
     assert_eq!(m["to"]["products"], 2);
-    assert_eq!(m["to"]["licenses"], 10_001);
+    assert_eq!(m["to"]["licenses"], 10_002);
+    assert_eq!(m["to"]["policies"], 1, "{m}");
     assert_eq!(m["to"]["machines"], 2);
     assert_eq!(m["to"]["leases"], 1);
     assert_eq!(m["to"]["admin_tokens"], 1);
@@ -180,6 +192,21 @@ async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
         (st, &refused["error"]["code"]),
         (409, &json!("ACTIVATION_LIMIT_REACHED"))
     );
+    // The policy moved, and the license made from it reads its limit from it.
+    let (st, pol) = common::send(
+        http.get(format!("{}/v1/admin/policies/p/solo", p.base))
+            .bearer_auth(common::ADMIN),
+    )
+    .await;
+    assert_eq!((st, &pol["max_machines"]), (200, &json!(1)), "{pol}");
+    for (n, want) in [(10, 201), (11, 409)] {
+        let (st, a) = common::send(
+            http.post(format!("{}/v1/activate", p.base))
+                .json(&json!({"license_key": solo_key, "fingerprint": fp(n)})),
+        )
+        .await;
+        assert_eq!(st, want, "{a}");
+    }
     // The admin token moved with the data, and the named one.
     for token in [common::ADMIN, named.as_str()] {
         let (st, _) = common::send(

@@ -289,7 +289,10 @@ async fn a_license_stored_out_of_range_still_signs_capped_tokens() {
     store
         .write(move |tx| {
             let mut l = tx.license(&id)?.expect("the license");
-            (l.check_in_interval, l.lease_ttl, l.lease_ttl_max) = (u64::MAX, u64::MAX, u64::MAX);
+            // A license's own values are its overrides (the effective fields are derived).
+            let o = &mut l.overrides;
+            (o.check_in_interval, o.lease_ttl, o.lease_ttl_max) =
+                (Some(u64::MAX), Some(u64::MAX), Some(u64::MAX));
             tx.put_license(&l)
         })
         .await

@@ -14,10 +14,17 @@ pub fn run(cmd: MintCommand) -> Result<(), Failure> {
         MintCommand::License(a) => {
             let json = a.common.json;
             let now = input::now();
+            let policy = a
+                .policy
+                .as_deref()
+                .map(input::policy)
+                .transpose()
+                .map_err(|f| f.json(json))?
+                .unwrap_or_default();
             let expires = match (&a.expires, a.days) {
                 (Some(d), _) => Some(input::expiry(d).map_err(|f| f.json(json))?),
                 (None, Some(days)) => Some(now.saturating_add(days.saturating_mul(86_400))),
-                (None, None) => None,
+                (None, None) => policy.duration.map(|d| now.saturating_add(d)),
             };
             if let Some(t) = expires {
                 let asked = match (&a.expires, a.days) {
@@ -38,22 +45,28 @@ pub fn run(cmd: MintCommand) -> Result<(), Failure> {
                 .map_err(|e| Failure::from(e).json(json))?
                 .issued_at(now)
                 .expiry(expires)
-                .features(a.features.iter().cloned());
+                .features(policy.features.iter().chain(&a.features).cloned());
             if let Some(t) = &a.not_before {
                 b = b.not_before(input::time(t).map_err(|f| f.json(json))?);
             }
-            if let Some(n) = a.max_machines {
+            if let Some(n) = a.max_machines.or(policy.max_machines) {
                 b = b.max_machines(n);
             }
-            if let Some(n) = a.max_leases {
+            if let Some(n) = a.max_leases.or(policy.max_leases) {
                 b = b.max_leases(n);
             }
-            if let Some(t) = a.license_type {
-                b = b.license_type(match t {
-                    LicenseTypeArg::Trial => LicenseType::Trial,
-                    LicenseTypeArg::Subscription => LicenseType::Subscription,
-                    LicenseTypeArg::Perpetual => LicenseType::Perpetual,
-                });
+            let license_type = match a.license_type {
+                Some(LicenseTypeArg::Trial) => Some(LicenseType::Trial),
+                Some(LicenseTypeArg::Subscription) => Some(LicenseType::Subscription),
+                Some(LicenseTypeArg::Perpetual) => Some(LicenseType::Perpetual),
+                // Checked by `input::policy`: a name the format knows.
+                None => policy
+                    .license_type
+                    .as_deref()
+                    .and_then(LicenseType::from_name),
+            };
+            if let Some(t) = license_type {
+                b = b.license_type(t);
             }
             if let Some(c) = &a.customer {
                 b = b.customer(c.clone());

@@ -393,13 +393,19 @@ fn expiry_date(t: Option<u64>) -> String {
 }
 
 fn new_license(f: &LicenseForm) -> Result<NewLicense, CoreError> {
+    // An empty field is left to the defaults (no type, no features, unlimited), as before
+    // policies: the console makes licenses without one.
+    let features = features(&f.features);
     Ok(NewLicense {
         product: f.product.clone(),
-        license_type: opt_text(&f.license_type),
-        features: features(&f.features),
-        expires_at: expiry(&f.expires)?,
-        max_machines: number("max machines", &f.max_machines)?,
-        max_leases: number("max floating seats", &f.max_leases)?,
+        overrides: crate::model::Overrides {
+            license_type: opt_text(&f.license_type).map(Some),
+            features: (!features.is_empty()).then_some(features),
+            max_machines: number("max machines", &f.max_machines)?.map(Some),
+            max_leases: number("max floating seats", &f.max_leases)?.map(Some),
+            ..crate::model::Overrides::default()
+        },
+        expires_at: expiry(&f.expires)?.map(Some),
         customer: opt_text(&f.customer),
         metadata: metadata(&f.metadata)?,
         ..NewLicense::default()
@@ -729,6 +735,7 @@ async fn render_one(
                 dt { "State" } dd { (state_badge(&l, ctx.now)) " (status " (status_name(l.status)) ")" }
                 dt { "Product" } dd { a href={ "/admin/products/" (path_part(&l.product)) } { (l.product) } }
                 dt { "Customer" } dd { (l.customer.as_deref().unwrap_or("—")) }
+                dt { "Policy" } dd { (l.policy.as_deref().unwrap_or("—")) @if !l.overrides.fields().is_empty() && l.policy.is_some() { " (overrides: " (l.overrides.fields().join(", ")) ")" } }
                 dt { "Type" } dd { (l.license_type.as_deref().unwrap_or("—")) }
                 dt { "Expires" } dd { (view::opt_time(l.expires_at, ctx.now, "never")) }
                 dt { "Machines" } dd { (machines.len()) " of " (unlimited(l.max_machines)) }
@@ -848,6 +855,11 @@ async fn render_one(
     view::respond(Some(ctx), Some(Nav::Licenses), &title, notice, body)
 }
 
+/// `new` when it differs from `old`: a change to make.
+fn changed<T: PartialEq + Clone>(new: &T, old: &T) -> Option<T> {
+    (new != old).then(|| new.clone())
+}
+
 /// `POST /admin/licenses/{id}`: saves the settings.
 pub async fn edit(
     State(s): State<AppState>,
@@ -855,18 +867,25 @@ pub async fn edit(
     ApiPath(id): ApiPath<String>,
     Form(f): Form<LicenseForm>,
 ) -> Response {
-    let change = (|| {
+    // Only what the form changes becomes an override: saving a form whose terms show the
+    // policy's values must not pin them on the license.
+    let current = rules::get_license(&s.store, &id).await;
+    let change = current.and_then(|l| {
+        let features = features(&f.features);
+        let machines = number("max machines", &f.max_machines)?;
+        let leases = number("max floating seats", &f.max_leases)?;
+        let license_type = opt_text(&f.license_type);
         Ok::<_, CoreError>(LicenseChange {
-            features: Some(features(&f.features)),
+            features: changed(&features, &l.features),
             expires_at: Some(expiry(&f.expires)?),
-            max_machines: Some(number("max machines", &f.max_machines)?),
-            max_leases: Some(number("max floating seats", &f.max_leases)?),
+            max_machines: changed(&machines, &l.max_machines),
+            max_leases: changed(&leases, &l.max_leases),
             customer: Some(opt_text(&f.customer)),
-            license_type: Some(opt_text(&f.license_type)),
+            license_type: changed(&license_type, &l.license_type),
             metadata: Some(metadata(&f.metadata)?),
             ..LicenseChange::default()
         })
-    })();
+    });
     let r = match change {
         Ok(c) => rules::update_license(&s.store, Arc::clone(&s.signer), &id, c, ctx.now).await,
         Err(e) => Err(e),

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use licet::LicenseType;
 use licet_verifier::hex;
 
 use crate::core::CoreError;
 use crate::core::id_bytes;
-use crate::model::{AuditEvent, License, Machine, Product, Status, defaults, limits};
+use crate::model::{
+    AuditEvent, License, Machine, Overrides, Policy, Product, Status, Terms, defaults,
+};
 use crate::state::{Signer, key_bytes, key_hash, license_claims};
 use crate::storage::{Backend, WriteTx};
 
@@ -142,6 +143,11 @@ pub async fn delete_product<B: Backend>(
                     "product '{name}' still has licenses; delete or move them first"
                 )));
             }
+            if !tx.policies(Some(&name))?.is_empty() {
+                return Err(CoreError::Conflict(format!(
+                    "product '{name}' still has policies; delete them first (DELETE /v1/admin/policies/{name}/{{policy}})"
+                )));
+            }
             tx.remove_product(&name)?;
             tx.append_audit(AuditEvent::admin(
                 now,
@@ -161,93 +167,28 @@ pub async fn delete_product<B: Backend>(
 pub struct NewLicense {
     /// Its product.
     pub product: String,
-    /// trial, subscription or perpetual.
-    pub license_type: Option<String>,
-    /// Enabled features.
-    pub features: Vec<String>,
-    /// Expiry.
-    pub expires_at: Option<u64>,
-    /// Most machines (`None`: unlimited).
-    pub max_machines: Option<u64>,
-    /// Most concurrent leases (`None`: unlimited).
-    pub max_leases: Option<u64>,
+    /// The policy of that product it is made from: it reads every term it does not
+    /// override from it.
+    pub policy: Option<String>,
+    /// The terms it sets itself (over its policy's, or over the defaults without one).
+    pub overrides: Overrides,
+    /// Expiry: `None` takes the policy's duration from now (perpetual without one);
+    /// `Some(None)` is perpetual whatever the policy says.
+    pub expires_at: Option<Option<u64>>,
     /// Customer.
     pub customer: Option<String>,
     /// Free-form metadata.
     pub metadata: BTreeMap<String, String>,
-    /// Default lease length, seconds.
-    pub lease_ttl: Option<u64>,
-    /// Longest lease, seconds.
-    pub lease_ttl_max: Option<u64>,
-    /// Machine check-in interval, seconds.
-    pub check_in_interval: Option<u64>,
 }
 
-/// `value` within `lo..=hi`, else a `BAD_REQUEST` naming the field and the range.
-fn in_range(field: &str, value: u64, lo: u64, hi: u64, unit: &str) -> Result<(), CoreError> {
-    if (lo..=hi).contains(&value) {
-        return Ok(());
-    }
-    Err(CoreError::BadRequest(format!(
-        "{field} must be {lo} to {hi}{unit}; got {value}"
-    )))
-}
-
-/// Checks a license's settings, as created or as a change leaves them: every number within
-/// its range (`model::limits`) and every claim within the token format's limits
-/// (`docs/token-format.md` §7.4), so that its license key and every machine and lease
-/// token signed from it later can be signed, and a refusal names the field to fix.
+/// Checks a license's settings, as created or as a change leaves them: its effective terms
+/// (`licet::policy::Terms::check`: every number within its range, no contradiction) and
+/// its own claims within the token format's limits (`docs/token-format.md` §7.4), so that
+/// its license key and every machine and lease token signed from it later can be signed,
+/// and a refusal names the field to fix.
 fn check_settings(l: &License) -> Result<(), CoreError> {
     use licet_verifier::claims::limits as claim;
-    const DAYS_366: &str = " seconds (366 days)";
-    // lease_ttl first: lease_ttl_max defaults to it when it is larger, and the field the
-    // admin gave is the one to name.
-    in_range("lease_ttl", l.lease_ttl, 1, limits::LEASE_TTL_MAX, DAYS_366)?;
-    in_range(
-        "lease_ttl_max",
-        l.lease_ttl_max,
-        1,
-        limits::LEASE_TTL_MAX,
-        DAYS_366,
-    )?;
-    if l.lease_ttl > l.lease_ttl_max {
-        return Err(CoreError::BadRequest(format!(
-            "lease_ttl ({}) must be at most lease_ttl_max ({}); raise lease_ttl_max too",
-            l.lease_ttl, l.lease_ttl_max
-        )));
-    }
-    in_range(
-        "check_in_interval",
-        l.check_in_interval,
-        1,
-        limits::CHECK_IN_INTERVAL,
-        " seconds (ten years)",
-    )?;
-    if let Some(n) = l.max_machines {
-        in_range(
-            "max_machines",
-            n,
-            0,
-            limits::MAX_MACHINES,
-            " (null for unlimited)",
-        )?;
-    }
-    if let Some(n) = l.max_leases {
-        in_range(
-            "max_leases",
-            n,
-            0,
-            limits::MAX_LEASES,
-            " (null for unlimited)",
-        )?;
-    }
-    if let Some(t) = &l.license_type
-        && LicenseType::from_name(t).is_none()
-    {
-        return Err(CoreError::BadRequest(format!(
-            "type '{t}' is not one of trial, subscription, perpetual"
-        )));
-    }
+    l.terms().check().map_err(crate::core::policies::invalid)?;
     let text = |field: &str, v: &str, max: usize| {
         if v.is_empty() || v.len() > max {
             return Err(CoreError::BadRequest(format!(
@@ -259,16 +200,6 @@ fn check_settings(l: &License) -> Result<(), CoreError> {
     };
     if let Some(c) = &l.customer {
         text("customer", c, claim::NAME)?;
-    }
-    if l.features.len() > claim::FEATURES {
-        return Err(CoreError::BadRequest(format!(
-            "features must hold at most {} names; got {}",
-            claim::FEATURES,
-            l.features.len()
-        )));
-    }
-    for f in &l.features {
-        text("each feature", f, claim::FEATURE)?;
     }
     if l.metadata.len() > claim::METADATA_ENTRIES {
         return Err(CoreError::BadRequest(format!(
@@ -290,37 +221,64 @@ fn check_settings(l: &License) -> Result<(), CoreError> {
     Ok(())
 }
 
-/// Builds and signs a new license (outside the writer: signing is the slow part).
+/// Sorts and de-duplicates overridden features.
+fn tidy(o: &mut Overrides) {
+    if let Some(f) = &mut o.features {
+        f.sort();
+        f.dedup();
+    }
+}
+
+/// Builds and signs a new license (outside the writer: signing is the slow part), from
+/// `policy`, the terms of the policy it names as a snapshot had them (the write checks
+/// they are still the same).
 fn new_license(
     signer: &Signer,
     req: NewLicense,
+    policy: Option<&Terms>,
     now: u64,
 ) -> Result<(License, [u8; 32]), CoreError> {
     check_product_name(&req.product)?;
     let id = licet::new_id().map_err(|_| CoreError::Internal)?;
-    let mut features = req.features;
-    features.sort();
-    features.dedup();
+    let mut overrides = req.overrides;
+    tidy(&mut overrides);
+    // Without a policy, a default lease longer than the default longest lease raises the
+    // longest one with it (as before policies); under a policy that is a contradiction to
+    // name, not a term to change silently.
+    if policy.is_none()
+        && overrides.lease_ttl_max.is_none()
+        && overrides
+            .lease_ttl
+            .is_some_and(|t| t > defaults::LEASE_TTL_MAX)
+    {
+        overrides.lease_ttl_max = overrides.lease_ttl;
+    }
+    let terms = crate::core::policies::effective(policy, &overrides);
+    let expires_at = match req.expires_at {
+        Some(e) => e,
+        None => terms.duration.map(|d| now.saturating_add(d)),
+    };
     let mut l = License {
         id: hex(&id),
         key: String::new(),
         product: req.product,
-        license_type: req.license_type,
+        policy: req.policy,
+        overrides,
+        license_type: None,
         status: Status::Active,
-        features,
-        expires_at: req.expires_at,
-        max_machines: req.max_machines,
-        max_leases: req.max_leases,
-        lease_ttl: req.lease_ttl.unwrap_or(defaults::LEASE_TTL),
-        lease_ttl_max: req
-            .lease_ttl_max
-            .unwrap_or(defaults::LEASE_TTL_MAX.max(req.lease_ttl.unwrap_or(0))),
-        check_in_interval: req.check_in_interval.unwrap_or(defaults::CHECK_IN_INTERVAL),
+        features: Vec::new(),
+        expires_at,
+        max_machines: None,
+        max_leases: None,
+        lease_ttl: 0,
+        lease_ttl_max: 0,
+        check_in_interval: 0,
         customer: req.customer,
         metadata: req.metadata,
         created_at: now,
         updated_at: now,
     };
+    l.set_terms(terms);
     check_settings(&l)?;
     let token = signer.sign_license(license_claims(&l, now)?)?;
     l.key = token.text();
@@ -338,29 +296,87 @@ fn insert_license(
         now,
         "license.create",
         Some(&l.id),
-        json!({"product": l.product, "customer": l.customer}),
+        json!({"product": l.product, "customer": l.customer, "policy": l.policy, "overrides": l.overrides.fields()}),
     ))
+}
+
+/// The terms of the policies `reqs` name, from one snapshot: `None` for a request without
+/// a policy.
+async fn policies_of<B: Backend>(
+    store: &B,
+    reqs: &[NewLicense],
+) -> Result<Vec<Result<Option<Policy>, CoreError>>, CoreError> {
+    let names: Vec<Option<(String, String)>> = reqs
+        .iter()
+        .map(|r| r.policy.clone().map(|p| (r.product.clone(), p)))
+        .collect();
+    if names.iter().all(Option::is_none) {
+        return Ok(reqs.iter().map(|_| Ok(None)).collect());
+    }
+    store
+        .read(move |tx| {
+            let mut out = Vec::with_capacity(names.len());
+            for n in &names {
+                out.push(match n {
+                    None => Ok(None),
+                    Some((product, name)) => tx.policy(product, name)?.map(Some).ok_or_else(|| {
+                        CoreError::BadRequest(format!(
+                            "no policy '{name}' of product '{product}'; create it first (POST /v1/admin/policies)"
+                        ))
+                    }),
+                });
+            }
+            Ok(out)
+        })
+        .await
+}
+
+/// Inside the write: the license's product exists, and its policy is still the one it was
+/// signed from.
+fn still_valid(
+    tx: &mut dyn WriteTx,
+    l: &License,
+    signed_from: Option<&Policy>,
+) -> Result<(), CoreError> {
+    if tx.product(&l.product)?.is_none() {
+        return Err(CoreError::BadRequest(format!(
+            "no product '{}'; create it first (POST /v1/admin/products)",
+            l.product
+        )));
+    }
+    if let Some(name) = &l.policy
+        && tx.policy(&l.product, name)?.as_ref() != signed_from
+    {
+        return Err(CoreError::Conflict(format!(
+            "policy '{name}' changed while the license was made; nothing was created: try again"
+        )));
+    }
+    Ok(())
 }
 
 /// Creates and signs a license.
 ///
 /// # Errors
-/// `BAD_REQUEST` naming the setting to fix or the missing product, storage errors.
+/// `BAD_REQUEST` naming the setting to fix or the missing product or policy, storage errors.
 pub async fn create_license<B: Backend>(
     store: &B,
     signer: &Signer,
     req: NewLicense,
     now: u64,
 ) -> Result<License, CoreError> {
-    let (l, hash) = new_license(signer, req, now)?;
+    check_product_name(&req.product)?;
+    if let Some(p) = &req.policy {
+        crate::core::policies::check_name(p)?;
+    }
+    let policy = policies_of(store, std::slice::from_ref(&req))
+        .await?
+        .pop()
+        .transpose()?
+        .flatten();
+    let (l, hash) = new_license(signer, req, policy.as_ref().map(|p| &p.terms), now)?;
     store
         .write(move |tx| {
-            if tx.product(&l.product)?.is_none() {
-                return Err(CoreError::BadRequest(format!(
-                    "no product '{}'; create it first (POST /v1/admin/products)",
-                    l.product
-                )));
-            }
+            still_valid(tx, &l, policy.as_ref())?;
             insert_license(tx, &l, &hash, now)?;
             Ok(l.clone())
         })
@@ -383,27 +399,33 @@ pub async fn bulk_create<B: Backend>(
             "licenses must hold 1 to {MAX_BULK} entries"
         )));
     }
-    let mut made = Vec::with_capacity(reqs.len());
-    for (i, r) in reqs.into_iter().enumerate() {
-        made.push(new_license(signer, r, now).map_err(|e| match e {
+    let at = |i: usize| {
+        move |e| match e {
             CoreError::BadRequest(m) => CoreError::BadRequest(format!("licenses[{i}]: {m}")),
             other => other,
-        })?);
+        }
+    };
+    for (i, r) in reqs.iter().enumerate() {
+        if let Some(p) = &r.policy {
+            crate::core::policies::check_name(p).map_err(at(i))?;
+        }
+    }
+    let policies = policies_of(store, &reqs).await?;
+    let mut made = Vec::with_capacity(reqs.len());
+    for (i, (r, p)) in reqs.into_iter().zip(policies).enumerate() {
+        let p = p.map_err(at(i))?;
+        let (l, hash) = new_license(signer, r, p.as_ref().map(|p| &p.terms), now).map_err(at(i))?;
+        made.push((l, hash, p));
     }
     store
         .write(move |tx| {
-            for (i, (l, _)) in made.iter().enumerate() {
-                if tx.product(&l.product)?.is_none() {
-                    return Err(CoreError::BadRequest(format!(
-                        "licenses[{i}]: no product '{}'; nothing was created",
-                        l.product
-                    )));
-                }
+            for (i, (l, _, p)) in made.iter().enumerate() {
+                still_valid(tx, l, p.as_ref()).map_err(at(i))?;
             }
-            for (l, hash) in &made {
+            for (l, hash, _) in &made {
                 insert_license(tx, l, hash, now)?;
             }
-            Ok(made.iter().map(|(l, _)| l.clone()).collect())
+            Ok(made.iter().map(|(l, _, _)| l.clone()).collect())
         })
         .await
 }
@@ -554,12 +576,15 @@ pub struct LicenseChange {
     pub lease_ttl_max: Option<u64>,
     /// Check-in interval.
     pub check_in_interval: Option<u64>,
+    /// Fields whose override is dropped, so that the license reads its policy's value
+    /// again (`licet::policy::OVERRIDABLE` names them).
+    pub inherit: Vec<String>,
 }
 
 /// A change made to a license inside the write. Boxed: a generic closure parameter here
 /// makes rustc lose the `Send` proof of the handlers' futures (a known higher-ranked
 /// lifetime limitation of async fns).
-type Change = Box<dyn FnMut(&mut License) -> Result<(), CoreError> + Send>;
+type Change = Box<dyn FnMut(&mut dyn WriteTx, &mut License) -> Result<(), CoreError> + Send>;
 
 fn change_license<B: Backend>(
     store: B,
@@ -577,7 +602,7 @@ fn change_license<B: Backend>(
                 let mut l = tx
                     .license(&bid)?
                     .ok_or_else(|| CoreError::NotFound(format!("no license '{id}'")))?;
-                f(&mut l)?;
+                f(tx, &mut l)?;
                 l.updated_at = now;
                 tx.put_license(&l)?;
                 tx.append_audit(AuditEvent::admin(
@@ -609,46 +634,63 @@ pub async fn update_license<B: Backend>(
     let claims_change = p.features.is_some()
         || p.customer.is_some()
         || p.metadata.is_some()
-        || p.license_type.is_some();
+        || p.license_type.is_some()
+        || !p.inherit.is_empty();
     change_license(
         store.clone(),
         id,
         "license.update",
         now,
-        Box::new(move |l| {
+        Box::new(move |tx, l| {
             let p = p.clone();
-            if let Some(mut f) = p.features {
-                f.sort();
-                f.dedup();
-                l.features = f;
+            let o = &mut l.overrides;
+            // Dropped first, so that a request may drop an override and set another.
+            for field in &p.inherit {
+                o.inherit(field).map_err(crate::core::policies::invalid)?;
             }
-            if let Some(v) = p.expires_at {
-                l.expires_at = v;
+            if let Some(f) = p.features {
+                o.features = Some(f);
             }
             if let Some(v) = p.max_machines {
-                l.max_machines = v;
+                o.max_machines = Some(v);
             }
             if let Some(v) = p.max_leases {
-                l.max_leases = v;
+                o.max_leases = Some(v);
+            }
+            if let Some(v) = p.license_type {
+                o.license_type = Some(v);
+            }
+            if let Some(v) = p.lease_ttl {
+                o.lease_ttl = Some(v);
+            }
+            if let Some(v) = p.lease_ttl_max {
+                o.lease_ttl_max = Some(v);
+            }
+            if let Some(v) = p.check_in_interval {
+                o.check_in_interval = Some(v);
+            }
+            tidy(o);
+            if let Some(v) = p.expires_at {
+                l.expires_at = v;
             }
             if let Some(v) = p.customer {
                 l.customer = v;
             }
-            if let Some(v) = p.license_type {
-                l.license_type = v;
-            }
             if let Some(v) = p.metadata {
                 l.metadata = v;
             }
-            if let Some(v) = p.lease_ttl {
-                l.lease_ttl = v;
-            }
-            if let Some(v) = p.lease_ttl_max {
-                l.lease_ttl_max = v;
-            }
-            if let Some(v) = p.check_in_interval {
-                l.check_in_interval = v;
-            }
+            let policy = match &l.policy {
+                Some(name) => Some(
+                    tx.policy(&l.product, name)?
+                        .ok_or(CoreError::Internal)?
+                        .terms,
+                ),
+                None => None,
+            };
+            l.set_terms(crate::core::policies::effective(
+                policy.as_ref(),
+                &l.overrides,
+            ));
             // Here and not for every change: a record stored before these ranges existed can
             // still be suspended or revoked; it is the edit that must leave it valid.
             check_settings(l)?;
@@ -673,7 +715,7 @@ pub async fn suspend<B: Backend>(store: &B, id: &str, now: u64) -> Result<Licens
         id,
         "license.suspend",
         now,
-        Box::new(|l| match l.status {
+        Box::new(|_, l| match l.status {
             Status::Revoked => Err(CoreError::Conflict(
                 "the license is revoked; it cannot be suspended".into(),
             )),
@@ -696,7 +738,7 @@ pub async fn reinstate<B: Backend>(store: &B, id: &str, now: u64) -> Result<Lice
         id,
         "license.reinstate",
         now,
-        Box::new(|l| match l.status {
+        Box::new(|_, l| match l.status {
             Status::Revoked => Err(CoreError::Conflict(
                 "the license is revoked; it cannot be reinstated".into(),
             )),
@@ -719,7 +761,7 @@ pub async fn revoke<B: Backend>(store: &B, id: &str, now: u64) -> Result<License
         id,
         "license.revoke",
         now,
-        Box::new(|l| {
+        Box::new(|_, l| {
             l.status = Status::Revoked;
             Ok(())
         }),

@@ -18,6 +18,7 @@ pub mod client;
 pub mod deny;
 pub mod error;
 pub mod leases;
+pub mod policies;
 pub mod retention;
 pub mod revocations;
 pub mod tokens;

@@ -13,7 +13,7 @@ use crate::core::admin::{self, NewLicense};
 use crate::core::client::{self, Activate, MachineRef};
 use crate::core::leases::{self, Obtain, Renew};
 use crate::core::{CoreError, WithSupport};
-use crate::model::License;
+use crate::model::{License, Overrides};
 use crate::state::Signer;
 use crate::storage::Backend;
 
@@ -203,7 +203,10 @@ fn code(e: WithSupport) -> CoreError {
 async fn activations_stop_at_the_licenses_limit<B: Backend>(t: Fixture<B>) {
     let l = t
         .license(NewLicense {
-            max_machines: Some(2),
+            overrides: Overrides {
+                max_machines: Some(Some(2)),
+                ..Overrides::default()
+            },
             ..Default::default()
         })
         .await;
@@ -233,7 +236,10 @@ async fn activations_stop_at_the_licenses_limit<B: Backend>(t: Fixture<B>) {
 async fn activating_the_same_fingerprint_again_uses_no_activation<B: Backend>(t: Fixture<B>) {
     let l = t
         .license(NewLicense {
-            max_machines: Some(1),
+            overrides: Overrides {
+                max_machines: Some(Some(1)),
+                ..Overrides::default()
+            },
             ..Default::default()
         })
         .await;
@@ -254,7 +260,10 @@ async fn activating_the_same_fingerprint_again_uses_no_activation<B: Backend>(t:
 async fn leases_stop_at_the_seat_limit<B: Backend>(t: Fixture<B>) {
     let l = t
         .license(NewLicense {
-            max_leases: Some(2),
+            overrides: Overrides {
+                max_leases: Some(Some(2)),
+                ..Overrides::default()
+            },
             ..Default::default()
         })
         .await;
@@ -269,7 +278,10 @@ async fn leases_stop_at_the_seat_limit<B: Backend>(t: Fixture<B>) {
 async fn an_expired_lease_frees_its_seat_at_exactly_its_ttl<B: Backend>(t: Fixture<B>) {
     let l = t
         .license(NewLicense {
-            max_leases: Some(1),
+            overrides: Overrides {
+                max_leases: Some(Some(1)),
+                ..Overrides::default()
+            },
             ..Default::default()
         })
         .await;
@@ -330,7 +342,10 @@ async fn a_renewal_replaces_the_token_and_a_repeat_gets_the_same_answer<B: Backe
 async fn a_released_lease_cannot_be_renewed<B: Backend>(t: Fixture<B>) {
     let l = t
         .license(NewLicense {
-            max_leases: Some(1),
+            overrides: Overrides {
+                max_leases: Some(Some(1)),
+                ..Overrides::default()
+            },
             ..Default::default()
         })
         .await;
@@ -384,7 +399,10 @@ async fn bulk_creation_is_all_or_nothing<B: Backend>(t: Fixture<B>) {
         // A setting out of range: found before the write.
         NewLicense {
             product: "p".into(),
-            lease_ttl: Some(0),
+            overrides: Overrides {
+                lease_ttl: Some(0),
+                ..Overrides::default()
+            },
             ..Default::default()
         },
     ] {
@@ -447,7 +465,10 @@ async fn offline_activations_count_against_the_same_limit_as_online_ones<B: Back
 ) {
     let l = t
         .license(NewLicense {
-            max_machines: Some(2),
+            overrides: Overrides {
+                max_machines: Some(Some(2)),
+                ..Overrides::default()
+            },
             ..Default::default()
         })
         .await;
@@ -488,7 +509,10 @@ async fn edited_and_reused_offline_requests_are_refused_and_change_nothing<B: Ba
 ) {
     let l = t
         .license(NewLicense {
-            max_machines: Some(5),
+            overrides: Overrides {
+                max_machines: Some(Some(5)),
+                ..Overrides::default()
+            },
             ..Default::default()
         })
         .await;

@@ -17,7 +17,7 @@ use crate::core::admin::{self as rules, AuditFilter, LicenseChange, LicenseFilte
 use crate::core::id_bytes;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::model::{License, Machine, Product, Status};
+use crate::model::{License, Machine, Overrides, Policy, Product, Status};
 use crate::routes::{opt_time, parse_time, rfc3339};
 use crate::state::AppState;
 
@@ -39,12 +39,15 @@ fn product_json(p: &Product) -> Value {
     })
 }
 
-/// A license as the admin API shows it.
+/// A license as the admin API shows it: its effective terms, the policy they come from
+/// and the fields it overrides.
 pub fn license_json(l: &License) -> Value {
     json!({
         "id": l.id,
         "license_key": l.key,
         "product": l.product,
+        "policy": l.policy,
+        "overrides": l.overrides.fields(),
         "type": l.license_type,
         "status": l.status,
         "features": l.features,
@@ -127,6 +130,96 @@ pub async fn delete_product(
     Ok(StatusCode::NO_CONTENT)
 }
 
+// ---------------------------------------------------------------- policies
+
+fn policy_json(p: &Policy) -> Value {
+    let mut v = json!({
+        "product": p.product,
+        "name": p.name,
+        "created_at": rfc3339(p.created_at),
+        "updated_at": rfc3339(p.updated_at),
+    });
+    if let (Value::Object(m), Ok(Value::Object(t))) = (&mut v, serde_json::to_value(&p.terms)) {
+        m.extend(t);
+    }
+    v
+}
+
+/// `POST /v1/admin/policies` body: the product, the name, and the terms (`docs/policies.md`).
+#[derive(Debug, Deserialize)]
+pub struct PolicyReq {
+    product: String,
+    name: String,
+    #[serde(flatten)]
+    terms: serde_json::Map<String, Value>,
+}
+
+/// Creates a policy.
+pub async fn create_policy(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<PolicyReq>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // Parsed here rather than by the extractor: deny_unknown_fields does not work through
+    // `flatten`, and the terms' parser names the field it refuses.
+    let terms = crate::core::policies::terms_from(req.terms)?;
+    let p = crate::core::policies::create_policy(&s.store, req.product, req.name, terms, s.now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(policy_json(&p))))
+}
+
+/// `GET /v1/admin/policies` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyQuery {
+    product: Option<String>,
+}
+
+/// Lists policies (of one product with `?product=`).
+pub async fn list_policies(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<PolicyQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let list = crate::core::policies::list_policies(&s.store, q.product).await?;
+    let out: Vec<Value> = list.iter().map(policy_json).collect();
+    Ok(Json(json!({ "policies": out })))
+}
+
+/// Gets a policy.
+pub async fn get_policy(
+    State(s): State<AppState>,
+    ApiPath((product, name)): ApiPath<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let p = crate::core::policies::get_policy(&s.store, &product, &name).await?;
+    Ok(Json(policy_json(&p)))
+}
+
+/// Changes a policy's terms (a JSON merge patch: `null` returns a term to its default).
+pub async fn update_policy(
+    State(s): State<AppState>,
+    ApiPath((product, name)): ApiPath<(String, String)>,
+    ApiJson(patch): ApiJson<serde_json::Map<String, Value>>,
+) -> Result<Json<Value>, ApiError> {
+    let p = crate::core::policies::update_policy(
+        &s.store,
+        Arc::clone(&s.signer),
+        product,
+        name,
+        patch,
+        s.now(),
+    )
+    .await?;
+    Ok(Json(policy_json(&p)))
+}
+
+/// Deletes a policy no license uses.
+pub async fn delete_policy(
+    State(s): State<AppState>,
+    ApiPath((product, name)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    crate::core::policies::delete_policy(&s.store, product, name, s.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 // ---------------------------------------------------------------- licenses
 
 /// `POST /v1/admin/licenses` body.
@@ -134,14 +227,18 @@ pub async fn delete_product(
 #[serde(deny_unknown_fields)]
 pub struct LicenseReq {
     product: String,
-    #[serde(rename = "type")]
-    license_type: Option<String>,
-    #[serde(default)]
-    features: Vec<String>,
-    #[serde(default, with = "opt_time")]
-    expires_at: Option<u64>,
-    max_machines: Option<u64>,
-    max_leases: Option<u64>,
+    /// The policy of `product` to read every term not given here from.
+    policy: Option<String>,
+    #[serde(default, deserialize_with = "double", rename = "type")]
+    license_type: Option<Option<String>>,
+    features: Option<Vec<String>>,
+    /// Absent: the policy's duration from now (perpetual without one); `null`: perpetual.
+    #[serde(default, deserialize_with = "double_time")]
+    expires_at: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "double")]
+    max_machines: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "double")]
+    max_leases: Option<Option<u64>>,
     customer: Option<String>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
@@ -151,19 +248,23 @@ pub struct LicenseReq {
 }
 
 impl From<LicenseReq> for NewLicense {
+    /// Every term given is an override of the policy's (of the defaults without one).
     fn from(r: LicenseReq) -> Self {
         NewLicense {
             product: r.product,
-            license_type: r.license_type,
-            features: r.features,
+            policy: r.policy,
+            overrides: Overrides {
+                license_type: r.license_type,
+                features: r.features,
+                max_machines: r.max_machines,
+                max_leases: r.max_leases,
+                lease_ttl: r.lease_ttl,
+                lease_ttl_max: r.lease_ttl_max,
+                check_in_interval: r.check_in_interval,
+            },
             expires_at: r.expires_at,
-            max_machines: r.max_machines,
-            max_leases: r.max_leases,
             customer: r.customer,
             metadata: r.metadata,
-            lease_ttl: r.lease_ttl,
-            lease_ttl_max: r.lease_ttl_max,
-            check_in_interval: r.check_in_interval,
         }
     }
 }
@@ -278,6 +379,9 @@ pub struct LicensePatch {
     lease_ttl: Option<u64>,
     lease_ttl_max: Option<u64>,
     check_in_interval: Option<u64>,
+    /// Fields whose override is dropped: the license reads its policy's value again.
+    #[serde(default)]
+    inherit: Vec<String>,
 }
 
 fn double_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
@@ -303,6 +407,7 @@ pub async fn update_license(
         lease_ttl: p.lease_ttl,
         lease_ttl_max: p.lease_ttl_max,
         check_in_interval: p.check_in_interval,
+        inherit: p.inherit,
     };
     let l = rules::update_license(&s.store, Arc::clone(&s.signer), &id, change, s.now()).await?;
     Ok(Json(license_json(&l)))

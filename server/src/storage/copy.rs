@@ -9,7 +9,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::core::CoreError;
-use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Product};
+use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Policy, Product};
 use crate::storage::{ReadTx, Result, WriteTx, stored_id};
 
 /// The meta keys that move with the data.
@@ -19,6 +19,7 @@ const META_KEYS: &[&str] = &["admin_token_sha256"];
 #[derive(Debug, Default, Clone)]
 pub struct Dump {
     products: Vec<Product>,
+    policies: Vec<Policy>,
     licenses: Vec<(License, [u8; 32])>,
     machines: Vec<Machine>,
     leases: Vec<Lease>,
@@ -34,6 +35,8 @@ pub struct Dump {
 pub struct Summary {
     /// Products.
     pub products: u64,
+    /// Policies.
+    pub policies: u64,
     /// Licenses.
     pub licenses: u64,
     /// Machines.
@@ -69,6 +72,7 @@ pub fn dump(tx: &dyn ReadTx) -> Result<Dump> {
         products: tx.products()?,
         admin_tokens: tx.admin_tokens()?,
         deny: tx.deny_entries()?,
+        policies: tx.policies(None)?,
         ..Dump::default()
     };
     let mut licenses = Vec::new();
@@ -113,6 +117,10 @@ pub fn restore(d: &Dump, tx: &mut dyn WriteTx) -> Result<()> {
     for p in &d.products {
         tx.put_product(p)?;
     }
+    // Before the licenses: a license read back resolves its policy.
+    for p in &d.policies {
+        tx.put_policy(p)?;
+    }
     for (l, hash) in &d.licenses {
         tx.insert_license(l, hash)?;
     }
@@ -154,6 +162,9 @@ pub fn summary(tx: &dyn ReadTx) -> Result<Summary> {
     for p in &d.products {
         add(&mut h, "product", p)?;
     }
+    for p in &d.policies {
+        add(&mut h, "policy", p)?;
+    }
     for (l, hash) in &d.licenses {
         add(&mut h, "license", l)?;
         h.update(hash);
@@ -180,6 +191,7 @@ pub fn summary(tx: &dyn ReadTx) -> Result<Summary> {
     let n = |len: usize| u64::try_from(len).unwrap_or(u64::MAX);
     Ok(Summary {
         products: n(d.products.len()),
+        policies: n(d.policies.len()),
         licenses: n(d.licenses.len()),
         machines: n(d.machines.len()),
         leases: n(d.leases.len()),

@@ -27,7 +27,7 @@ pub mod redb;
 use std::future::Future;
 
 use crate::core::CoreError;
-use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Product};
+use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Policy, Product};
 
 /// The id bytes of a stored record's hex id (every backend keys records by them).
 ///
@@ -171,6 +171,60 @@ pub trait ReadTx {
     /// # Errors
     /// As [`ReadTx::license`].
     fn deny_entries(&self) -> Result<Vec<DenyEntry>>;
+
+    /// A policy of a product, by name.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn policy(&self, product: &str, name: &str) -> Result<Option<Policy>>;
+
+    /// The policies of a product (of every product when `None`), by product and name.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn policies(&self, product: Option<&str>) -> Result<Vec<Policy>>;
+}
+
+/// A license read from storage, with its effective terms put in from its policy as `tx`
+/// has it (`core::policies::effective`): every backend's license reads go through here,
+/// so that no rule ever sees a license without them.
+///
+/// # Errors
+/// Storage errors; [`CoreError::Internal`] when the policy it names is gone (deleting a
+/// policy in use is refused, so that is a damaged database).
+pub fn resolve<T: ReadTx + ?Sized>(tx: &T, l: Option<License>) -> Result<Option<License>> {
+    let Some(mut l) = l else { return Ok(None) };
+    if let Some(name) = &l.policy {
+        let Some(p) = tx.policy(&l.product, name)? else {
+            tracing::error!(license = %l.id, policy = %name, "a license whose policy is gone");
+            return Err(CoreError::Internal);
+        };
+        let terms = crate::core::policies::effective(Some(&p.terms), &l.overrides);
+        l.set_terms(terms);
+    }
+    Ok(Some(l))
+}
+
+/// Runs a backend's listing `scan` with each license resolved (see [`resolve`]) before
+/// `visit` sees it.
+///
+/// # Errors
+/// Those of `scan` and of [`resolve`].
+pub fn resolve_each<T: ReadTx + ?Sized>(
+    tx: &T,
+    visit: &mut dyn FnMut(License) -> bool,
+    scan: impl FnOnce(&mut dyn FnMut(License) -> bool) -> Result<()>,
+) -> Result<()> {
+    let mut failed = None;
+    scan(&mut |l| match resolve(tx, Some(l)) {
+        Ok(Some(l)) => visit(l),
+        Ok(None) => true,
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    })?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// One write transaction: the reads of [`ReadTx`] inside it, and the writes.
@@ -218,6 +272,24 @@ pub trait WriteTx: ReadTx {
     /// # Errors
     /// As [`ReadTx::license`].
     fn remove_product(&mut self, name: &str) -> Result<()>;
+
+    /// Stores a policy (new or changed).
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn put_policy(&mut self, p: &Policy) -> Result<()>;
+
+    /// Deletes a policy.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn remove_policy(&mut self, product: &str, name: &str) -> Result<()>;
+
+    /// Whether any license is made from this policy.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn policy_in_use(&mut self, product: &str, name: &str) -> Result<bool>;
 
     /// Stores a machine (new, or checked in), under its license and fingerprint.
     ///

@@ -48,8 +48,8 @@ use serde::de::DeserializeOwned;
 use std::cell::{Cell, RefCell};
 
 use crate::core::CoreError;
-use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Product};
-use crate::storage::{Backend, ReadTx, WriteTx, stored_id};
+use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Policy, Product};
+use crate::storage::{Backend, ReadTx, WriteTx, resolve, resolve_each, stored_id};
 
 /// The schema version this build writes: migrations are the steps of [`MIGRATIONS`], each
 /// applied once, in order, in one transaction at start; a newer database is refused, so an
@@ -98,6 +98,20 @@ const MIGRATIONS: &[&str] = &[
     -- Version 3: scoped admin tokens and deny lists.
     CREATE TABLE admin_tokens (id BYTEA PRIMARY KEY, record JSONB NOT NULL);
     CREATE TABLE deny (id BYTEA PRIMARY KEY, record JSONB NOT NULL);
+",
+    "
+    -- Version 4: policies (issue 15).
+    -- License records may now name a policy and hold only the values
+    -- they override; a record written before holds every value and reads as overriding
+    -- them all, so no row is rewritten.
+    CREATE TABLE policies (
+        product TEXT NOT NULL,
+        name TEXT NOT NULL,
+        record JSONB NOT NULL,
+        PRIMARY KEY (product, name)
+    );
+    CREATE INDEX licenses_by_policy ON licenses (product, (record->>'policy'))
+        WHERE record ? 'policy';
 ",
 ];
 
@@ -369,7 +383,7 @@ const JSONB: Type = Type::JSONB;
 impl ReadTx for Tx<'_> {
     fn license(&self, id: &[u8; 16]) -> Result<Option<License>, CoreError> {
         let sql = format!("SELECT record FROM licenses WHERE id = $1{}", self.lock());
-        self.record(&sql, &[(&id.as_slice(), BYTEA)])
+        resolve(self, self.record(&sql, &[(&id.as_slice(), BYTEA)])?)
     }
 
     fn license_by_key_hash(&self, hash: &[u8; 32]) -> Result<Option<License>, CoreError> {
@@ -377,7 +391,7 @@ impl ReadTx for Tx<'_> {
             "SELECT record FROM licenses WHERE key_hash = $1{}",
             self.lock()
         );
-        self.record(&sql, &[(&hash.as_slice(), BYTEA)])
+        resolve(self, self.record(&sql, &[(&hash.as_slice(), BYTEA)])?)
     }
 
     fn licenses_after(
@@ -385,21 +399,40 @@ impl ReadTx for Tx<'_> {
         after: Option<&[u8; 16]>,
         visit: &mut dyn FnMut(License) -> bool,
     ) -> Result<(), CoreError> {
-        let mut last: Vec<u8> = after.map_or_else(Vec::new, |a| a.to_vec());
-        loop {
-            let rows = self.query(
-                "SELECT id, record FROM licenses WHERE id > $1 ORDER BY id LIMIT $2",
-                &[(&last.as_slice(), BYTEA), (&PAGE, INT8)],
-            )?;
-            for row in &rows {
-                last = row.try_get(0).map_err(|e| self.fail(&e))?;
-                if !visit(self.json(row, 1)?) {
+        resolve_each(self, visit, |visit| {
+            let mut last: Vec<u8> = after.map_or_else(Vec::new, |a| a.to_vec());
+            loop {
+                let rows = self.query(
+                    "SELECT id, record FROM licenses WHERE id > $1 ORDER BY id LIMIT $2",
+                    &[(&last.as_slice(), BYTEA), (&PAGE, INT8)],
+                )?;
+                for row in &rows {
+                    last = row.try_get(0).map_err(|e| self.fail(&e))?;
+                    if !visit(self.json(row, 1)?) {
+                        return Ok(());
+                    }
+                }
+                if i64::try_from(rows.len()).map_or(true, |n| n < PAGE) {
                     return Ok(());
                 }
             }
-            if i64::try_from(rows.len()).map_or(true, |n| n < PAGE) {
-                return Ok(());
-            }
+        })
+    }
+
+    fn policy(&self, product: &str, name: &str) -> Result<Option<Policy>, CoreError> {
+        self.record(
+            "SELECT record FROM policies WHERE product = $1 AND name = $2",
+            &[(&product, TEXT), (&name, TEXT)],
+        )
+    }
+
+    fn policies(&self, product: Option<&str>) -> Result<Vec<Policy>, CoreError> {
+        match product {
+            Some(p) => self.records(
+                "SELECT record FROM policies WHERE product = $1 ORDER BY product, name",
+                &[(&p, TEXT)],
+            ),
+            None => self.records("SELECT record FROM policies ORDER BY product, name", &[]),
         }
     }
 
@@ -622,6 +655,31 @@ impl WriteTx for Tx<'_> {
     fn remove_product(&mut self, name: &str) -> Result<(), CoreError> {
         self.execute("DELETE FROM products WHERE name = $1", &[(&name, TEXT)])?;
         Ok(())
+    }
+
+    fn put_policy(&mut self, p: &Policy) -> Result<(), CoreError> {
+        self.execute(
+            "INSERT INTO policies (product, name, record) VALUES ($1, $2, $3)
+             ON CONFLICT (product, name) DO UPDATE SET record = excluded.record",
+            &[(&p.product, TEXT), (&p.name, TEXT), (&Json(p), JSONB)],
+        )?;
+        Ok(())
+    }
+
+    fn remove_policy(&mut self, product: &str, name: &str) -> Result<(), CoreError> {
+        self.execute(
+            "DELETE FROM policies WHERE product = $1 AND name = $2",
+            &[(&product, TEXT), (&name, TEXT)],
+        )?;
+        Ok(())
+    }
+
+    fn policy_in_use(&mut self, product: &str, name: &str) -> Result<bool, CoreError> {
+        Ok(self.count(
+            "SELECT count(*) FROM (SELECT 1 FROM licenses
+              WHERE product = $1 AND record ? 'policy' AND record->>'policy' = $2 LIMIT 1) l",
+            &[(&product, TEXT), (&name, TEXT)],
+        )? > 0)
     }
 
     fn put_machine(&mut self, m: &Machine) -> Result<(), CoreError> {

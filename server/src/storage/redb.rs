@@ -21,8 +21,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::CoreError;
-use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Product};
-use crate::storage::{Backend, ReadTx, WriteTx, stored_id};
+use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Policy, Product};
+use crate::storage::{Backend, ReadTx, WriteTx, resolve, resolve_each, stored_id};
 
 /// redb's page cache when none is set: redb's own default is 1 GiB, and the cache fills
 /// with the pages of every license asked about, so the server's memory followed the number
@@ -44,13 +44,19 @@ pub const FILE_NAME: &str = "licet.redb";
 ///
 /// Versions: 1, the first; 2, `seats` and `license_leases` keyed by the lease's creation
 /// time before its id (see [`lease_key`]); 3, the same layout, with the leases that versions
-/// up to 2 left behind when a license was deleted removed (see [`migrate_2_to_3`]).
-pub const SCHEMA_VERSION: u64 = 3;
+/// up to 2 left behind when a license was deleted removed (see [`migrate_2_to_3`]); 4, the
+/// `policies` table, and license records that may name a policy and hold only the values
+/// they override (a version 3 record holds every value, and reads as overriding them all:
+/// its answers unchanged, so the step rewrites nothing; the bump keeps a version 3 binary
+/// from misreading a record that leaves values to its policy).
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// `meta`: settings of the database itself (`schema_version`, `admin_token_sha256`).
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// `products`: name → Product (JSON).
 pub const PRODUCTS: TableDefinition<&str, &[u8]> = TableDefinition::new("products");
+/// `policies`: [`policy_key`] → Policy (JSON).
+pub const POLICIES: TableDefinition<&str, &[u8]> = TableDefinition::new("policies");
 /// `licenses`: id (16 bytes) → License (JSON).
 pub const LICENSES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("licenses");
 /// `license_keys`: SHA-256 of the license token's binary form → license id.
@@ -136,6 +142,7 @@ pub use licet_verifier::unhex;
 pub struct Tx<'t> {
     meta: redb::Table<'t, &'static str, &'static [u8]>,
     products: redb::Table<'t, &'static str, &'static [u8]>,
+    policies: redb::Table<'t, &'static str, &'static [u8]>,
     licenses: redb::Table<'t, &'static [u8], &'static [u8]>,
     license_keys: redb::Table<'t, &'static [u8], &'static [u8]>,
     machines: redb::Table<'t, &'static [u8], &'static [u8]>,
@@ -145,6 +152,48 @@ pub struct Tx<'t> {
     license_leases: redb::Table<'t, &'static [u8], ()>,
     admin_tokens: redb::Table<'t, &'static [u8], &'static [u8]>,
     deny: redb::Table<'t, &'static [u8], &'static [u8]>,
+}
+
+/// The key of a policy: its product's name, NUL, its name. Policy names hold no NUL
+/// (`core::policies::check_name`), so the last NUL splits a key in one way only.
+fn policy_key(product: &str, name: &str) -> String {
+    format!("{product}\0{name}")
+}
+
+fn policy(
+    t: &impl ReadableTable<&'static str, Bytes>,
+    product: &str,
+    name: &str,
+) -> Result<Option<Policy>, CoreError> {
+    get_named(t, &policy_key(product, name))
+}
+
+/// The policies of `product` (all when `None`), by product and name.
+fn policies(
+    t: &impl ReadableTable<&'static str, Bytes>,
+    product: Option<&str>,
+) -> Result<Vec<Policy>, CoreError> {
+    let mut out = Vec::new();
+    let prefix = product.map(|p| format!("{p}\0"));
+    let range = match &prefix {
+        Some(lo) => t.range::<&str>(lo.as_str()..)?,
+        None => t.range::<&str>(..)?,
+    };
+    for item in range {
+        let (k, v) = item?;
+        if prefix
+            .as_ref()
+            .is_some_and(|p| !k.value().starts_with(p.as_str()))
+        {
+            break;
+        }
+        let p: Policy = decode(v.value())?;
+        // A product whose name has a NUL may share the prefix: the record says.
+        if product.is_none_or(|name| p.product == name) {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 /// The key of a machine: license id (16) ‖ fingerprint (32).
@@ -340,11 +389,14 @@ fn leases_after(
 
 impl ReadTx for Tx<'_> {
     fn license(&self, id: &[u8; 16]) -> Result<Option<License>, CoreError> {
-        get_record(&self.licenses, id.as_slice())
+        resolve(self, get_record(&self.licenses, id.as_slice())?)
     }
 
     fn license_by_key_hash(&self, hash: &[u8; 32]) -> Result<Option<License>, CoreError> {
-        license_by_hash(&self.license_keys, &self.licenses, hash)
+        resolve(
+            self,
+            license_by_hash(&self.license_keys, &self.licenses, hash)?,
+        )
     }
 
     fn licenses_after(
@@ -352,7 +404,15 @@ impl ReadTx for Tx<'_> {
         after: Option<&[u8; 16]>,
         visit: &mut dyn FnMut(License) -> bool,
     ) -> Result<(), CoreError> {
-        licenses_after(&self.licenses, after, visit)
+        resolve_each(self, visit, |v| licenses_after(&self.licenses, after, v))
+    }
+
+    fn policy(&self, product: &str, name: &str) -> Result<Option<Policy>, CoreError> {
+        policy(&self.policies, product, name)
+    }
+
+    fn policies(&self, product: Option<&str>) -> Result<Vec<Policy>, CoreError> {
+        policies(&self.policies, product)
     }
 
     fn license_count(&self) -> Result<u64, CoreError> {
@@ -511,6 +571,32 @@ impl WriteTx for Tx<'_> {
     fn remove_product(&mut self, name: &str) -> Result<(), CoreError> {
         self.products.remove(name)?;
         Ok(())
+    }
+
+    fn put_policy(&mut self, p: &Policy) -> Result<(), CoreError> {
+        self.policies.insert(
+            policy_key(&p.product, &p.name).as_str(),
+            encode(p)?.as_slice(),
+        )?;
+        Ok(())
+    }
+
+    fn remove_policy(&mut self, product: &str, name: &str) -> Result<(), CoreError> {
+        self.policies.remove(policy_key(product, name).as_str())?;
+        Ok(())
+    }
+
+    /// A scan of every license record (no index by policy: an admin's deletion is rare,
+    /// and the file's licenses are read from pages in memory).
+    fn policy_in_use(&mut self, product: &str, name: &str) -> Result<bool, CoreError> {
+        for item in self.licenses.iter()? {
+            let (_, v) = item?;
+            let l: License = decode(v.value())?;
+            if l.product == product && l.policy.as_deref() == Some(name) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn put_machine(&mut self, m: &Machine) -> Result<(), CoreError> {
@@ -1037,6 +1123,7 @@ impl Store {
         let w = copy.begin_write()?;
         copy_table(&snap, &w, META)?;
         copy_table(&snap, &w, PRODUCTS)?;
+        copy_table(&snap, &w, POLICIES)?;
         copy_table(&snap, &w, LICENSES)?;
         copy_table(&snap, &w, LICENSE_KEYS)?;
         copy_table(&snap, &w, MACHINES)?;
@@ -1167,6 +1254,7 @@ fn open_tx(w: &redb::WriteTransaction) -> Result<Tx<'_>, redb::TableError> {
     Ok(Tx {
         meta: w.open_table(META)?,
         products: w.open_table(PRODUCTS)?,
+        policies: w.open_table(POLICIES)?,
         licenses: w.open_table(LICENSES)?,
         license_keys: w.open_table(LICENSE_KEYS)?,
         machines: w.open_table(MACHINES)?,
@@ -1364,6 +1452,9 @@ fn migrate(db: &Database) -> Result<(), String> {
                     match step {
                         1 => migrate_1_to_2(&w).map_err(|e| e.to_string())?,
                         2 => migrate_2_to_3(&w).map_err(|e| e.to_string())?,
+                        // The `policies` table is made by `open_tx` below; the records read
+                        // as they are (see SCHEMA_VERSION).
+                        3 => {}
                         _ => return Err(format!("no migration from schema version {step}")),
                     }
                 }
@@ -1505,14 +1596,20 @@ impl Snapshot {
 
 impl ReadTx for Snapshot {
     fn license(&self, id: &[u8; 16]) -> Result<Option<License>, CoreError> {
-        get_record(&self.txn.open_table(LICENSES)?, id.as_slice())
+        resolve(
+            self,
+            get_record(&self.txn.open_table(LICENSES)?, id.as_slice())?,
+        )
     }
 
     fn license_by_key_hash(&self, hash: &[u8; 32]) -> Result<Option<License>, CoreError> {
-        license_by_hash(
-            &self.txn.open_table(LICENSE_KEYS)?,
-            &self.txn.open_table(LICENSES)?,
-            hash,
+        resolve(
+            self,
+            license_by_hash(
+                &self.txn.open_table(LICENSE_KEYS)?,
+                &self.txn.open_table(LICENSES)?,
+                hash,
+            )?,
         )
     }
 
@@ -1521,7 +1618,26 @@ impl ReadTx for Snapshot {
         after: Option<&[u8; 16]>,
         visit: &mut dyn FnMut(License) -> bool,
     ) -> Result<(), CoreError> {
-        licenses_after(&self.txn.open_table(LICENSES)?, after, visit)
+        let t = self.txn.open_table(LICENSES)?;
+        resolve_each(self, visit, |v| licenses_after(&t, after, v))
+    }
+
+    fn policy(&self, product: &str, name: &str) -> Result<Option<Policy>, CoreError> {
+        // A snapshot of a file no policy was ever written to (opened read-only by a tool)
+        // has no table: no policies.
+        match self.txn.open_table(POLICIES) {
+            Ok(t) => policy(&t, product, name),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn policies(&self, product: Option<&str>) -> Result<Vec<Policy>, CoreError> {
+        match self.txn.open_table(POLICIES) {
+            Ok(t) => policies(&t, product),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn license_count(&self) -> Result<u64, CoreError> {
@@ -1653,6 +1769,12 @@ mod tests {
             id: licet_verifier::hex(id),
             key: String::new(),
             product: "p".into(),
+            policy: None,
+            overrides: crate::model::Overrides {
+                max_leases: Some(Some(5)),
+                check_in_interval: Some(86_400),
+                ..Default::default()
+            },
             license_type: None,
             status: crate::model::Status::Active,
             features: Vec::new(),
