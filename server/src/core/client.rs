@@ -394,6 +394,7 @@ async fn machine_of<B: Backend>(
         })?
         .claims;
     let verified = signer
+        .keys()
         .keyring
         .verify(
             &token,

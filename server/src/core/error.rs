@@ -71,6 +71,30 @@ pub enum CoreError {
     },
     /// `GET /readyz`: the database did not answer a read in time.
     NotReady,
+    /// No published signing key has this kid.
+    SigningKeyUnknown(String),
+    /// The signing key named is the current one, which cannot be retired.
+    SigningKeyCurrent(String),
+    /// An endorsement that does not fit the key, the root, or the time.
+    EndorsementRefused(String),
+    /// The server signs with a fixed `--signing-key`, so it cannot rotate.
+    SigningKeyFixed,
+}
+
+impl From<crate::keystore::KeyError> for CoreError {
+    fn from(e: crate::keystore::KeyError) -> Self {
+        use crate::keystore::KeyError;
+        match e {
+            KeyError::Unknown(kid) => CoreError::SigningKeyUnknown(kid),
+            KeyError::Current(kid) => CoreError::SigningKeyCurrent(kid),
+            KeyError::Endorsement(m) => CoreError::EndorsementRefused(m),
+            KeyError::Fixed => CoreError::SigningKeyFixed,
+            KeyError::Files(m) => {
+                tracing::error!(error = %m, "the key directory");
+                CoreError::Internal
+            }
+        }
+    }
 }
 
 impl CoreError {
@@ -101,6 +125,10 @@ impl CoreError {
             CoreError::Internal => "INTERNAL",
             CoreError::RateLimited { .. } => "RATE_LIMITED",
             CoreError::NotReady => "NOT_READY",
+            CoreError::SigningKeyUnknown(_) => "SIGNING_KEY_UNKNOWN",
+            CoreError::SigningKeyCurrent(_) => "SIGNING_KEY_CURRENT",
+            CoreError::EndorsementRefused(_) => "ENDORSEMENT_REFUSED",
+            CoreError::SigningKeyFixed => "SIGNING_KEY_FIXED",
         }
     }
 
@@ -139,6 +167,10 @@ impl CoreError {
                 "too many requests from this address or for this license key; retry after {retry_after} s (the Retry-After header)"
             ),
             CoreError::NotReady => "the database did not answer a read in time; this server should get no traffic until GET /readyz answers 200".into(),
+            e @ (CoreError::SigningKeyUnknown(_)
+            | CoreError::SigningKeyCurrent(_)
+            | CoreError::EndorsementRefused(_)
+            | CoreError::SigningKeyFixed) => crate::keystore::KeyError::from(e.clone()).to_string(),
         }
     }
 

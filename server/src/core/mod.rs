@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod client;
 pub mod error;
+pub mod keys;
 pub mod leases;
 pub mod revocations;
 

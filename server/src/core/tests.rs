@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use licet::SigningKey;
-use licet_verifier::Keyring;
 
 use crate::core::admin::{self, NewLicense};
 use crate::core::client::{self, Activate, MachineRef};
@@ -30,12 +29,7 @@ struct Fixture<B> {
 fn signer() -> Arc<Signer> {
     let key = SigningKey::generate_ed25519().expect("key");
     let signature_pem = key.public_pem();
-    let keyring = Keyring::from_pem(&signature_pem).expect("keyring");
-    Arc::new(Signer {
-        key,
-        signature_pem,
-        keyring,
-    })
+    Arc::new(Signer::fixed(key, signature_pem).expect("signer"))
 }
 
 /// A fresh redb database of the server's own backend (`crate::store`) in a temporary
@@ -537,7 +531,7 @@ async fn the_revocation_list_names_revoked_licenses_and_its_sequence_only_grows<
     let (empty, first) = revocations::current(&t.store, &t.signer, T0)
         .await
         .expect("list");
-    let list = licet_verifier::RevocationList::verify_pem(&t.signer.keyring, &empty, None)
+    let list = licet_verifier::RevocationList::verify_pem(&t.signer.keys().keyring, &empty, None)
         .expect("a list the server's own keys verify");
     assert!(list.licenses.is_empty());
     // Unchanged: the same signed list, the same sequence.
@@ -553,11 +547,13 @@ async fn the_revocation_list_names_revoked_licenses_and_its_sequence_only_grows<
         .await
         .expect("list");
     assert!(second > first, "a new list gets a higher sequence");
-    let list = licet_verifier::RevocationList::verify_pem(&t.signer.keyring, &pem, Some(first))
-        .expect("newer than the last one seen");
+    let list =
+        licet_verifier::RevocationList::verify_pem(&t.signer.keys().keyring, &pem, Some(first))
+            .expect("newer than the last one seen");
     let revoked = |l: &License| {
         let claims = t
             .signer
+            .keys()
             .keyring
             .verify(
                 &l.key,
@@ -571,7 +567,7 @@ async fn the_revocation_list_names_revoked_licenses_and_its_sequence_only_grows<
     assert_eq!(revoked(&b), Ok(()));
     // The older list is refused by an application that saw the newer one.
     assert_eq!(
-        licet_verifier::RevocationList::verify_pem(&t.signer.keyring, &empty, Some(second))
+        licet_verifier::RevocationList::verify_pem(&t.signer.keys().keyring, &empty, Some(second))
             .map(|l| l.sequence)
             .map_err(|e| e.code()),
         Err("REVOCATIONS_STALE")

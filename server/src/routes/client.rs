@@ -22,7 +22,7 @@ use crate::state::AppState;
 pub async fn signature_pem(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/x-pem-file")],
-        s.signer.signature_pem.clone(),
+        s.signer.keys().signature_pem.clone(),
     )
 }
 

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod keys;
 pub mod leases;
 
 use serde::{Deserialize, Deserializer, Serializer};

@@ -237,6 +237,18 @@ pub trait WriteTx: ReadTx {
     /// # Errors
     /// As [`ReadTx::license`].
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
+
+    /// Stores a license under a new key (re-issued): the index then finds it by
+    /// `new_hash` only, and the key whose hash is `old_hash` names nothing.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn rekey_license(
+        &mut self,
+        l: &License,
+        old_hash: &[u8; 32],
+        new_hash: &[u8; 32],
+    ) -> Result<()>;
 }
 
 /// A storage backend: runs read jobs on snapshots and write jobs in durable transactions.
