@@ -340,7 +340,13 @@ impl KeyFiles {
         let mut entries: Vec<(String, String, Option<String>, Published)> = Vec::new();
         for name in names {
             let path = keys_dir.join(&name);
-            let text = Zeroizing::new(fs::read_to_string(&path).map_err(files(&path))?);
+            let text = match fs::read_to_string(&path) {
+                Ok(t) => Zeroizing::new(t),
+                // Gone since the listing: the key of a process that lost the race to make
+                // the first key, removed by it (it was never current nor published).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(files(&path)(e)),
+            };
             let (public, private) = if text.contains("PRIVATE KEY") {
                 let k = SigningKey::from_pem(&text, passphrase)
                     .map_err(|e| KeyError::Files(format!("{}: {e}", path.display())))?;
