@@ -24,7 +24,8 @@ pub fn status(e: &CoreError) -> StatusCode {
         ApiError::KeyExpired
         | ApiError::KeySuspended
         | ApiError::KeyRevoked
-        | ApiError::FingerprintMismatch => StatusCode::FORBIDDEN,
+        | ApiError::FingerprintMismatch
+        | ApiError::MachineLicenseMismatch => StatusCode::FORBIDDEN,
         ApiError::ActivationLimitReached { .. }
         | ApiError::LeaseLimitReached { .. }
         | ApiError::Conflict(_)
@@ -35,7 +36,7 @@ pub fn status(e: &CoreError) -> StatusCode {
         | ApiError::RequestInvalid(_)
         | ApiError::RequestTampered
         | ApiError::EndorsementRefused(_) => StatusCode::BAD_REQUEST,
-        ApiError::NonceReused => StatusCode::CONFLICT,
+        ApiError::NonceReused | ApiError::RequestReplayed { .. } => StatusCode::CONFLICT,
         ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
         ApiError::Timeout | ApiError::StorageUnavailable | ApiError::NotReady => {

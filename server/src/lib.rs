@@ -102,6 +102,7 @@ pub fn app(
         .route("/check-in", post(client::check_in))
         .route("/deactivate", post(client::deactivate))
         .route("/offline/activate", post(client::offline_activate))
+        .route("/offline/deactivate", post(client::offline_deactivate))
         .route("/revocations", get(client::revocations));
     let mut router = Router::new();
     if let Some(console) = console {

@@ -79,6 +79,14 @@ pub enum CoreError {
     EndorsementRefused(String),
     /// The server signs with a fixed `--signing-key`, so it cannot rotate.
     SigningKeyFixed,
+    /// An offline deactivation request whose machine token belongs to another license
+    /// than the request's license key.
+    MachineLicenseMismatch,
+    /// An offline deactivation request answered before: its nonce is recorded.
+    RequestReplayed {
+        /// When it was answered.
+        at: u64,
+    },
 }
 
 impl From<crate::keystore::KeyError> for CoreError {
@@ -129,6 +137,8 @@ impl CoreError {
             CoreError::SigningKeyCurrent(_) => "SIGNING_KEY_CURRENT",
             CoreError::EndorsementRefused(_) => "ENDORSEMENT_REFUSED",
             CoreError::SigningKeyFixed => "SIGNING_KEY_FIXED",
+            CoreError::MachineLicenseMismatch => "MACHINE_LICENSE_MISMATCH",
+            CoreError::RequestReplayed { .. } => "REQUEST_REPLAYED",
         }
     }
 
@@ -153,7 +163,11 @@ impl CoreError {
             CoreError::LeaseExpired => "this lease has expired; obtain a new lease".into(),
             CoreError::LeaseReleased => "this lease was released; obtain a new lease".into(),
             CoreError::RequestInvalid(m) => m.clone(),
-            CoreError::RequestTampered => "the activation request was changed after it was made (its digest does not match); make a new request with `licet offline request`".into(),
+            CoreError::RequestTampered => "the request was changed after it was made (its digest does not match); make a new request on the machine (`licet offline request`, or `licet offline deactivate` for a deactivation)".into(),
+            CoreError::MachineLicenseMismatch => "the machine token in this deactivation request belongs to another license than the request's license key; deactivate the machine with its own license".into(),
+            CoreError::RequestReplayed { at } => format!(
+                "this deactivation request was answered already (at {at}, seconds since 1970): its activation is free and nothing changed now; the receipt was the answer then"
+            ),
             CoreError::NonceReused => "this request's nonce already activated another machine; make a new request with `licet offline request` on the machine to activate".into(),
             CoreError::BadRequest(m) => m.clone(),
             CoreError::PayloadTooLarge => "the request body is too large".into(),

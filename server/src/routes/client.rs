@@ -229,6 +229,30 @@ pub async fn offline_activate(
     Ok(granted(&g, json!({"machine_token_file": file})))
 }
 
+/// `POST /v1/offline/deactivate`: the body is the request file of `licet offline
+/// deactivate` as it is. 200 with the signed receipt (`receipt`, a `LICET RECEIPT` PEM
+/// file) once the activation is free.
+pub async fn offline_deactivate(
+    State(s): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, WithSupport> {
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::RequestInvalid(
+            "the request is not UTF-8 text; send the file `licet offline deactivate` wrote, as it is"
+                .into(),
+        )
+        .with_support(None)
+    })?;
+    let r = rules::deactivate_offline(&s.store, &s.signer, text, s.now()).await?;
+    Ok(Json(json!({
+        "receipt": r.receipt,
+        "license_id": r.machine.license_id,
+        "machine_id": r.machine.id,
+        "fingerprint": r.machine.fingerprint,
+        "released_at": rfc3339(r.released_at),
+    })))
+}
+
 /// `POST /v1/check-in` body: the license key and fingerprint, or the machine token.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
