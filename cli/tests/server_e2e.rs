@@ -186,13 +186,16 @@ async fn vendor_keys_server_activation_offline_check() {
     server.wait().await.expect("clean stop");
 }
 
-/// `licet offline request` on two air-gapped machines, `licet offline respond --server` on
-/// the vendor's side, `licet offline import` back on each machine: the server counts the
-/// machines against the license's limit of one, and a replayed request gets the same
-/// machine.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offline_activation_through_the_server_is_counted() {
-    let mut sandbox = common::Sandbox::new();
+/// A vendor's sandbox: keys made by `licet keys generate --encrypt`, a server started with
+/// them, its base URL and an HTTP client.
+async fn vendor() -> (
+    common::Sandbox,
+    licet_server::Server,
+    tokio::sync::oneshot::Sender<()>,
+    String,
+    reqwest::Client,
+) {
+    let sandbox = common::Sandbox::new();
     let keys = sandbox.path("keys");
     let pass = [("LICET_KEY_PASSPHRASE", "correct horse battery")];
     sandbox
@@ -200,7 +203,16 @@ async fn offline_activation_through_the_server_is_counted() {
         .success();
     let (server, stop) = start(sandbox.root(), &keys).await;
     let base = format!("http://{}", server.addr);
-    let http = reqwest::Client::new();
+    (sandbox, server, stop, base, reqwest::Client::new())
+}
+
+/// `licet offline request` on two air-gapped machines, `licet offline respond --server` on
+/// the vendor's side, `licet offline import` back on each machine: the server counts the
+/// machines against the license's limit of one, and a replayed request gets the same
+/// machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_activation_through_the_server_is_counted() {
+    let (mut sandbox, server, stop, base, http) = vendor().await;
     let (st, _) = send(
         http.post(format!("{base}/v1/admin/products"))
             .bearer_auth(ADMIN)
@@ -389,15 +401,7 @@ fn deactivation_commands(base: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_deactivation_frees_the_activation_and_gives_a_receipt() {
-    let mut sandbox = common::Sandbox::new();
-    let keys = sandbox.path("keys");
-    let pass = [("LICET_KEY_PASSPHRASE", "correct horse battery")];
-    sandbox
-        .licet_env(&pass, "keys generate --encrypt --dir keys")
-        .success();
-    let (server, stop) = start(sandbox.root(), &keys).await;
-    let base = format!("http://{}", server.addr);
-    let http = reqwest::Client::new();
+    let (mut sandbox, server, stop, base, http) = vendor().await;
     let admin = |path: &str, body: Value| {
         http.post(format!("{base}/v1/admin{path}"))
             .bearer_auth(ADMIN)
@@ -414,7 +418,11 @@ async fn offline_deactivation_frees_the_activation_and_gives_a_receipt() {
     let id = lic["id"].as_str().expect("id").to_owned();
     sandbox.write("license.txt", lic["license_key"].as_str().expect("key"));
     sandbox.write("other.txt", other["license_key"].as_str().expect("key"));
-    std::fs::copy(keys.join("signature.pem"), sandbox.path("signature.pem")).expect("copy");
+    std::fs::copy(
+        sandbox.path("keys/signature.pem"),
+        sandbox.path("signature.pem"),
+    )
+    .expect("copy");
     let machines = || async {
         let (_, m) = send(
             http.get(format!("{base}/v1/admin/licenses/{id}/machines"))
