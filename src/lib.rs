@@ -118,7 +118,7 @@ impl fmt::Display for Error {
             Error::License(e) => write!(f, "{e}"),
             Error::Request { reason } => write!(f, "activation request cannot be used: {reason}"),
             Error::RequestTampered => f.write_str(
-                "activation request was changed after it was made (its digest does not match); make a new request with `licet offline request`",
+                "the request was changed after it was made (its digest does not match); make a new request on the machine (`licet offline request`, or `licet offline deactivate` for a deactivation)",
             ),
             Error::Fingerprint(e) => write!(f, "{e}"),
             Error::Policy { field, reason } => write!(f, "{field} {reason}"),
@@ -274,6 +274,16 @@ pub fn sign_revocations(
         }));
     }
     Ok(bytes)
+}
+
+/// Signs a deactivation receipt with `key` (`docs/token-format.md` §13.3): the binary
+/// form; [`licet_verifier::receipt::to_pem`] gives the file form. `receipt.kid` is ignored
+/// (the envelope names `key`).
+///
+/// # Errors
+/// [`Error::Claims`] for an issuer out of bounds; [`Error::Key`] when signing fails.
+pub fn sign_receipt(receipt: &licet_verifier::Receipt, key: &SigningKey) -> Result<Vec<u8>, Error> {
+    sign_payload(&receipt.to_payload()?, key, |key, msg| key.sign(msg))
 }
 
 /// How many bytes larger than its license a machine or lease token can be

@@ -99,16 +99,7 @@ impl Request {
     /// [`Error::Request`] when it is not a request of this version,
     /// [`Error::RequestTampered`] when its digest does not match its fields.
     pub fn parse(text: &str) -> Result<Request, Error> {
-        if text.len() > MAX_REQUEST_BYTES {
-            return Err(Error::Request {
-                reason: format!(
-                    "the file is larger than any request ({MAX_REQUEST_BYTES} bytes at most)"
-                ),
-            });
-        }
-        let r: Request = serde_json::from_str(text).map_err(|e| Error::Request {
-            reason: format!("not a licet activation request ({e})"),
-        })?;
+        let r: Request = read_json(text, "not a licet activation request")?;
         if r.licet_request != REQUEST_VERSION {
             return Err(Error::Request {
                 reason: format!(
@@ -142,6 +133,164 @@ impl Request {
             reason: "nonce is not 32 hex digits".into(),
         })
     }
+}
+
+/// The deactivation request format version.
+pub const DEACTIVATION_VERSION: u32 = 1;
+/// The name of the machine token file an application keeps in its store folder.
+pub const MACHINE_TOKEN_FILE: &str = "machine.lic";
+
+/// A deactivation request, as written to the file `licet offline deactivate` makes on the
+/// machine being retired, for the vendor's server (`licet offline release`).
+///
+/// Like [`Request`], JSON the customer can read, with a SHA-256 digest over the fields so
+/// that an edited or damaged request is refused. The machine token inside is signed by
+/// the vendor: it names the activation to free, and cannot be made up. The digest becomes
+/// part of the receipt, which so names the one request it answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deactivation {
+    /// Always [`DEACTIVATION_VERSION`].
+    pub licet_deactivation: u32,
+    /// The license key (text form).
+    pub license: String,
+    /// The machine token that was stored on the machine (text form).
+    pub machine_token: String,
+    /// 16 random bytes, hex: this request's own id, so that a replay is recognised.
+    pub nonce: String,
+    /// When the request was made (and the token removed), seconds since 1970.
+    pub created_at: u64,
+    /// SHA-256 over the fields above, hex (see [`Deactivation::digest_of`]).
+    pub digest: String,
+}
+
+impl Deactivation {
+    /// Makes a deactivation request for `machine_token` of `license`.
+    ///
+    /// # Errors
+    /// [`Error::Key`] when no random nonce can be drawn.
+    pub fn new(license: &str, machine_token: &str, now: u64) -> Result<Deactivation, Error> {
+        let mut d = Deactivation {
+            licet_deactivation: DEACTIVATION_VERSION,
+            license: text_form(license),
+            machine_token: text_form(machine_token),
+            nonce: hex(&crate::new_id()?),
+            created_at: now,
+            digest: String::new(),
+        };
+        d.digest = d.digest_of();
+        Ok(d)
+    }
+
+    /// The digest of the fields: SHA-256 over `licet-deactivation-v1` and each field as
+    /// `name=value`, one per line, in the order of the struct.
+    pub fn digest_of(&self) -> String {
+        let text = format!(
+            "licet-deactivation-v1\nlicet_deactivation={}\nlicense={}\nmachine_token={}\nnonce={}\ncreated_at={}\n",
+            self.licet_deactivation, self.license, self.machine_token, self.nonce, self.created_at
+        );
+        hex(&Sha256::digest(text.as_bytes()))
+    }
+
+    /// The request as pretty JSON, for the request file.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// Reads a deactivation request file and checks it is whole and unedited.
+    ///
+    /// # Errors
+    /// [`Error::Request`] when it is not a deactivation request of this version,
+    /// [`Error::RequestTampered`] when its digest does not match its fields.
+    pub fn parse(text: &str) -> Result<Deactivation, Error> {
+        let d: Deactivation = read_json(
+            text,
+            "not a licet deactivation request (send the file `licet offline deactivate` wrote)",
+        )?;
+        if d.licet_deactivation != DEACTIVATION_VERSION {
+            return Err(Error::Request {
+                reason: format!(
+                    "deactivation request version {} is not supported (expected {DEACTIVATION_VERSION})",
+                    d.licet_deactivation
+                ),
+            });
+        }
+        if !crate::ct_eq(d.digest.as_bytes(), d.digest_of().as_bytes()) {
+            return Err(Error::RequestTampered);
+        }
+        Ok(d)
+    }
+
+    /// The nonce as bytes.
+    ///
+    /// # Errors
+    /// [`Error::Request`] when it is not 32 hex digits.
+    pub fn nonce_bytes(&self) -> Result<[u8; 16], Error> {
+        unhex(&self.nonce).ok_or_else(|| Error::Request {
+            reason: "nonce is not 32 hex digits".into(),
+        })
+    }
+
+    /// The digest as bytes (what a receipt names).
+    ///
+    /// # Errors
+    /// [`Error::Request`] when it is not 64 hex digits.
+    pub fn digest_bytes(&self) -> Result<[u8; 32], Error> {
+        unhex(&self.digest).ok_or_else(|| Error::Request {
+            reason: "digest is not 64 hex digits".into(),
+        })
+    }
+}
+
+/// Removes the stored machine token of `product` (written by [`store_machine_token`]);
+/// returns its path, or `None` when there was none.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn remove_machine_token(product: &str) -> Result<Option<PathBuf>, Error> {
+    let path = licet_app::store_dir(product)
+        .map_err(app_io)?
+        .join(MACHINE_TOKEN_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(Some(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Io {
+            path,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Reads the stored machine token of `product`, or `None` when there is none.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn stored_machine_token(product: &str) -> Result<Option<String>, Error> {
+    let path = licet_app::store_dir(product)
+        .map_err(app_io)?
+        .join(MACHINE_TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Io {
+            path,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// A request file's JSON, its size checked first; `what` says what it is not.
+fn read_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, Error> {
+    if text.len() > MAX_REQUEST_BYTES {
+        return Err(Error::Request {
+            reason: format!(
+                "the file is larger than any request ({MAX_REQUEST_BYTES} bytes at most)"
+            ),
+        });
+    }
+    serde_json::from_str(text).map_err(|e| Error::Request {
+        reason: format!("{what}: {e}"),
+    })
 }
 
 /// A license as its one-line text form, whichever form it was given in: the request is
@@ -237,7 +386,7 @@ pub fn store_machine_token(verified: &Verified, token_file_form: &str) -> Result
         path: dir.clone(),
         message: e.to_string(),
     })?;
-    let path = dir.join("machine.lic");
+    let path = dir.join(MACHINE_TOKEN_FILE);
     licet_app::write_file(&path, token_file_form.as_bytes(), 0o600).map_err(app_io)?;
     Ok(path)
 }

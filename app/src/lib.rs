@@ -26,4 +26,4 @@ pub mod store;
 
 pub use fingerprint::{Unavailable, fingerprint, fingerprint_of, machine_id};
 #[cfg(feature = "store")]
-pub use store::{Error, store_dir, write_file};
+pub use store::{Error, store_dir, write_file, write_file_new};

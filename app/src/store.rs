@@ -92,6 +92,21 @@ pub fn store_dir(product: &str) -> Result<PathBuf, Error> {
 /// # Errors
 /// [`Error::Io`].
 pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> {
+    write(path, contents, mode, true).map(|_| ())
+}
+
+/// As [`write_file`], but only when nothing is at `path` yet: returns `false`, and leaves
+/// the file there untouched, when one is. The check and the rename are one step (a hard
+/// link, which fails if the name exists), so of two processes creating the same file at
+/// once exactly one wins and the other reads what the winner wrote.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn write_file_new(path: &Path, contents: &[u8], mode: u32) -> Result<bool, Error> {
+    write(path, contents, mode, false)
+}
+
+fn write(path: &Path, contents: &[u8], mode: u32, replace: bool) -> Result<bool, Error> {
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -114,8 +129,17 @@ pub fn write_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), Error> 
     let mut tmp = builder.tempfile_in(parent).map_err(io(path))?;
     tmp.write_all(contents).map_err(io(path))?;
     tmp.as_file().sync_all().map_err(io(path))?;
-    tmp.persist(path).map_err(|e| io(path)(e.error))?;
-    sync_dir(parent).map_err(io(parent))
+    if replace {
+        tmp.persist(path).map_err(|e| io(path)(e.error))?;
+    } else {
+        match tmp.persist_noclobber(path) {
+            Ok(_) => {}
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+            Err(e) => return Err(io(path)(e.error)),
+        }
+    }
+    sync_dir(parent).map_err(io(parent))?;
+    Ok(true)
 }
 
 /// Makes a rename in `dir` durable.
@@ -163,5 +187,16 @@ mod tests {
                 "client.json".to_owned()
             ]
         );
+    }
+
+    #[test]
+    fn write_file_new_keeps_what_is_there() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("current");
+        assert!(write_file_new(&path, b"first", 0o600).expect("created"));
+        assert!(!write_file_new(&path, b"second", 0o600).expect("no error"));
+        assert_eq!(fs::read_to_string(&path).expect("read"), "first");
+        // Only the file: the loser's temporary file is gone.
+        assert_eq!(fs::read_dir(tmp.path()).expect("list").count(), 1);
     }
 }

@@ -407,6 +407,63 @@ pub enum OfflineCommand {
         #[arg(long)]
         json: bool,
     },
+    /// On the customer's machine being retired: remove its stored machine token and write a
+    /// deactivation request (the token, a nonce, the time) for the vendor's server
+    /// (`licet offline release`). The application on this machine is no longer activated.
+    Deactivate {
+        /// The license key (text, file, or - for stdin).
+        #[arg(long, value_name = "TOKEN|FILE")]
+        license: String,
+        /// Where to write the request (it is written before the token is removed).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace the --out file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a deactivation request to the licensing server, which frees the activation;
+    /// write the signed receipt it answers with (checked against the server's
+    /// signature.pem, or --pubkey) to --out, to keep as proof.
+    Release {
+        /// The licet-server (http://host:port) (POST /v1/offline/deactivate).
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The request file from `licet offline deactivate`.
+        #[arg(long, value_name = "FILE")]
+        request: PathBuf,
+        /// The vendor's public keys to check the receipt with (default: the server's
+        /// GET /signature.pem).
+        #[arg(long, value_name = "FILE")]
+        pubkey: Option<PathBuf>,
+        /// Where to write the receipt (a LICET RECEIPT PEM file).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace the --out file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a kept receipt: signed by the vendor's key, and (with --request) the answer to
+    /// that very deactivation request.
+    Receipt {
+        /// The receipt file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The vendor's public keys (signature.pem).
+        #[arg(long, value_name = "FILE")]
+        pubkey: PathBuf,
+        /// The deactivation request it must answer.
+        #[arg(long, value_name = "FILE")]
+        request: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// On the customer's machine: check the vendor's answer and store it for the application.
     Import {
         /// The machine token file from the vendor.

@@ -92,7 +92,7 @@ fn send(base: &str, path: &str, body: Option<String>) -> Result<(String, u16, St
 
 /// The server's code as the CLI's static code, for the codes an offline exchange meets.
 fn known_code(code: &str) -> &'static str {
-    const CODES: [&str; 10] = [
+    const CODES: [&str; 12] = [
         "KEY_INVALID",
         "KEY_EXPIRED",
         "KEY_SUSPENDED",
@@ -103,6 +103,8 @@ fn known_code(code: &str) -> &'static str {
         "NONCE_REUSED",
         "MACHINE_NOT_FOUND",
         "PAYLOAD_TOO_LARGE",
+        "MACHINE_LICENSE_MISMATCH",
+        "REQUEST_REPLAYED",
     ];
     CODES
         .into_iter()

@@ -186,13 +186,16 @@ async fn vendor_keys_server_activation_offline_check() {
     server.wait().await.expect("clean stop");
 }
 
-/// `licet offline request` on two air-gapped machines, `licet offline respond --server` on
-/// the vendor's side, `licet offline import` back on each machine: the server counts the
-/// machines against the license's limit of one, and a replayed request gets the same
-/// machine.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offline_activation_through_the_server_is_counted() {
-    let mut sandbox = common::Sandbox::new();
+/// A vendor's sandbox: keys made by `licet keys generate --encrypt`, a server started with
+/// them, its base URL and an HTTP client.
+async fn vendor() -> (
+    common::Sandbox,
+    licet_server::Server,
+    tokio::sync::oneshot::Sender<()>,
+    String,
+    reqwest::Client,
+) {
+    let sandbox = common::Sandbox::new();
     let keys = sandbox.path("keys");
     let pass = [("LICET_KEY_PASSPHRASE", "correct horse battery")];
     sandbox
@@ -200,7 +203,16 @@ async fn offline_activation_through_the_server_is_counted() {
         .success();
     let (server, stop) = start(sandbox.root(), &keys).await;
     let base = format!("http://{}", server.addr);
-    let http = reqwest::Client::new();
+    (sandbox, server, stop, base, reqwest::Client::new())
+}
+
+/// `licet offline request` on two air-gapped machines, `licet offline respond --server` on
+/// the vendor's side, `licet offline import` back on each machine: the server counts the
+/// machines against the license's limit of one, and a replayed request gets the same
+/// machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_activation_through_the_server_is_counted() {
+    let (mut sandbox, server, stop, base, http) = vendor().await;
     let (st, _) = send(
         http.post(format!("{base}/v1/admin/products"))
             .bearer_auth(ADMIN)
@@ -361,4 +373,139 @@ async fn a_server_with_an_endorsed_key_serves_what_a_root_pinning_application_ne
 
     let _ = stop.send(());
     server.wait().await.expect("clean stop");
+}
+
+/// The commands of `docs/offline-activation.md`'s section on giving an activation back,
+/// as the page writes them (the server's URL put in).
+fn deactivation_commands(base: &str) -> Vec<String> {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/offline-activation.md"
+    ))
+    .expect("the page");
+    let section = page
+        .split("## Giving an activation back")
+        .nth(1)
+        .expect("the section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("its sh block");
+    block
+        .lines()
+        .filter_map(|l| l.strip_prefix("licet "))
+        .map(|l| l.replace("https://licenses.example.com", base))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_deactivation_frees_the_activation_and_gives_a_receipt() {
+    let (mut sandbox, server, stop, base, http) = vendor().await;
+    let admin = |path: &str, body: Value| {
+        http.post(format!("{base}/v1/admin{path}"))
+            .bearer_auth(ADMIN)
+            .json(&body)
+    };
+    let (st, _) = send(admin("/products", json!({"name": "acme-studio-pro"}))).await;
+    assert_eq!(st, 201);
+    let (_, lic) = send(admin(
+        "/licenses",
+        json!({"product": "acme-studio-pro", "max_machines": 1}),
+    ))
+    .await;
+    let (_, other) = send(admin("/licenses", json!({"product": "acme-studio-pro"}))).await;
+    let id = lic["id"].as_str().expect("id").to_owned();
+    sandbox.write("license.txt", lic["license_key"].as_str().expect("key"));
+    sandbox.write("other.txt", other["license_key"].as_str().expect("key"));
+    std::fs::copy(
+        sandbox.path("keys/signature.pem"),
+        sandbox.path("signature.pem"),
+    )
+    .expect("copy");
+    let machines = || async {
+        let (_, m) = send(
+            http.get(format!("{base}/v1/admin/licenses/{id}/machines"))
+                .bearer_auth(ADMIN),
+        )
+        .await;
+        m["machines"].as_array().map_or(0, Vec::len)
+    };
+
+    // Activated through the server, as the section before shows.
+    sandbox.ok("offline request --license license.txt --name lab-1 --out request-1.json");
+    sandbox.ok(&format!(
+        "offline respond --server {base} --request request-1.json --out lab-1.lic"
+    ));
+    sandbox.ok("offline import lab-1.lic --pubkey signature.pem");
+    assert_eq!(machines().await, 1);
+
+    // The page's commands, as written.
+    let commands = deactivation_commands(&base);
+    assert_eq!(commands.len(), 3, "{commands:?}");
+    let said = sandbox.ok(&commands[0]);
+    assert!(said.contains("Removed"), "{said}");
+    sandbox.fails(
+        &commands[0].replace("--out deactivation.json", "--out again.json"),
+        1,
+        "NOT_ACTIVATED",
+    );
+    let said = sandbox.ok(&commands[1]);
+    assert!(said.contains("freed activation"), "{said}");
+    let said = sandbox.ok(&commands[2]);
+    assert!(said.starts_with("VALID receipt"), "{said}");
+    assert_eq!(machines().await, 0, "the activation is free");
+    let receipt = sandbox.read("receipt.pem");
+
+    // The freed activation is taken by another machine.
+    sandbox.set_machine_id("the-replacement-machine");
+    sandbox.ok("offline request --license license.txt --name lab-2 --out request-2.json");
+    sandbox.ok(&format!(
+        "offline respond --server {base} --request request-2.json --out lab-2.lic"
+    ));
+    assert_eq!(machines().await, 1);
+
+    // Refusals, each with its code, each changing nothing.
+    let release =
+        |req: &str| format!("offline release --server {base} --request {req} --out r.pem --force");
+    sandbox.fails(&release("deactivation.json"), 1, "REQUEST_REPLAYED");
+    let edited =
+        sandbox
+            .read("deactivation.json")
+            .replacen("\"created_at\": ", "\"created_at\": 1", 1);
+    sandbox.write("edited.json", &edited);
+    sandbox.fails(&release("edited.json"), 1, "REQUEST_TAMPERED");
+    // A machine of this license handed in under another license's key, digest made anew.
+    let token = sandbox.read("lab-2.lic");
+    let mixed =
+        licet::offline::Deactivation::new(&sandbox.read("other.txt"), &token, 1_900_000_000)
+            .expect("request");
+    sandbox.write("mixed.json", &mixed.to_json());
+    sandbox.fails(&release("mixed.json"), 1, "MACHINE_LICENSE_MISMATCH");
+    assert_eq!(machines().await, 1, "no refusal freed the new machine");
+    assert!(!sandbox.path("r.pem").exists(), "no receipt for a refusal");
+    // A receipt is checked against the request it answers.
+    sandbox.fails(
+        "offline receipt receipt.pem --pubkey signature.pem --request edited.json",
+        1,
+        "REQUEST_TAMPERED",
+    );
+    sandbox.fails(
+        "offline receipt receipt.pem --pubkey signature.pem --request mixed.json",
+        1,
+        "RECEIPT_MISMATCH",
+    );
+    // Checked with another vendor's keys, it proves nothing.
+    sandbox.ok("keys generate --dir stranger");
+    sandbox.fails(
+        "offline receipt receipt.pem --pubkey stranger/signature.pem",
+        1,
+        "KEY_UNKNOWN",
+    );
+    assert!(
+        receipt.starts_with("-----BEGIN LICET RECEIPT-----"),
+        "{receipt}"
+    );
+    let _ = stop.send(());
+    server.wait().await.expect("stops");
 }

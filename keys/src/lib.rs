@@ -395,6 +395,22 @@ pub fn public_spki_from_pem(pem: &str) -> Result<Vec<u8>, Error> {
     Ok(der)
 }
 
+/// The `PUBLIC KEY` PEM block of SubjectPublicKeyInfo DER, as [`SigningKey::public_pem`]
+/// writes it (for a public key held without its private key).
+///
+/// # Errors
+/// [`Error::InvalidKey`] when the DER is not a key licet accepts.
+pub fn public_pem_of_spki(der: &[u8]) -> Result<String, Error> {
+    licet_verifier::PublicKey::from_spki_der(der).map_err(|e| Error::InvalidKey {
+        reason: e.to_string(),
+    })?;
+    pkcs8::der::pem::encode_string("PUBLIC KEY", LineEnding::LF, der).map_err(|e| {
+        Error::InvalidKey {
+            reason: e.to_string(),
+        }
+    })
+}
+
 /// A repeatable generator for test keys and test signatures: never for real keys.
 pub fn test_rng(seed: u64) -> impl TryCryptoRng {
     rand::rngs::ChaCha20Rng::seed_from_u64(seed)

@@ -41,14 +41,16 @@ pub fn required_scope(method: &Method, route: &str) -> Scope {
         | "/licenses/{id}"
         | "/licenses/{id}/suspend"
         | "/licenses/{id}/reinstate"
-        | "/licenses/{id}/revoke" => Scope::LicensesWrite,
+        | "/licenses/{id}/revoke"
+        | "/licenses/{id}/reissue" => Scope::LicensesWrite,
         "/licenses/{id}/machines"
         | "/licenses/{id}/machines/{machine}"
         | "/licenses/{id}/leases/{lease}/release" => Scope::MachinesWrite,
         "/audit" if read => Scope::AuditRead,
         "/deny" if read => Scope::DenyRead,
         "/deny" | "/deny/{id}" => Scope::DenyWrite,
-        // `/backup` (every record and every token hash), `/tokens…`, and anything new.
+        // `/backup` (every record and every token hash), `/tokens…`, `/keys…` (what signs
+        // every token), and anything new.
         _ => Scope::Admin,
     }
 }

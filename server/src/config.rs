@@ -27,11 +27,15 @@ pub struct Config {
     /// more is kept for /healthz); with --database only.
     #[arg(long, env = "LICET_DATABASE_POOL", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub database_pool: u32,
-    /// Data directory (the database, and the generated signing key).
+    /// Data directory: the database, and the signing keys (keys/, current; rotate them
+    /// with `licet-server keys rotate`). With --database it holds only the keys, and
+    /// several processes share it.
     #[arg(long, env = "LICET_DATA", default_value = "licet-data")]
     pub data: PathBuf,
-    /// Signing key made with `licet keys generate` (encrypted keys: LICET_KEY_PASSPHRASE or
-    /// --passphrase-file). signature.pem beside it, if present, is what GET /signature.pem serves.
+    /// One fixed signing key made with `licet keys generate`, instead of the data
+    /// directory's rotating keys (encrypted keys: LICET_KEY_PASSPHRASE or
+    /// --passphrase-file). signature.pem beside it, if present, is what GET /signature.pem
+    /// serves.
     #[arg(long, env = "LICET_SIGNING_KEY", value_name = "FILE")]
     pub signing_key: Option<PathBuf>,
     /// File holding the signing key's passphrase (first line).

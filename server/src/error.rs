@@ -19,21 +19,26 @@ pub fn status(e: &CoreError) -> StatusCode {
         ApiError::KeyInvalid
         | ApiError::MachineNotFound
         | ApiError::LeaseInvalid
-        | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+        | ApiError::NotFound(_)
+        | ApiError::SigningKeyUnknown(_) => StatusCode::NOT_FOUND,
         ApiError::KeyExpired
         | ApiError::KeySuspended
         | ApiError::KeyRevoked
         | ApiError::FingerprintMismatch
         | ApiError::ScopeMissing { .. }
-        | ApiError::Denied => StatusCode::FORBIDDEN,
+        | ApiError::Denied
+        | ApiError::MachineLicenseMismatch => StatusCode::FORBIDDEN,
         ApiError::ActivationLimitReached { .. }
         | ApiError::LeaseLimitReached { .. }
-        | ApiError::Conflict(_) => StatusCode::CONFLICT,
+        | ApiError::Conflict(_)
+        | ApiError::SigningKeyCurrent(_)
+        | ApiError::SigningKeyFixed => StatusCode::CONFLICT,
         ApiError::LeaseExpired | ApiError::LeaseReleased => StatusCode::GONE,
-        ApiError::BadRequest(_) | ApiError::RequestInvalid(_) | ApiError::RequestTampered => {
-            StatusCode::BAD_REQUEST
-        }
-        ApiError::NonceReused => StatusCode::CONFLICT,
+        ApiError::BadRequest(_)
+        | ApiError::RequestInvalid(_)
+        | ApiError::RequestTampered
+        | ApiError::EndorsementRefused(_) => StatusCode::BAD_REQUEST,
+        ApiError::NonceReused | ApiError::RequestReplayed { .. } => StatusCode::CONFLICT,
         ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
         ApiError::Timeout | ApiError::StorageUnavailable | ApiError::NotReady => {

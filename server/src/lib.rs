@@ -11,6 +11,7 @@ pub mod core;
 pub mod denylist;
 pub mod error;
 pub mod extract;
+pub mod keystore;
 pub mod limit;
 pub mod listen;
 pub mod metrics;
@@ -107,7 +108,7 @@ pub fn app(
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/deny", post(deny::add).get(deny::list))
         .route("/deny/{id}", axum::routing::delete(deny::remove));
-    let admin_routes = leases::admin_routes(admin_routes).route_layer(
+    let admin_routes = routes::keys::admin_routes(leases::admin_routes(admin_routes)).route_layer(
         middleware::from_fn_with_state(state.clone(), auth::require_scope),
     );
     let client_routes = Router::new()
@@ -116,6 +117,7 @@ pub fn app(
         .route("/check-in", post(client::check_in))
         .route("/deactivate", post(client::deactivate))
         .route("/offline/activate", post(client::offline_activate))
+        .route("/offline/deactivate", post(client::offline_deactivate))
         .route("/revocations", get(client::revocations));
     let mut router = Router::new();
     if let Some(console) = console {
@@ -365,17 +367,15 @@ pub async fn start(
         .await
         .map_err(|e| e.to_string())?
         > 0;
-    let signer = load_signer(config, has_licenses)?;
+    let (signer, _) = load_signer(config, has_licenses)?;
     let (admin_token_sha256, generated_admin_token) =
         admin_token(&store, options.admin_token).await?;
     let console = if config.no_admin_console {
         None
     } else {
-        let secret = signer.key.to_pkcs8_pem().map_err(|e| {
-            format!("the signing key cannot be read for the admin console's session key: {e}")
-        })?;
+        let secret = console_secret(&signer)?;
         Some(Arc::new(console::Console::new(
-            secret.as_bytes(),
+            &secret,
             &admin_token_sha256,
             // Secure cookies when this process speaks TLS itself (--tls-cert), or its
             // embedder says clients reach it over TLS.
@@ -501,7 +501,13 @@ fn open_redb(config: &Config) -> Result<(Store, std::thread::JoinHandle<()>), St
     let cache_bytes = usize::try_from(config.cache_size)
         .unwrap_or(usize::MAX)
         .saturating_mul(1 << 20);
-    let key_beside = licet_keys::dir::KeyDir::new(&config.data).signing_key_path();
+    let legacy_key = licet_keys::dir::KeyDir::new(&config.data).signing_key_path();
+    let current = config.data.join(keystore::CURRENT);
+    let key_beside = if current.exists() {
+        current
+    } else {
+        legacy_key
+    };
     if config.signing_key.is_none() && key_beside.exists() {
         Store::open_existing_cached(&db, writer_config, cache_bytes).map_err(|e| match e {
             store::OpenError::Uninitialised(what) => format!(
@@ -692,11 +698,7 @@ pub fn init(config: &Config) -> Result<Initialised, String> {
         })
         .join()
         .map_err(|_| "connecting to PostgreSQL panicked".to_owned())??;
-        let keys = licet_keys::dir::KeyDir::new(&config.data);
-        let new_key = config.signing_key.is_none() && !keys.signing_key_path().exists();
-        if new_key {
-            load_signer(config, false)?;
-        }
+        let new_key = config.signing_key.is_none() && load_signer(config, false)?.1;
         return Ok(Initialised::Postgres { target, new_key });
     }
     let db = database_path(&config.data);
@@ -712,11 +714,7 @@ pub fn init(config: &Config) -> Result<Initialised, String> {
     };
     drop(store);
     writer.join().map_err(|_| "the writer thread panicked")?;
-    let keys = licet_keys::dir::KeyDir::new(&config.data);
-    let new_key = config.signing_key.is_none() && !keys.signing_key_path().exists();
-    if new_key {
-        load_signer(config, false)?;
-    }
+    let new_key = config.signing_key.is_none() && load_signer(config, false)?.1;
     Ok(Initialised::Created { new_key })
 }
 
@@ -797,61 +795,57 @@ fn connection_limits(config: &Config) -> listen::Limits {
     }
 }
 
-fn load_signer(config: &Config, has_licenses: bool) -> Result<Signer, String> {
-    let (key, signature_pem) = match &config.signing_key {
-        Some(path) => {
-            let pem = zeroize::Zeroizing::new(
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
-            );
-            let passphrase = if licet::SigningKey::pem_is_encrypted(&pem) {
-                Some(passphrase(config).ok_or_else(|| {
-                    format!(
-                        "{} is encrypted: set LICET_KEY_PASSPHRASE or --passphrase-file",
-                        path.display()
-                    )
-                })??)
-            } else {
-                None
-            };
-            let key = licet::SigningKey::from_pem(&pem, passphrase.as_ref().map(|p| p.as_bytes()))
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            let beside = path.with_file_name(licet_keys::dir::SIGNATURE_PEM);
-            let pem = match std::fs::read_to_string(&beside) {
-                Ok(text) => text,
-                Err(_) => key.public_pem(),
-            };
-            (key, pem)
-        }
-        None => {
-            let keys = licet_keys::dir::KeyDir::new(&config.data);
-            if !keys.signing_key_path().exists() {
-                // A restored database without its signing key: a new key would make every
-                // token already issued fail to check. Refuse, and say what to do.
-                if has_licenses {
-                    return Err(format!(
-                        "{} is missing but the database already holds licenses signed by it; restore signing-key.pem from your backup, or pass --signing-key",
-                        keys.signing_key_path().display()
-                    ));
-                }
-                let key = licet::SigningKey::generate_ed25519().map_err(|e| e.to_string())?;
-                keys.create(&key, None, false).map_err(|e| e.to_string())?;
-                tracing::info!(kid = %licet_verifier::hex(key.kid()), path = %keys.signing_key_path().display(), "generated a new Ed25519 signing key");
-            }
-            let key = keys.signing_key(None).map_err(|e| e.to_string())?;
-            let pem = keys.signature_pem().unwrap_or_else(|_| key.public_pem());
-            (key, pem)
-        }
-    };
-    let keyring = licet_verifier::Keyring::from_pem(&signature_pem)
-        .map_err(|e| format!("signature.pem: {e}"))?;
-    if keyring.get(key.kid()).is_none() {
-        return Err("signature.pem beside the signing key does not hold its public key; run `licet keys public` and add it".into());
+/// The key material of the admin console's sessions: with a key directory, a secret of
+/// its own there (a rotation signs no one out); with a fixed `--signing-key`, that key, as
+/// before.
+fn console_secret(signer: &Signer) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+    match signer.files() {
+        Ok(files) => files.session_secret().map_err(|e| e.to_string()),
+        Err(_) => signer
+            .keys()
+            .key
+            .to_pkcs8_pem()
+            .map(|p| zeroize::Zeroizing::new(p.as_bytes().to_vec()))
+            .map_err(|e| {
+                format!("the signing key cannot be read for the admin console's session key: {e}")
+            }),
     }
-    Ok(Signer {
-        key,
-        signature_pem,
-        keyring,
-    })
+}
+
+/// The signer: a fixed `--signing-key` (with the `signature.pem` beside it), or the data
+/// directory's keys ([`keystore::KeyFiles`]), migrated from the older single-key layout or
+/// generated on first start. Returns whether a key was generated.
+fn load_signer(config: &Config, has_licenses: bool) -> Result<(Signer, bool), String> {
+    let Some(path) = &config.signing_key else {
+        let files = keystore::KeyFiles::new(&config.data);
+        let passphrase = passphrase(config).transpose()?;
+        let new_key = files
+            .prepare(passphrase.as_ref().map(|p| p.as_bytes()), has_licenses)
+            .map_err(|e| e.to_string())?;
+        let signer = Signer::from_files(files, passphrase).map_err(|e| e.to_string())?;
+        return Ok((signer, new_key));
+    };
+    let pem = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?,
+    );
+    let passphrase = if licet::SigningKey::pem_is_encrypted(&pem) {
+        Some(passphrase(config).ok_or_else(|| {
+            format!(
+                "{} is encrypted: set LICET_KEY_PASSPHRASE or --passphrase-file",
+                path.display()
+            )
+        })??)
+    } else {
+        None
+    };
+    let key = licet::SigningKey::from_pem(&pem, passphrase.as_ref().map(|p| p.as_bytes()))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let beside = path.with_file_name(licet_keys::dir::SIGNATURE_PEM);
+    let pem = match std::fs::read_to_string(&beside) {
+        Ok(text) => text,
+        Err(_) => key.public_pem(),
+    };
+    Ok((Signer::fixed(key, pem)?, false))
 }
 
 fn passphrase(config: &Config) -> Option<Result<zeroize::Zeroizing<String>, String>> {

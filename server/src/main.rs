@@ -5,11 +5,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod keys_command;
+
 /// licet-server: keeps products, licenses, machines and leases in an embedded redb
 /// database and issues signed tokens over a JSON HTTP API.
 ///
 /// On first start in an empty data directory it creates DIR/licet.redb and, unless
-/// --signing-key is given, an Ed25519 signing key DIR/signing-key.pem. A directory that holds
+/// --signing-key is given, an Ed25519 signing key in DIR/keys/ (rotate it with
+/// `licet-server keys rotate`). A directory that holds
 /// a signing key but no database is refused (restore the database from a backup, or run
 /// `licet-server init`). The admin token comes from LICET_ADMIN_TOKEN, or is generated on
 /// first start and printed once.
@@ -49,7 +52,7 @@ enum Command {
     /// compares counts and a digest of both sides. Exit 0 when they are equal, 1 when not,
     /// 2 on an error. Stop the server on the data directory first. Keys, machine and lease
     /// tokens issued before keep working: start the servers on PostgreSQL with
-    /// `--signing-key DATA_DIR/signing-key.pem`.
+    /// `--data DATA_DIR` (its signing keys) or a copy of its key files.
     Migrate {
         /// The redb data directory (holding licet.redb).
         #[arg(long, value_name = "DATA_DIR")]
@@ -61,6 +64,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The signing keys in the data directory: list, rotate, endorse, retire
+    /// (docs/key-rotation.md). A running server picks up a change within a second.
+    #[command(subcommand)]
+    Keys(keys_command::KeysCommand),
 }
 
 #[tokio::main]
@@ -78,6 +85,7 @@ async fn main() -> ExitCode {
                 .init();
             return migrate(&from, &to, json).await;
         }
+        Some(Command::Keys(cmd)) => return keys_command::run(cmd),
         None => (cli.config, false),
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

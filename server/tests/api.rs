@@ -606,7 +606,9 @@ async fn data_is_private_and_a_lost_signing_key_is_not_silently_replaced() {
             .mode();
         assert_eq!(mode & 0o777, 0o600, "the database holds every license key");
     }
-    std::fs::remove_file(dir.path().join("signing-key.pem")).expect("remove key");
+    // The key directory lost (current, keys/): what a restore without it looks like.
+    std::fs::remove_file(dir.path().join("current")).expect("remove current");
+    std::fs::remove_dir_all(dir.path().join("keys")).expect("remove keys");
     let err = licet_server::start(
         &common::config(dir.path(), 8),
         licet_server::Options::default(),
@@ -615,9 +617,9 @@ async fn data_is_private_and_a_lost_signing_key_is_not_silently_replaced() {
     .await
     .err()
     .expect("a restart without the signing key is refused");
-    assert!(err.contains("restore signing-key.pem"), "{err}");
+    assert!(err.contains("restore the key directory"), "{err}");
     assert!(
-        !dir.path().join("signing-key.pem").exists(),
+        !dir.path().join("current").exists() && !dir.path().join("keys").exists(),
         "no new key was made"
     );
 }

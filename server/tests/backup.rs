@@ -61,17 +61,17 @@ async fn backup_while_serving_then_restore() {
     // Restore: a new data directory holding the backup as its database.
     // The documented procedure: the database from the backup, the signing key from its own
     // backup (here, the original data directory).
-    let original_key = s.dir.path().join("signing-key.pem");
+    let original = s.dir.path().to_path_buf();
     let restored = TestServer::start_with(|c| {
         let dir = c.data.join("restored");
-        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::create_dir_all(dir.join("keys")).expect("dir");
         std::fs::write(dir.join("licet.redb"), &bytes).expect("write backup");
-        std::fs::copy(&original_key, dir.join("signing-key.pem")).expect("restore the key");
-        std::fs::copy(
-            original_key.with_file_name("signature.pem"),
-            dir.join("signature.pem"),
-        )
-        .expect("restore signature.pem");
+        // The key files (docs/api.md §6.6): `current` and `keys/`.
+        std::fs::copy(original.join("current"), dir.join("current")).expect("restore current");
+        for f in std::fs::read_dir(original.join("keys")).expect("keys") {
+            let f = f.expect("entry");
+            std::fs::copy(f.path(), dir.join("keys").join(f.file_name())).expect("restore a key");
+        }
         c.data = dir;
     })
     .await;

@@ -144,20 +144,8 @@ async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
     assert_eq!(again.code, Some(2), "{}", again.stdout);
     assert!(again.stderr.contains("is not empty"), "{}", again.stderr);
 
-    // A server on PostgreSQL with the same signing key.
-    let key_file = dir.path().join("signing-key.pem");
-    let data = tempfile::tempdir().expect("tempdir");
-    let p = Process::start_with(
-        &common::data_dir(&data),
-        &[],
-        &[
-            "--database",
-            &url,
-            "--signing-key",
-            key_file.to_str().expect("path"),
-        ],
-        None,
-    );
+    // A server on PostgreSQL with the same signing keys: the data directory's key files.
+    let p = Process::start_with(dir.path(), &[], &["--database", &url], None);
     let http = reqwest::Client::new();
     // The machine activated before the move checks in with its token.
     let (st, c) = common::send(

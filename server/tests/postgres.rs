@@ -278,34 +278,20 @@ async fn a_product_deleted_under_uncommitted_licenses_is_refused() {
     assert!(p.terminate().success());
 }
 
-/// Three processes on one database, the second and third given the first one's signing
-/// key (as a deployment shares it).
+/// Three processes on one database and one key directory, as a deployment shares them
+/// (docs/scale-out.md).
 fn three_processes(url: &str, tmp: &tempfile::TempDir) -> Vec<Process> {
-    let first = Process::start_with(
-        &tmp.path().join("d0"),
-        &[],
-        &["--database", url, "--database-pool", "8"],
-        None,
-    );
-    let key = tmp.path().join("d0").join("signing-key.pem");
-    let key = key.to_str().expect("path");
-    let mut all = vec![first];
-    for n in 1..3 {
-        all.push(Process::start_with(
-            &tmp.path().join(format!("d{n}")),
-            &[],
-            &[
-                "--database",
-                url,
-                "--database-pool",
-                "8",
-                "--signing-key",
-                key,
-            ],
-            None,
-        ));
-    }
-    all
+    let keys = tmp.path().join("d0");
+    (0..3)
+        .map(|_| {
+            Process::start_with(
+                &keys,
+                &[],
+                &["--database", url, "--database-pool", "8"],
+                None,
+            )
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

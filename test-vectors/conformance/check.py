@@ -13,7 +13,8 @@ implementations have to agree on every test vector. It
   (d) runs its own verifier, section 9's checks in their order with a strict CBOR decoder
       of its own (section 5), and compares its verdict with every vector's;
   (f) checks every vector of trust-vectors.json (section 13: endorsements, keyrings
-      from a pinned root, revocation lists) with its own verifier, and has pycose verify
+      from a pinned root, revocation lists, deactivation receipts) with its own
+      verifier, and has pycose verify
       every valid document and refuse every one whose signature is invalid;
   (e) with --mint-out PATH, mints a fresh EdDSA and a fresh PS256 license with pycose and
       writes them, with the time to check them at and their claims, for the Rust verifier
@@ -864,9 +865,9 @@ SPEC_FILE_FIRST_LINE = "LIC-TA24V8G14W24H94NG2B4P4F52PG5GTX609M66XBKBWW3GD1J0DQP
 
 
 # ---------------------------------------------------------------------------------------
-# Section 13: signed documents (endorsements, revocation lists).
+# Section 13: signed documents (endorsements, revocation lists, receipts).
 
-KIND_ENDORSEMENT, KIND_REVOCATIONS = 4, 5
+KIND_ENDORSEMENT, KIND_REVOCATIONS, KIND_RECEIPT = 4, 5, 6
 MAX_REVOCATIONS = 1 << 20  # section 13.2
 LEEWAY = 60
 
@@ -1008,6 +1009,27 @@ def verify_revocations(text: str, keyring: dict, last: int | None) -> dict:
     }
 
 
+def verify_receipt(text: str, keyring: dict) -> dict:
+    """Section 13.3, in its order."""
+    data = pem_document(text, "LICET RECEIPT", MAX_BINARY)
+    alg, kid, protected, payload, signature = open_envelope(data)
+    key = keyring.get(kid)
+    if key is None:
+        raise LicetError("KEY_UNKNOWN", f"kid {kid.hex()}")
+    check_signed(key, alg, protected, payload, signature)
+    claims, lc = document_claims(payload, KIND_RECEIPT, [1, 6, -65537], [0, 1, 20, 21, 22, 23])
+    return {
+        "valid": True,
+        "kid": kid.hex(),
+        "issuer": _tstr(claims[1], 1, 128, "iss"),
+        "released_at": _uint(claims[6], "iat"),
+        "license_id": _bstr(lc[20], 16, "license id").hex(),
+        "machine_id": _bstr(lc[21], 16, "machine id").hex(),
+        "fingerprint": _bstr(lc[22], 32, "fingerprint").hex(),
+        "request_digest": _bstr(lc[23], 32, "request digest").hex(),
+    }
+
+
 def revocation_check(lst: dict, claims: dict) -> str:
     license_id = claims["id"] if claims["kind"] == "license" else claims["license_id"]
     if license_id in lst["licenses"]:
@@ -1055,8 +1077,16 @@ def run_trust(t: "Tally", path: Path, keyring: dict) -> None:
         t.check("f", got == v["result"], f"{v['name']}: {differences(got, v['result'])}")
         data = pem_document(v["revocations"], "LICET REVOCATIONS", MAX_REVOCATIONS)
         pycose_case(t, v["name"], data, keyring, v["result"])
-    n = len(m["endorsements"]) + len(m["root_keyrings"]) + len(m["revocations"])
-    print(f"trust vectors: {n} (endorsements, keyrings from a pinned root, revocation lists)")
+    for v in m["receipts"]:
+        try:
+            got = verify_receipt(v["receipt"], keyring)
+        except LicetError as ex:
+            got = {"valid": False, "error": ex.code}
+        t.check("f", got == v["result"], f"{v['name']}: {differences(got, v['result'])}")
+        data = pem_document(v["receipt"], "LICET RECEIPT", MAX_BINARY)
+        pycose_case(t, v["name"], data, keyring, v["result"])
+    n = len(m["endorsements"]) + len(m["root_keyrings"]) + len(m["revocations"]) + len(m["receipts"])
+    print(f"trust vectors: {n} (endorsements, keyrings from a pinned root, revocation lists, receipts)")
 
 
 def pycose_case(t: "Tally", name: str, data: bytes, keys: dict, result: dict) -> None:

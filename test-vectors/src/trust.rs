@@ -1,5 +1,6 @@
 //! Vectors of the signed documents of `docs/token-format.md` §13: endorsements of signing
-//! keys by a root key, keyrings built from a pinned root, and revocation lists. They go to
+//! keys by a root key, keyrings built from a pinned root, revocation lists and
+//! deactivation receipts. They go to
 //! `test-vectors/trust-vectors.json`, a file of their own: the bindings run
 //! `vectors.json` and do not yet read these kinds.
 
@@ -366,6 +367,100 @@ fn revocation_vectors(keys: &Keys) -> Vec<Json> {
     ]
 }
 
+/// A receipt as the vectors make it (§13.3), signed with `key`.
+fn receipt(key: &SigningKey) -> licet_verifier::Receipt {
+    licet_verifier::Receipt {
+        kid: *key.kid(),
+        issuer: "licet-server".into(),
+        issued_at: NOW - 60,
+        license_id: id(1),
+        machine_id: id(4),
+        fingerprint: [0xf1; 32],
+        request_digest: [0xd9; 32],
+    }
+}
+
+fn receipt_vectors(keys: &Keys) -> Vec<Json> {
+    let sign =
+        |r: &licet_verifier::Receipt, key: &SigningKey| licet::sign_receipt(r, key).expect("sign");
+    let good = sign(&receipt(&keys.ed), &keys.ed);
+    let r = receipt(&keys.ed);
+    let valid = |key: &SigningKey| {
+        json!({
+            "valid": true,
+            "kid": hex(key.kid()),
+            "issuer": r.issuer,
+            "released_at": r.issued_at,
+            "license_id": hex(&r.license_id),
+            "machine_id": hex(&r.machine_id),
+            "fingerprint": hex(&r.fingerprint),
+            "request_digest": hex(&r.request_digest),
+        })
+    };
+    let refused = |code: &str| json!({"valid": false, "error": code});
+    let vector = |name: &str, description: &str, bytes: &[u8], result: Json| {
+        json!({
+            "name": name,
+            "description": description,
+            "receipt": licet_verifier::receipt::to_pem(bytes),
+            "result": result,
+        })
+    };
+    let mut tampered = good.clone();
+    let at = tampered
+        .windows(16)
+        .position(|w| w == id(4))
+        .expect("machine id in the receipt");
+    tampered[at] ^= 0x01;
+    // A digest one byte short, correctly signed: the claims must be exactly §13.3's.
+    let payload = decode(&licet_verifier::envelope::open(&good).expect("open").payload);
+    let mut short = payload.clone();
+    if let Value::Map(top) = &mut short
+        && let Some((_, Value::Map(m))) = top.iter_mut().find(|(k, _)| *k == int(-65537))
+        && let Some((_, v)) = m.iter_mut().find(|(k, _)| *k == int(23))
+    {
+        *v = Value::Bytes(vec![0xd9; 31]);
+    }
+    vec![
+        vector(
+            "receipt-valid",
+            "activation 04… of license 01… freed 60 s before now, for the request whose digest is d9…, signed by the Ed25519 key",
+            &good,
+            valid(&keys.ed),
+        ),
+        vector(
+            "receipt-rsa",
+            "the same receipt signed by the RSA key",
+            &sign(&receipt(&keys.rsa), &keys.rsa),
+            valid(&keys.rsa),
+        ),
+        vector(
+            "receipt-other-vendor",
+            "a receipt signed by another vendor's key (keys/other-vendor.pem), not in signature.pem",
+            &sign(&receipt(&keys.other), &keys.other),
+            refused("KEY_UNKNOWN"),
+        ),
+        vector(
+            "receipt-machine-changed",
+            "one bit of the freed activation's id changed after signing",
+            &tampered,
+            refused("SIGNATURE_INVALID"),
+        ),
+        vector(
+            "receipt-short-digest",
+            "correctly signed, but the request digest is 31 bytes",
+            &signed(&keys.ed, &short),
+            refused("TOKEN_MALFORMED"),
+        ),
+        vector(
+            "receipt-is-a-revocation-list",
+            "a revocation list signed by a key of signature.pem, given as a receipt: another kind",
+            &list(&keys.ed, 1, vec![], vec![]),
+            refused("TOKEN_MALFORMED"),
+        ),
+    ]
+}
+
 /// The manifest of `trust-vectors.json`.
 pub fn manifest(keys: &Keys) -> Json {
     let roots = Roots::new();
@@ -382,6 +477,7 @@ pub fn manifest(keys: &Keys) -> Json {
         "endorsements": endorsement_vectors(keys, &roots),
         "root_keyrings": root_keyring_vectors(keys, &roots),
         "revocations": revocation_vectors(keys),
+        "receipts": receipt_vectors(keys),
     })
 }
 

@@ -1,5 +1,6 @@
 //! Runs every vector of `test-vectors/trust-vectors.json` (endorsements, keyrings from a
-//! pinned root, revocation lists; `docs/token-format.md` §13) through `licet-verifier`.
+//! pinned root, revocation lists, deactivation receipts; `docs/token-format.md` §13) through
+//! `licet-verifier`.
 
 use std::path::Path;
 
@@ -168,4 +169,31 @@ fn a_list_of_10000_revoked_ids_is_16_bytes_an_id() {
     let keyring = Keyring::from_pem(&key.public_pem()).expect("keyring");
     let back = RevocationList::verify_pem(&keyring, &pem, None).expect("verifies");
     assert_eq!(back.licenses.len(), 10_000);
+}
+
+#[test]
+fn every_receipt_vector_gives_its_expected_result() {
+    let m = manifest();
+    let keyring = Keyring::from_pem(&file(&m, "signature_pem")).expect("keyring");
+    let vectors = m["receipts"].as_array().expect("receipts");
+    assert!(vectors.len() >= 6, "the manifest lost vectors");
+    for v in vectors {
+        let name = v["name"].as_str().expect("name");
+        let got =
+            licet_verifier::Receipt::verify_pem(&keyring, v["receipt"].as_str().expect("pem"));
+        let have = match got {
+            Ok(r) => json!({
+                "valid": true,
+                "kid": hex(&r.kid),
+                "issuer": r.issuer,
+                "released_at": r.issued_at,
+                "license_id": hex(&r.license_id),
+                "machine_id": hex(&r.machine_id),
+                "fingerprint": hex(&r.fingerprint),
+                "request_digest": hex(&r.request_digest),
+            }),
+            Err(e) => json!({"valid": false, "error": e.code()}),
+        };
+        assert_eq!(have, v["result"], "vector {name}");
+    }
 }

@@ -243,6 +243,22 @@ pub(crate) fn read_blocks(
     Ok(())
 }
 
+/// The blocks of a `signature.pem`, in order: each one's label (`PUBLIC KEY` or
+/// `LICET ENDORSEMENT`) and decoded content, checked as [`Keyring::from_pem`] checks the
+/// file (any other label refused). For a tool that takes a published file apart (the
+/// server moving one into its key directory), never to trust a key.
+///
+/// # Errors
+/// [`Error::KeyringInvalid`] naming the block at fault.
+pub fn pem_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let mut out = Vec::new();
+    read_blocks(text, |_, label, der| {
+        out.push((String::from(label), der));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 impl Keyring {
     /// Reads `signature.pem`: one or more `PUBLIC KEY` blocks (SubjectPublicKeyInfo, RFC 7468).
     /// Text outside the blocks is ignored, as RFC 7468 allows; any other block label, a

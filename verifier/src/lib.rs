@@ -53,6 +53,7 @@ mod error;
 pub mod keyring;
 #[cfg(feature = "std")]
 pub mod os;
+pub mod receipt;
 pub mod revocation;
 mod signed;
 pub mod text;
@@ -63,6 +64,7 @@ pub use endorsement::Endorsement;
 pub use envelope::Algorithm;
 pub use error::Error;
 pub use keyring::{Keyring, Kid, PublicKey};
+pub use receipt::Receipt;
 pub use revocation::RevocationList;
 pub use verify::{DEFAULT_LEEWAY, Expectations, Unverified, Verified, decode_unverified};
 

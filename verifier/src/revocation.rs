@@ -8,8 +8,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::cbor::{Reader, Writer};
-use crate::claims::{Claims, ID_LEN, Id, KindClaims, limits};
+use crate::cbor::Reader;
+use crate::claims::{Claims, ID_LEN, Id, KindClaims};
 use crate::envelope;
 use crate::error::Error;
 use crate::keyring::{Keyring, Kid};
@@ -77,17 +77,7 @@ impl RevocationList {
     /// [`Error::Malformed`] for an issuer empty or over 128 bytes, or ids not sorted and
     /// unique.
     pub fn to_payload(&self) -> Result<Vec<u8>, Error> {
-        if self.issuer.is_empty() || self.issuer.len() > limits::NAME {
-            return Err(Error::malformed("issuer (iss) is empty or too long"));
-        }
-        let mut w = Writer::new();
-        // Deterministic order (RFC 8949 §4.2.1): iss (1), iat (6), then the licet claim.
-        w.map(3)
-            .uint(1)
-            .text(&self.issuer)
-            .uint(6)
-            .uint(self.issued_at);
-        signed::write_licet_head(&mut w, 6, KIND_REVOCATIONS);
+        let mut w = signed::write_issued_head(&self.issuer, self.issued_at, 6, KIND_REVOCATIONS)?;
         w.uint(KEY_SEQUENCE)
             .uint(self.sequence)
             .uint(KEY_NEXT_UPDATE)
@@ -102,15 +92,8 @@ impl RevocationList {
     fn read(kid: Kid, payload: &[u8]) -> Result<RevocationList, Error> {
         let bad = || Error::malformed("not the canonical encoding of a revocation list (§13.2)");
         let mut r = Reader::new(payload);
-        if r.map() != Some(3) || r.uint() != Some(1) {
-            return Err(bad());
-        }
-        let issuer = r.text().ok_or_else(bad)?;
-        if issuer.is_empty() || issuer.len() > limits::NAME || r.uint() != Some(6) {
-            return Err(bad());
-        }
-        let issued_at = r.uint().ok_or_else(bad)?;
-        signed::read_licet_head(&mut r, 6, KIND_REVOCATIONS)?;
+        let (issuer, issued_at) =
+            signed::read_issued_head(&mut r, 6, KIND_REVOCATIONS)?.ok_or_else(bad)?;
         if r.uint() != Some(KEY_SEQUENCE) {
             return Err(bad());
         }

@@ -18,6 +18,8 @@ use crate::error::Error;
 pub(crate) const KIND_ENDORSEMENT: u64 = 4;
 /// The licet claim's kind (key 1) of a revocation list.
 pub(crate) const KIND_REVOCATIONS: u64 = 5;
+/// The licet claim's kind (key 1) of a deactivation receipt.
+pub(crate) const KIND_RECEIPT: u64 = 6;
 
 /// The licet claim's key as CBOR writes a negative integer: `n` for `-1 - n`.
 fn licet_nint() -> u64 {
@@ -53,6 +55,50 @@ pub(crate) fn read_licet_head(r: &mut Reader<'_>, entries: u64, kind: u64) -> Re
         ));
     }
     Ok(())
+}
+
+/// Starts the payload of a document issued by someone, as revocation lists and receipts
+/// are: a map of `iss` (1), `iat` (6) and the licet claim, in that (canonical) order, up
+/// to the licet claim's head with `entries` entries of `kind`.
+///
+/// # Errors
+/// [`Error::Malformed`] for an issuer empty or over 128 bytes.
+pub(crate) fn write_issued_head(
+    issuer: &str,
+    issued_at: u64,
+    entries: usize,
+    kind: u64,
+) -> Result<Writer, Error> {
+    if issuer.is_empty() || issuer.len() > crate::claims::limits::NAME {
+        return Err(Error::malformed("issuer (iss) is empty or too long"));
+    }
+    let mut w = Writer::new();
+    w.map(3).uint(1).text(issuer).uint(6).uint(issued_at);
+    write_licet_head(&mut w, entries, kind);
+    Ok(w)
+}
+
+/// Reads what [`write_issued_head`] writes: the issuer and the time; `None` for another
+/// layout, and the licet head's errors as [`read_licet_head`] gives them.
+pub(crate) fn read_issued_head<'a>(
+    r: &mut Reader<'a>,
+    entries: u64,
+    kind: u64,
+) -> Result<Option<(&'a str, u64)>, Error> {
+    if r.map() != Some(3) || r.uint() != Some(1) {
+        return Ok(None);
+    }
+    let Some(issuer) = r.text() else {
+        return Ok(None);
+    };
+    if issuer.is_empty() || issuer.len() > crate::claims::limits::NAME || r.uint() != Some(6) {
+        return Ok(None);
+    }
+    let Some(issued_at) = r.uint() else {
+        return Ok(None);
+    };
+    read_licet_head(r, entries, kind)?;
+    Ok(Some((issuer, issued_at)))
 }
 
 /// The binary form of a document from its PEM block labelled `label`, the size checked

@@ -1,4 +1,4 @@
-//! `licet offline`: request, respond, import.
+//! `licet offline`: request, respond, import; deactivate, release, receipt.
 
 use std::path::{Path, PathBuf};
 
@@ -128,6 +128,74 @@ pub fn run(cmd: OfflineCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
+        OfflineCommand::Deactivate {
+            license,
+            out,
+            force,
+            json,
+        } => deactivate(&license, &out, force).map_err(|f| f.json(json)).and_then(
+            |(d, removed)| {
+                if json {
+                    say!(
+                        "{:#}",
+                        json!({"ok": true, "file": out, "removed": removed, "request": d})
+                    )
+                } else {
+                    say!(
+                        "Removed {}; wrote {}: send it to your vendor, or run `licet offline release --server URL --request {}` where the server can be reached",
+                        removed.display(),
+                        out.display(),
+                        out.display()
+                    )
+                }
+            },
+        ),
+        OfflineCommand::Release {
+            server,
+            request,
+            pubkey,
+            out,
+            force,
+            json,
+        } => release(&server, &request, pubkey.as_deref(), &out, force)
+            .map_err(|f| f.json(json))
+            .and_then(|(r, answer)| {
+                if json {
+                    say!(
+                        "{:#}",
+                        json!({"ok": true, "file": out, "receipt": receipt_json(&r), "server": answer})
+                    )
+                } else {
+                    say!(
+                        "Wrote {}: {server} freed activation {} of license {} at {}; keep the receipt as proof",
+                        out.display(),
+                        hex(&r.machine_id),
+                        hex(&r.license_id),
+                        output::time(r.issued_at)
+                    )
+                }
+            }),
+        OfflineCommand::Receipt {
+            file,
+            pubkey,
+            request,
+            json,
+        } => check_receipt(&file, &pubkey, request.as_deref())
+            .map_err(|f| f.json(json))
+            .and_then(|r| {
+                if json {
+                    say!("{:#}", json!({"ok": true, "receipt": receipt_json(&r)}))
+                } else {
+                    say!(
+                        "VALID receipt, signed by key {}: activation {} of license {} freed at {} (machine {})",
+                        hex(&r.kid),
+                        hex(&r.machine_id),
+                        hex(&r.license_id),
+                        output::time(r.issued_at),
+                        hex(&r.fingerprint)
+                    )
+                }
+            }),
         OfflineCommand::Import { file, pubkey, json } => {
             let keyring = input::keyring(&pubkey).map_err(|f| f.json(json))?;
             let text = input::token_file(&file).map_err(|f| f.json(json))?;
@@ -201,4 +269,112 @@ fn vendor_keyring(
         return input::keyring(&beside);
     }
     Keyring::from_pem(&key.public_pem()).map_err(|e| Failure::error(e.code(), e.to_string()))
+}
+
+/// Writes the deactivation request of this machine's stored machine token for the
+/// license's product to `out`, then removes the token (in that order: a request that
+/// cannot be written leaves the machine as it was). Returns the request and the removed
+/// token's path.
+fn deactivate(
+    license: &str,
+    out: &Path,
+    force: bool,
+) -> Result<(offline::Deactivation, PathBuf), Failure> {
+    input::refuse_existing(out, force)?;
+    let text = input::token(license)?;
+    let product = licet_verifier::decode_unverified(&text)
+        .map_err(|e| Failure::invalid(e.code(), format!("the license cannot be read: {e}")))?
+        .claims
+        .product;
+    let token = offline::stored_machine_token(&product)?.ok_or_else(|| {
+        Failure::invalid(
+            "NOT_ACTIVATED",
+            format!(
+                "this machine holds no machine token for {product}: it is not activated (or was deactivated already); nothing to release"
+            ),
+        )
+    })?;
+    let d = offline::Deactivation::new(&text, &token, input::now())?;
+    input::write_out(out, d.to_json().as_bytes(), force)?;
+    let removed = offline::remove_machine_token(&product)?.ok_or_else(|| {
+        Failure::error(
+            "IO_ERROR",
+            "the machine token vanished while it was being removed",
+        )
+    })?;
+    Ok((d, removed))
+}
+
+/// Sends a deactivation request to the server and writes the receipt, once checked.
+fn release(
+    server: &str,
+    request: &Path,
+    pubkey: Option<&Path>,
+    out: &Path,
+    force: bool,
+) -> Result<(licet_verifier::Receipt, serde_json::Value), Failure> {
+    input::refuse_existing(out, force)?;
+    let text = input::read_file(request)?;
+    let d = offline::Deactivation::parse(&text)?;
+    let (_, answer) = crate::http::post(server, "/v1/offline/deactivate", text)?;
+    let pem = answer["receipt"].as_str().ok_or_else(|| {
+        Failure::error(
+            "BAD_RESPONSE",
+            format!("{server} answered without a receipt; is it a licet-server?"),
+        )
+    })?;
+    let keyring = match pubkey {
+        Some(p) => input::keyring(p)?,
+        None => Keyring::from_pem(&crate::http::get_text(server, "/signature.pem")?)
+            .map_err(|e| Failure::error(e.code(), format!("{server}/signature.pem: {e}")))?,
+    };
+    let r = receipt_for(&keyring, pem, &d)?;
+    input::write_out(out, pem.as_bytes(), force)?;
+    Ok((r, answer))
+}
+
+/// Verifies a receipt and that it answers `d`.
+fn receipt_for(
+    keyring: &Keyring,
+    pem: &str,
+    d: &offline::Deactivation,
+) -> Result<licet_verifier::Receipt, Failure> {
+    let r = licet_verifier::Receipt::verify_pem(keyring, pem)
+        .map_err(|e| Failure::invalid(e.code(), format!("INVALID receipt: {e}")))?;
+    if r.request_digest != d.digest_bytes()? {
+        return Err(Failure::invalid(
+            "RECEIPT_MISMATCH",
+            "the receipt answers another deactivation request than this one (its request digest differs)",
+        ));
+    }
+    Ok(r)
+}
+
+fn check_receipt(
+    file: &Path,
+    pubkey: &Path,
+    request: Option<&Path>,
+) -> Result<licet_verifier::Receipt, Failure> {
+    let keyring = input::keyring(pubkey)?;
+    let pem = input::read_file(file)?;
+    match request {
+        Some(req) => {
+            let d = offline::Deactivation::parse(&input::read_file(req)?)?;
+            receipt_for(&keyring, &pem, &d)
+        }
+        None => licet_verifier::Receipt::verify_pem(&keyring, &pem)
+            .map_err(|e| Failure::invalid(e.code(), format!("INVALID receipt: {e}"))),
+    }
+}
+
+fn receipt_json(r: &licet_verifier::Receipt) -> serde_json::Value {
+    json!({
+        "kid": hex(&r.kid),
+        "issuer": r.issuer,
+        "released_at": r.issued_at,
+        "license_id": hex(&r.license_id),
+        "machine_id": hex(&r.machine_id),
+        "fingerprint": hex(&r.fingerprint),
+        "request_digest": hex(&r.request_digest),
+    })
 }

@@ -11,13 +11,14 @@ use crate::state::AppState;
 
 /// `GET /admin/keys`.
 pub async fn page(State(s): State<AppState>, Extension(ctx): Extension<Ctx>) -> Response {
-    let signing = s.signer.key.kid();
+    let keys = s.signer.keys();
+    let signing = keys.key.kid();
     let body = html! {
         p { "Applications check tokens with these public keys. Copy the whole block below into your application (or fetch it from " a href="/signature.pem" { "/signature.pem" } "); it holds no secret." }
         table {
             thead { tr { th scope="col" { "Key id" } th scope="col" { "Algorithm" } th scope="col" { "Use" } } }
             tbody {
-                @for k in s.signer.keyring.keys() {
+                @for k in keys.keyring.keys() {
                     tr {
                         td { code { (licet_verifier::hex(k.kid())) } }
                         td { (k.algorithm().name()) }
@@ -27,7 +28,7 @@ pub async fn page(State(s): State<AppState>, Extension(ctx): Extension<Ctx>) -> 
             }
         }
         h2 { label for="pem" { "signature.pem" } }
-        textarea id="pem" class="pem" readonly rows="8" { (s.signer.signature_pem) }
+        textarea id="pem" class="pem" readonly rows="8" { (keys.signature_pem) }
     };
     view::page(Some(&ctx), Some(Nav::Keys), "Keys", &Notice::None, body).into_response()
 }

@@ -769,6 +769,57 @@ pub async fn revoke<B: Backend>(store: &B, id: &str, now: u64) -> Result<License
     .await
 }
 
+/// Re-issues a license's key: the same record (id, settings, machines, leases) under a
+/// fresh key signed with the current signing key. The old key is refused online from the
+/// commit on (`KEY_INVALID`: the server finds licenses by their key's exact bytes); it
+/// still verifies offline while its signing key is published, as every token signed
+/// before does. Machines activated with the old key stay activated: their tokens name the
+/// license id, not the key. A revoked license is not re-issued.
+///
+/// # Errors
+/// `NOT_FOUND`, `CONFLICT` when revoked, `INTERNAL` when signing fails, storage errors.
+pub async fn reissue<B: Backend>(
+    store: &B,
+    signer: std::sync::Arc<Signer>,
+    id: &str,
+    now: u64,
+) -> Result<License, CoreError> {
+    let bid = license_id(id)?;
+    let id = id.to_owned();
+    store
+        .write(move |tx| {
+            let mut l = tx
+                .license(&bid)?
+                .ok_or_else(|| CoreError::NotFound(format!("no license '{id}'")))?;
+            if l.status == Status::Revoked {
+                return Err(CoreError::Conflict(
+                    "the license is revoked; a revoked license is not re-issued".into(),
+                ));
+            }
+            let old = key_bytes(&l.key).map_err(|_| CoreError::Internal)?;
+            let kid_of = |b: &[u8]| {
+                licet_verifier::envelope::open(b)
+                    .map(|e| hex(&e.kid))
+                    .unwrap_or_default()
+            };
+            // Signed inside the job, from the record as this transaction reads it, so a
+            // concurrent edit cannot leave the new key with older claims. Signing is pure,
+            // so a rerun of the job is invisible.
+            let token = signer.sign_license(license_claims(&l, now)?)?;
+            l.key = token.text();
+            l.updated_at = now;
+            tx.rekey_license(&l, &key_hash(&old), &key_hash(token.bytes()))?;
+            tx.append_audit(AuditEvent::admin(
+                now,
+                "license.reissue",
+                Some(&l.id),
+                json!({"old_kid": kid_of(&old), "kid": kid_of(token.bytes())}),
+            ))?;
+            Ok(l)
+        })
+        .await
+}
+
 /// Deletes a license with its machines and leases.
 ///
 /// # Errors

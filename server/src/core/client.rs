@@ -394,6 +394,7 @@ async fn machine_of<B: Backend>(
         })?
         .claims;
     let verified = signer
+        .keys()
         .keyring
         .verify(
             &token,
@@ -542,4 +543,148 @@ pub async fn activate_offline<B: Backend>(
         now,
     )
     .await
+}
+
+/// The meta entry recording answered offline deactivation requests: a JSON object from
+/// each request's nonce (hex) to when it was answered. Offline deactivations are rare
+/// (a person carries a file), so one entry rewritten each time stays small.
+pub const OFFLINE_DEACTIVATIONS: &str = "offline_deactivations";
+
+/// The issuer (`iss`) of the receipts this server signs.
+pub const RECEIPT_ISSUER: &str = "licet-server";
+
+/// An offline deactivation done: the signed receipt and what it says.
+#[derive(Debug, Clone)]
+pub struct Released {
+    /// The receipt's PEM file form (`docs/token-format.md` §13.3).
+    pub receipt: String,
+    /// The machine record that was removed.
+    pub machine: Machine,
+    /// When.
+    pub released_at: u64,
+}
+
+/// Frees the activation a deactivation request (the file `licet offline deactivate`
+/// wrote on the retired machine) presents, and signs a receipt of it.
+///
+/// The request must be whole and unedited (its digest); its license key must be one this
+/// server issued; its machine token must carry this server's signature (any published
+/// key, whatever the token's age: the token of an air-gapped machine may have expired
+/// long ago, and it is presented to be given up, not to be used) and name a machine of
+/// that license, still activated under that very activation (a machine deactivated and
+/// activated again since has a new activation id, which an old token cannot free). Each
+/// request is answered once: a replay changes nothing.
+///
+/// # Errors
+/// `REQUEST_INVALID`, `REQUEST_TAMPERED`, `KEY_INVALID`, `MACHINE_LICENSE_MISMATCH`,
+/// `REQUEST_REPLAYED`, `MACHINE_NOT_FOUND` (each audited, nothing changed), storage errors.
+pub async fn deactivate_offline<B: Backend>(
+    store: &B,
+    signer: &Signer,
+    request: &str,
+    now: u64,
+) -> Result<Released, WithSupport> {
+    const ACTION: &str = "offline.deactivate";
+    let refuse = |e: CoreError, license: Option<&str>| {
+        refused(store, now, ACTION, license, &e, json!({}));
+        e.with_support(None)
+    };
+    let invalid = |e: licet::Error| {
+        let e = match e {
+            licet::Error::RequestTampered => CoreError::RequestTampered,
+            other => CoreError::RequestInvalid(other.to_string()),
+        };
+        refuse(e, None)
+    };
+    let d = licet::offline::Deactivation::parse(request).map_err(invalid)?;
+    let nonce = hex(&d.nonce_bytes().map_err(invalid)?);
+    let digest = d.digest_bytes().map_err(invalid)?;
+    let f = find_license(store, &d.license, ACTION, now).await?;
+    let bad_token = |why: String| {
+        refuse(
+            CoreError::RequestInvalid(format!(
+                "the machine token in the request is not one this server signed: {why}"
+            )),
+            Some(&f.license.id),
+        )
+    };
+    let claims = licet_verifier::decode_unverified(&d.machine_token)
+        .map_err(|e| bad_token(e.to_string()))?
+        .claims;
+    let verified = signer
+        .keys()
+        .keyring
+        .verify(
+            &d.machine_token,
+            &Expectations::new(Kind::Machine, &claims.product, claims.issued_at),
+        )
+        .map_err(|e| bad_token(format!("{e} ({})", e.code())))?;
+    let licet::KindClaims::Machine {
+        license_id,
+        fingerprint,
+    } = verified.claims.kind
+    else {
+        return Err(bad_token("it is not a machine token".into()));
+    };
+    if license_id != f.id {
+        return Err(refuse(
+            CoreError::MachineLicenseMismatch,
+            Some(&f.license.id),
+        ));
+    }
+    let machine_id = verified.claims.id;
+    let receipt = licet_verifier::Receipt {
+        kid: *signer.keys().key.kid(),
+        issuer: RECEIPT_ISSUER.into(),
+        issued_at: now,
+        license_id,
+        machine_id,
+        fingerprint,
+        request_digest: digest,
+    };
+    let receipt = licet::sign_receipt(&receipt, &signer.keys().key)
+        .map(|b| licet_verifier::receipt::to_pem(&b))
+        .map_err(|e| {
+            tracing::error!(error = %e, "signing a receipt");
+            CoreError::Internal.with_support(None)
+        })?;
+    let machine_hex = hex(&machine_id);
+    let license_hex = f.license.id.clone();
+    let answered = store
+        .write(move |tx| {
+            let mut seen: serde_json::Map<String, Value> = tx
+                .meta(OFFLINE_DEACTIVATIONS)?
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            if let Some(at) = seen.get(&nonce).and_then(Value::as_u64) {
+                return Err(CoreError::RequestReplayed { at });
+            }
+            let m = tx
+                .machine(&license_id, &fingerprint)?
+                .filter(|m| m.id == machine_hex)
+                .ok_or(CoreError::MachineNotFound)?;
+            tx.remove_machine(&license_id, &fingerprint)?;
+            seen.insert(nonce.clone(), json!(now));
+            let bytes = serde_json::to_vec(&seen).map_err(|_| CoreError::Internal)?;
+            tx.put_meta(OFFLINE_DEACTIVATIONS, &bytes)?;
+            tx.append_audit(AuditEvent::client(
+                now,
+                "machine.offline_deactivate",
+                Some(&m.license_id),
+                json!({"machine_id": m.id, "nonce": nonce}),
+            ))?;
+            Ok(m)
+        })
+        .await;
+    match answered {
+        Ok(machine) => Ok(Released {
+            receipt,
+            machine,
+            released_at: now,
+        }),
+        Err(e @ (CoreError::RequestReplayed { .. } | CoreError::MachineNotFound)) => {
+            Err(refuse(e, Some(&license_hex)))
+        }
+        Err(e) => Err(e.with_support(f.support)),
+    }
 }

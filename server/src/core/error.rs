@@ -78,6 +78,38 @@ pub enum CoreError {
     },
     /// The request matches the deny list (its address, fingerprint or license).
     Denied,
+    /// No published signing key has this kid.
+    SigningKeyUnknown(String),
+    /// The signing key named is the current one, which cannot be retired.
+    SigningKeyCurrent(String),
+    /// An endorsement that does not fit the key, the root, or the time.
+    EndorsementRefused(String),
+    /// The server signs with a fixed `--signing-key`, so it cannot rotate.
+    SigningKeyFixed,
+    /// An offline deactivation request whose machine token belongs to another license
+    /// than the request's license key.
+    MachineLicenseMismatch,
+    /// An offline deactivation request answered before: its nonce is recorded.
+    RequestReplayed {
+        /// When it was answered.
+        at: u64,
+    },
+}
+
+impl From<crate::keystore::KeyError> for CoreError {
+    fn from(e: crate::keystore::KeyError) -> Self {
+        use crate::keystore::KeyError;
+        match e {
+            KeyError::Unknown(kid) => CoreError::SigningKeyUnknown(kid),
+            KeyError::Current(kid) => CoreError::SigningKeyCurrent(kid),
+            KeyError::Endorsement(m) => CoreError::EndorsementRefused(m),
+            KeyError::Fixed => CoreError::SigningKeyFixed,
+            KeyError::Files(m) => {
+                tracing::error!(error = %m, "the key directory");
+                CoreError::Internal
+            }
+        }
+    }
 }
 
 impl CoreError {
@@ -110,6 +142,12 @@ impl CoreError {
             CoreError::NotReady => "NOT_READY",
             CoreError::ScopeMissing { .. } => "SCOPE_MISSING",
             CoreError::Denied => "DENIED",
+            CoreError::SigningKeyUnknown(_) => "SIGNING_KEY_UNKNOWN",
+            CoreError::SigningKeyCurrent(_) => "SIGNING_KEY_CURRENT",
+            CoreError::EndorsementRefused(_) => "ENDORSEMENT_REFUSED",
+            CoreError::SigningKeyFixed => "SIGNING_KEY_FIXED",
+            CoreError::MachineLicenseMismatch => "MACHINE_LICENSE_MISMATCH",
+            CoreError::RequestReplayed { .. } => "REQUEST_REPLAYED",
         }
     }
 
@@ -134,7 +172,11 @@ impl CoreError {
             CoreError::LeaseExpired => "this lease has expired; obtain a new lease".into(),
             CoreError::LeaseReleased => "this lease was released; obtain a new lease".into(),
             CoreError::RequestInvalid(m) => m.clone(),
-            CoreError::RequestTampered => "the activation request was changed after it was made (its digest does not match); make a new request with `licet offline request`".into(),
+            CoreError::RequestTampered => "the request was changed after it was made (its digest does not match); make a new request on the machine (`licet offline request`, or `licet offline deactivate` for a deactivation)".into(),
+            CoreError::MachineLicenseMismatch => "the machine token in this deactivation request belongs to another license than the request's license key; deactivate the machine with its own license".into(),
+            CoreError::RequestReplayed { at } => format!(
+                "this deactivation request was answered already (at {at}, seconds since 1970): its activation is free and nothing changed now; the receipt was the answer then"
+            ),
             CoreError::NonceReused => "this request's nonce already activated another machine; make a new request with `licet offline request` on the machine to activate".into(),
             CoreError::BadRequest(m) => m.clone(),
             CoreError::PayloadTooLarge => "the request body is too large".into(),
@@ -152,6 +194,10 @@ impl CoreError {
                 "this admin token may not do this: the route needs the scope '{needed}' (or 'admin'); ask an administrator for a token with it"
             ),
             CoreError::Denied => "this server refuses requests from this machine, address or license; contact your vendor".into(),
+            e @ (CoreError::SigningKeyUnknown(_)
+            | CoreError::SigningKeyCurrent(_)
+            | CoreError::EndorsementRefused(_)
+            | CoreError::SigningKeyFixed) => crate::keystore::KeyError::from(e.clone()).to_string(),
         }
     }
 

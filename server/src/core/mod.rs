@@ -17,6 +17,7 @@ pub mod admin;
 pub mod client;
 pub mod deny;
 pub mod error;
+pub mod keys;
 pub mod leases;
 pub mod policies;
 pub mod retention;

@@ -79,14 +79,14 @@ pub async fn current<B: Backend>(
     ids.sort_unstable();
     ids.dedup();
     let digest = hex(&Sha256::digest(ids.concat()));
-    let kid = hex(signer.key.kid());
+    let keys = signer.keys();
+    let kid = hex(keys.key.kid());
     let cached = store.read(|tx| tx.meta(META)).await?;
     if let Some(s) = stored(cached)
         && s.current(&digest, &kid, now)
     {
         return Ok((s.pem, s.sequence));
     }
-    let signer = Arc::clone(signer);
     store
         .write(move |tx| {
             let previous = stored(tx.meta(META)?);
@@ -98,7 +98,7 @@ pub async fn current<B: Backend>(
             }
             let sequence = previous.map_or(1, |s| s.sequence.saturating_add(1));
             let list = RevocationList {
-                kid: *signer.key.kid(),
+                kid: *keys.key.kid(),
                 issuer: ISSUER.into(),
                 issued_at: now,
                 sequence,
@@ -106,7 +106,7 @@ pub async fn current<B: Backend>(
                 licenses: ids.clone(),
                 machines: Vec::new(),
             };
-            let bytes = licet::sign_revocations(&list, &signer.key).map_err(|e| {
+            let bytes = licet::sign_revocations(&list, &keys.key).map_err(|e| {
                 tracing::error!(error = %e, "signing the revocation list");
                 CoreError::Internal
             })?;

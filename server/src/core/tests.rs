@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use licet::SigningKey;
-use licet_verifier::Keyring;
 
 use crate::core::admin::{self, NewLicense};
 use crate::core::client::{self, Activate, MachineRef};
@@ -30,12 +29,7 @@ struct Fixture<B> {
 fn signer() -> Arc<Signer> {
     let key = SigningKey::generate_ed25519().expect("key");
     let signature_pem = key.public_pem();
-    let keyring = Keyring::from_pem(&signature_pem).expect("keyring");
-    Arc::new(Signer {
-        key,
-        signature_pem,
-        keyring,
-    })
+    Arc::new(Signer::fixed(key, signature_pem).expect("signer"))
 }
 
 /// A fresh redb database of the server's own backend (`crate::store`) in a temporary
@@ -96,6 +90,8 @@ macro_rules! on_every_backend {
 on_every_backend!(
     offline_activations_count_against_the_same_limit_as_online_ones,
     edited_and_reused_offline_requests_are_refused_and_change_nothing,
+    an_offline_deactivation_frees_the_activation_once_with_a_receipt,
+    bad_offline_deactivations_are_refused_and_change_nothing,
     the_revocation_list_names_revoked_licenses_and_its_sequence_only_grows,
     activations_stop_at_the_licenses_limit,
     activating_the_same_fingerprint_again_uses_no_activation,
@@ -561,7 +557,7 @@ async fn the_revocation_list_names_revoked_licenses_and_its_sequence_only_grows<
     let (empty, first) = revocations::current(&t.store, &t.signer, T0)
         .await
         .expect("list");
-    let list = licet_verifier::RevocationList::verify_pem(&t.signer.keyring, &empty, None)
+    let list = licet_verifier::RevocationList::verify_pem(&t.signer.keys().keyring, &empty, None)
         .expect("a list the server's own keys verify");
     assert!(list.licenses.is_empty());
     // Unchanged: the same signed list, the same sequence.
@@ -577,11 +573,13 @@ async fn the_revocation_list_names_revoked_licenses_and_its_sequence_only_grows<
         .await
         .expect("list");
     assert!(second > first, "a new list gets a higher sequence");
-    let list = licet_verifier::RevocationList::verify_pem(&t.signer.keyring, &pem, Some(first))
-        .expect("newer than the last one seen");
+    let list =
+        licet_verifier::RevocationList::verify_pem(&t.signer.keys().keyring, &pem, Some(first))
+            .expect("newer than the last one seen");
     let revoked = |l: &License| {
         let claims = t
             .signer
+            .keys()
             .keyring
             .verify(
                 &l.key,
@@ -595,7 +593,7 @@ async fn the_revocation_list_names_revoked_licenses_and_its_sequence_only_grows<
     assert_eq!(revoked(&b), Ok(()));
     // The older list is refused by an application that saw the newer one.
     assert_eq!(
-        licet_verifier::RevocationList::verify_pem(&t.signer.keyring, &empty, Some(second))
+        licet_verifier::RevocationList::verify_pem(&t.signer.keys().keyring, &empty, Some(second))
             .map(|l| l.sequence)
             .map_err(|e| e.code()),
         Err("REVOCATIONS_STALE")
@@ -606,4 +604,133 @@ async fn the_revocation_list_names_revoked_licenses_and_its_sequence_only_grows<
             .await
             .expect("list");
     assert!(renewed > second);
+}
+
+/// A deactivation request for the machine `g` activated on `l`.
+fn deactivation(l: &License, g: &client::MachineGrant, at: u64) -> String {
+    licet::offline::Deactivation::new(&l.key, &g.token, at)
+        .expect("request")
+        .to_json()
+}
+
+async fn an_offline_deactivation_frees_the_activation_once_with_a_receipt<B: Backend>(
+    t: Fixture<B>,
+) {
+    let l = t
+        .license(NewLicense {
+            overrides: Overrides {
+                max_machines: Some(Some(1)),
+                ..Overrides::default()
+            },
+            ..Default::default()
+        })
+        .await;
+    let g = t.activate(&l, 1, T0).await.expect("activate");
+    let req = deactivation(&l, &g, T0 + 5);
+    // Long after the machine token expired: it is handed in, not used.
+    let late = T0 + 400 * 86_400;
+    let r = client::deactivate_offline(&t.store, &t.signer, &req, late)
+        .await
+        .expect("released");
+    assert_eq!(r.machine.id, g.machine.id);
+    let receipt = licet_verifier::Receipt::verify_pem(&t.signer.keys().keyring, &r.receipt)
+        .expect("a receipt the vendor's keyring verifies");
+    let parsed = licet::offline::Deactivation::parse(&req).expect("parse");
+    assert_eq!(
+        receipt.request_digest,
+        parsed.digest_bytes().expect("digest")
+    );
+    assert_eq!(licet_verifier::hex(&receipt.machine_id), g.machine.id);
+    assert_eq!(receipt.fingerprint, [1; 32]);
+    assert_eq!(receipt.issued_at, late);
+    // The activation is free: another machine takes it.
+    t.activate(&l, 2, late).await.expect("the freed activation");
+    // The same request again changes nothing.
+    assert_eq!(
+        client::deactivate_offline(&t.store, &t.signer, &req, late + 1)
+            .await
+            .map(|r| r.machine.id)
+            .map_err(code),
+        Err(CoreError::RequestReplayed { at: late })
+    );
+    let machines = t
+        .store
+        .read(move |tx| tx.machines(&crate::core::id_bytes(&l.id).expect("id")))
+        .await
+        .expect("machines");
+    assert_eq!(machines.len(), 1);
+}
+
+async fn bad_offline_deactivations_are_refused_and_change_nothing<B: Backend>(t: Fixture<B>) {
+    let a = t.license(NewLicense::default()).await;
+    let b = t.license(NewLicense::default()).await;
+    let ga = t.activate(&a, 1, T0).await.expect("activate");
+    let gb = t.activate(&b, 2, T0).await.expect("activate");
+    let t = &t;
+    let refused = |text: String| async move {
+        client::deactivate_offline(&t.store, &t.signer, &text, T0 + 10)
+            .await
+            .map(|r| r.machine.id)
+            .map_err(code)
+    };
+    // The machine of license b, presented under license a's key.
+    let mixed = licet::offline::Deactivation::new(&a.key, &gb.token, T0).expect("request");
+    assert_eq!(
+        refused(mixed.to_json()).await,
+        Err(CoreError::MachineLicenseMismatch)
+    );
+    // Edited after it was made.
+    let mut edited = licet::offline::Deactivation::new(&a.key, &ga.token, T0).expect("request");
+    edited.created_at += 1;
+    assert_eq!(
+        refused(edited.to_json()).await,
+        Err(CoreError::RequestTampered)
+    );
+    // A token this server did not sign.
+    let stranger = SigningKey::generate_ed25519().expect("key");
+    let claims = licet_verifier::decode_unverified(&ga.token)
+        .expect("token")
+        .claims;
+    let forged = licet::issue(claims, &stranger).expect("sign").text();
+    let forged = licet::offline::Deactivation::new(&a.key, &forged, T0).expect("request");
+    assert!(matches!(
+        refused(forged.to_json()).await,
+        Err(CoreError::RequestInvalid(m)) if m.contains("KEY_UNKNOWN")
+    ));
+    // A token of an earlier activation of the same machine (deactivated and activated
+    // again since): it cannot free the new activation.
+    client::deactivate(
+        &t.store,
+        &t.signer,
+        MachineRef::Token {
+            token: ga.token.clone(),
+            fingerprint: None,
+        },
+        T0 + 1,
+    )
+    .await
+    .expect("online deactivation");
+    let again = t.activate(&a, 1, T0 + 2).await.expect("activate again");
+    assert_ne!(again.machine.id, ga.machine.id);
+    let stale = licet::offline::Deactivation::new(&a.key, &ga.token, T0 + 3).expect("request");
+    assert_eq!(
+        refused(stale.to_json()).await,
+        Err(CoreError::MachineNotFound)
+    );
+    // Nothing changed: both licenses keep their machine, and no request was recorded.
+    for (l, id) in [(&a, &again.machine.id), (&b, &gb.machine.id)] {
+        let lid = crate::core::id_bytes(&l.id).expect("id");
+        let m = t
+            .store
+            .read(move |tx| tx.machines(&lid))
+            .await
+            .expect("machines");
+        assert_eq!(m.iter().map(|m| &m.id).collect::<Vec<_>>(), vec![id]);
+    }
+    let seen = t
+        .store
+        .read(|tx| tx.meta(client::OFFLINE_DEACTIVATIONS))
+        .await
+        .expect("meta");
+    assert_eq!(seen, None);
 }

@@ -22,7 +22,7 @@ use crate::state::AppState;
 pub async fn signature_pem(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/x-pem-file")],
-        s.signer.signature_pem.clone(),
+        s.signer.keys().signature_pem.clone(),
     )
 }
 
@@ -227,6 +227,30 @@ pub async fn offline_activate(
         .map(|(kind, bytes)| licet_verifier::text::encode_file(kind, &bytes))
         .map_err(|_| ApiError::Internal.with_support(None))?;
     Ok(granted(&g, json!({"machine_token_file": file})))
+}
+
+/// `POST /v1/offline/deactivate`: the body is the request file of `licet offline
+/// deactivate` as it is. 200 with the signed receipt (`receipt`, a `LICET RECEIPT` PEM
+/// file) once the activation is free.
+pub async fn offline_deactivate(
+    State(s): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, WithSupport> {
+    let text = std::str::from_utf8(&body).map_err(|_| {
+        ApiError::RequestInvalid(
+            "the request is not UTF-8 text; send the file `licet offline deactivate` wrote, as it is"
+                .into(),
+        )
+        .with_support(None)
+    })?;
+    let r = rules::deactivate_offline(&s.store, &s.signer, text, s.now()).await?;
+    Ok(Json(json!({
+        "receipt": r.receipt,
+        "license_id": r.machine.license_id,
+        "machine_id": r.machine.id,
+        "fingerprint": r.machine.fingerprint,
+        "released_at": rfc3339(r.released_at),
+    })))
 }
 
 /// `POST /v1/check-in` body: the license key and fingerprint, or the machine token.

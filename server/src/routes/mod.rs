@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod client;
 pub mod deny;
+pub mod keys;
 pub mod leases;
 pub mod tokens;
 

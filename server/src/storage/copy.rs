@@ -13,7 +13,14 @@ use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, P
 use crate::storage::{ReadTx, Result, WriteTx, stored_id};
 
 /// The meta keys that move with the data.
-const META_KEYS: &[&str] = &["admin_token_sha256"];
+/// The signed revocation list goes too: its sequence must keep growing after a move, or
+/// every application that saw a list refuses the next ones as stale. So does the record of
+/// answered offline deactivations, so that a replay is still recognised.
+const META_KEYS: &[&str] = &[
+    "admin_token_sha256",
+    "revocations",
+    crate::core::client::OFFLINE_DEACTIVATIONS,
+];
 
 /// Everything a backend holds, read from one snapshot.
 #[derive(Debug, Default, Clone)]

@@ -372,6 +372,17 @@ pub trait WriteTx: ReadTx {
     /// # Errors
     /// As [`ReadTx::license`].
     fn remove_deny_entry(&mut self, id: &[u8; 16]) -> Result<bool>;
+    /// Stores a license under a new key (re-issued): the index then finds it by
+    /// `new_hash` only, and the key whose hash is `old_hash` names nothing.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn rekey_license(
+        &mut self,
+        l: &License,
+        old_hash: &[u8; 32],
+        new_hash: &[u8; 32],
+    ) -> Result<()>;
 }
 
 /// A storage backend: runs read jobs on snapshots and write jobs in durable transactions.

@@ -628,6 +628,25 @@ impl WriteTx for Tx<'_> {
         Ok(())
     }
 
+    fn rekey_license(
+        &mut self,
+        l: &License,
+        _old_hash: &[u8; 32],
+        new_hash: &[u8; 32],
+    ) -> Result<(), CoreError> {
+        let id = stored_id(&l.id)?;
+        self.execute(
+            "UPDATE licenses SET key_hash = $2, product = $3, record = $4 WHERE id = $1",
+            &[
+                (&id.as_slice(), BYTEA),
+                (&new_hash.as_slice(), BYTEA),
+                (&l.product, TEXT),
+                (&Json(l), JSONB),
+            ],
+        )?;
+        Ok(())
+    }
+
     fn delete_license(&mut self, id: &[u8; 16], _key_hash: &[u8; 32]) -> Result<(), CoreError> {
         let p: &[Param<'_>] = &[(&id.as_slice(), BYTEA)];
         self.execute("DELETE FROM machines WHERE license_id = $1", p)?;

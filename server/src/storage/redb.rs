@@ -528,6 +528,20 @@ impl WriteTx for Tx<'_> {
         Ok(())
     }
 
+    fn rekey_license(
+        &mut self,
+        l: &License,
+        old_hash: &[u8; 32],
+        new_hash: &[u8; 32],
+    ) -> Result<(), CoreError> {
+        let id = stored_id(&l.id)?;
+        self.license_keys.remove(old_hash.as_slice())?;
+        self.license_keys
+            .insert(new_hash.as_slice(), id.as_slice())?;
+        self.licenses.insert(id.as_slice(), encode(l)?.as_slice())?;
+        Ok(())
+    }
+
     /// Leases: `license_leases` lists them all, released and expired ones included (`seats`
     /// holds only those that may hold a seat).
     fn delete_license(&mut self, id: &[u8; 16], key_hash: &[u8; 32]) -> Result<(), CoreError> {

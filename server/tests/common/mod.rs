@@ -108,16 +108,20 @@ pub fn config(data: &Path, max_batch: usize) -> licet_server::Config {
 impl TestServer {
     /// The keyring an application would build from this server's `signature.pem`.
     pub async fn keyring(&self) -> licet_verifier::Keyring {
-        let pem = self
-            .http
+        licet_verifier::Keyring::from_pem(&self.signature_pem().await)
+            .expect("signature.pem is a keyring")
+    }
+
+    /// The `signature.pem` this server serves now.
+    pub async fn signature_pem(&self) -> String {
+        self.http
             .get(format!("{}/signature.pem", self.base))
             .send()
             .await
             .expect("get")
             .text()
             .await
-            .expect("text");
-        licet_verifier::Keyring::from_pem(&pem).expect("signature.pem is a keyring")
+            .expect("text")
     }
 
     pub async fn start() -> TestServer {
