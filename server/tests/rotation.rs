@@ -521,3 +521,93 @@ fn the_keys_commands_rotate_endorse_list_and_retire() {
         "{out}"
     );
 }
+
+/// `docs/key-rotation.md`, "On the licensing server": each `licet-server keys` command of
+/// the page, run as written in a folder holding what the page says it needs (`DATA` after
+/// a first start, the root key, a next key and its endorsement made offline), succeeds, and
+/// the server's keys are then what the page says: the next key current, both rotations'
+/// keys endorsed by the root, the first key still published.
+#[test]
+fn the_pages_server_commands_run_as_written() {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/key-rotation.md"
+    ))
+    .expect("docs/key-rotation.md");
+    let section = page
+        .split("## On the licensing server")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the page's server section");
+    let commands: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("licet-server keys "))
+        .collect();
+    assert_eq!(commands.len(), 2, "the section's commands: {commands:?}");
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    licet_server::keystore::KeyFiles::new(&dir.join("DATA"))
+        .prepare(None, false)
+        .expect("a first start's key");
+    let root = licet::SigningKey::generate_ed25519().expect("root");
+    let next = licet::SigningKey::generate_ed25519().expect("next");
+    let until = licet_verifier::Expectations::now_from_system_clock() + 365 * 86_400;
+    let endorsement = licet::endorse(&root, next.public_spki_der(), until - 366 * 86_400, until)
+        .expect("endorse");
+    for (path, text) in [
+        (
+            "root/root-key.pem",
+            root.to_pkcs8_pem().expect("pem").to_string(),
+        ),
+        (
+            "next/signing-key.pem",
+            next.to_pkcs8_pem().expect("pem").to_string(),
+        ),
+        (
+            "endorsement-3.pem",
+            licet_verifier::endorsement::to_pem(&endorsement),
+        ),
+    ] {
+        let file = dir.join(path);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&file, text).expect("write");
+    }
+    for command in &commands {
+        let words: Vec<&str> = command.split_whitespace().collect();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_licet-server"))
+            .args(&words[1..])
+            .current_dir(dir)
+            .env_remove("LICET_DATA")
+            .env_remove("LICET_ROOT_PASSPHRASE")
+            .output()
+            .expect("run licet-server");
+        assert!(
+            out.status.success(),
+            "{command}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let loaded = licet_server::keystore::KeyFiles::new(&dir.join("DATA"))
+        .load(None)
+        .expect("load");
+    assert_eq!(loaded.key.kid(), next.kid(), "the next key is current");
+    let pinned = Keyring::from_root(
+        &licet_verifier::PublicKey::from_spki_der(root.public_spki_der()).expect("root"),
+        &loaded.signature_pem,
+        licet_verifier::Expectations::now_from_system_clock(),
+    )
+    .expect("from root");
+    assert!(
+        pinned.get(next.kid()).is_some(),
+        "the root endorses the next key"
+    );
+    let published = Keyring::from_pem(&loaded.signature_pem).expect("published");
+    // The root's public key heads the file (it is one more key to a bare keyring).
+    assert_eq!(
+        published.len(),
+        4,
+        "the root, the first key and both rotations' keys are published"
+    );
+}
