@@ -496,10 +496,11 @@ fn make_it_old(data: &std::path::Path, url: &Option<String>, licenses: &[Value])
                     .expect("update");
                 }
                 c.batch_execute(
+                    // Version 4 brought policies (server/src/storage/postgres.rs).
                     "DROP INDEX licenses_by_policy; DROP TABLE policies;
-                     UPDATE schema_version SET version = 1 WHERE id = 1;",
+                     UPDATE schema_version SET version = 3 WHERE id = 1;",
                 )
-                .expect("back to version 1");
+                .expect("back to version 3");
             })
             .join()
             .expect("the old database");

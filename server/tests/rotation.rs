@@ -547,7 +547,7 @@ fn the_pages_server_commands_run_as_written() {
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
-    licet_server::keystore::KeyFiles::new(&dir.join("DATA"))
+    licet_server::keystore::KeyFiles::new(dir.join("DATA"))
         .prepare(None, false)
         .expect("a first start's key");
     let root = licet::SigningKey::generate_ed25519().expect("root");
@@ -589,7 +589,7 @@ fn the_pages_server_commands_run_as_written() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let loaded = licet_server::keystore::KeyFiles::new(&dir.join("DATA"))
+    let loaded = licet_server::keystore::KeyFiles::new(dir.join("DATA"))
         .load(None)
         .expect("load");
     assert_eq!(loaded.key.kid(), next.kid(), "the next key is current");
