@@ -20,6 +20,8 @@ pub mod defaults {
     pub const LEASE_TTL_MAX: u64 = 3600;
     /// How long a machine token is valid before the machine must check in, in seconds.
     pub const CHECK_IN_INTERVAL: u64 = 7 * 86_400;
+    /// The rolling period a deactivation limit counts over, in seconds: 30 days.
+    pub const DEACTIVATION_PERIOD: u64 = 30 * 86_400;
 }
 
 /// The ranges accepted for the numeric terms (`docs/api.md`, `docs/policies.md`).
@@ -43,6 +45,14 @@ pub mod limits {
     /// Longest duration of a license made from a policy, in seconds: a hundred years of 366
     /// days (longer is a perpetual license: leave `duration` out).
     pub const DURATION: u64 = 100 * 366 * 86_400;
+    /// Most deactivations a license may allow per period; more is unlimited (`null`).
+    pub const DEACTIVATIONS: u64 = 1_000_000;
+    /// Longest period a deactivation limit counts over, in seconds: 366 days. Every
+    /// deactivation is kept at least this long, so the bound is also the bound on what a
+    /// license's history holds.
+    pub const DEACTIVATION_PERIOD: u64 = 366 * 86_400;
+    /// Longest cooldown before a freed activation can be used again, in seconds: 366 days.
+    pub const ACTIVATION_COOLDOWN: u64 = 366 * 86_400;
 }
 
 /// What a license is sold under: every value a policy holds, and so every value a license
@@ -77,6 +87,18 @@ pub struct Terms {
     /// machine token's lifetime: the token expires at the check-in deadline).
     #[serde(default = "check_in_interval")]
     pub check_in_interval: u64,
+    /// Most machine deactivations (by the customer: online or offline) per
+    /// `deactivation_period`, counted over a rolling window; `None` is unlimited. Stops a
+    /// license from being cycled through machines (activate, deactivate, activate another).
+    #[serde(default)]
+    pub deactivation_limit: Option<u64>,
+    /// The rolling window `deactivation_limit` counts over, in seconds.
+    #[serde(default = "deactivation_period")]
+    pub deactivation_period: u64,
+    /// How long an activation freed by a deactivation stays unusable, in seconds; 0: it can
+    /// be used again at once.
+    #[serde(default)]
+    pub activation_cooldown: u64,
 }
 
 fn lease_ttl() -> u64 {
@@ -87,6 +109,9 @@ fn lease_ttl_max() -> u64 {
 }
 fn check_in_interval() -> u64 {
     defaults::CHECK_IN_INTERVAL
+}
+fn deactivation_period() -> u64 {
+    defaults::DEACTIVATION_PERIOD
 }
 
 impl Default for Terms {
@@ -102,6 +127,9 @@ impl Default for Terms {
             lease_ttl: defaults::LEASE_TTL,
             lease_ttl_max: defaults::LEASE_TTL_MAX,
             check_in_interval: defaults::CHECK_IN_INTERVAL,
+            deactivation_limit: None,
+            deactivation_period: defaults::DEACTIVATION_PERIOD,
+            activation_cooldown: 0,
         }
     }
 }
@@ -189,6 +217,41 @@ impl Terms {
                 " (null for unlimited)",
             )?;
         }
+        if let Some(n) = self.deactivation_limit {
+            in_range(
+                "deactivation_limit",
+                n,
+                0,
+                limits::DEACTIVATIONS,
+                " (null for unlimited)",
+            )?;
+        }
+        in_range(
+            "deactivation_period",
+            self.deactivation_period,
+            1,
+            limits::DEACTIVATION_PERIOD,
+            DAYS_366,
+        )?;
+        in_range(
+            "activation_cooldown",
+            self.activation_cooldown,
+            0,
+            limits::ACTIVATION_COOLDOWN,
+            DAYS_366,
+        )?;
+        // A freed activation that could never be used again before the license ends.
+        if let Some(d) = self.duration
+            && self.activation_cooldown >= d
+        {
+            return Err(invalid(
+                "activation_cooldown",
+                format!(
+                    "({}) must be shorter than duration ({}): a freed activation would never be usable again",
+                    self.activation_cooldown, d
+                ),
+            ));
+        }
         if let Some(t) = &self.license_type
             && LicenseType::from_name(t).is_none()
         {
@@ -273,6 +336,19 @@ pub struct Overrides {
     /// Check-in interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_in_interval: Option<u64>,
+    /// Most deactivations per period.
+    #[serde(
+        default,
+        deserialize_with = "double",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deactivation_limit: Option<Option<u64>>,
+    /// The period deactivations are counted over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deactivation_period: Option<u64>,
+    /// The cooldown of a freed activation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_cooldown: Option<u64>,
 }
 
 /// The names of the fields a license may override, as the API and `inherit` name them.
@@ -284,7 +360,14 @@ pub const OVERRIDABLE: &[&str] = &[
     "lease_ttl",
     "lease_ttl_max",
     "check_in_interval",
+    "deactivation_limit",
+    "deactivation_period",
+    "activation_cooldown",
 ];
+
+/// The fields a license record made before policies holds (and so overrides): the first
+/// of [`OVERRIDABLE`], before the terms added since.
+pub const BEFORE_POLICIES: usize = 7;
 
 impl Overrides {
     /// The effective terms: `base` (a policy's terms, or [`Terms::default`]) with every
@@ -312,6 +395,15 @@ impl Overrides {
         if let Some(v) = self.check_in_interval {
             t.check_in_interval = v;
         }
+        if let Some(v) = self.deactivation_limit {
+            t.deactivation_limit = v;
+        }
+        if let Some(v) = self.deactivation_period {
+            t.deactivation_period = v;
+        }
+        if let Some(v) = self.activation_cooldown {
+            t.activation_cooldown = v;
+        }
         t
     }
 
@@ -326,6 +418,9 @@ impl Overrides {
             lease_ttl: Some(t.lease_ttl),
             lease_ttl_max: Some(t.lease_ttl_max),
             check_in_interval: Some(t.check_in_interval),
+            deactivation_limit: Some(t.deactivation_limit),
+            deactivation_period: Some(t.deactivation_period),
+            activation_cooldown: Some(t.activation_cooldown),
         }
     }
 
@@ -343,6 +438,9 @@ impl Overrides {
             "lease_ttl" => self.lease_ttl = None,
             "lease_ttl_max" => self.lease_ttl_max = None,
             "check_in_interval" => self.check_in_interval = None,
+            "deactivation_limit" => self.deactivation_limit = None,
+            "deactivation_period" => self.deactivation_period = None,
+            "activation_cooldown" => self.activation_cooldown = None,
             other => {
                 return Err(invalid(
                     "inherit",
@@ -366,6 +464,9 @@ impl Overrides {
             self.lease_ttl.is_some(),
             self.lease_ttl_max.is_some(),
             self.check_in_interval.is_some(),
+            self.deactivation_limit.is_some(),
+            self.deactivation_period.is_some(),
+            self.activation_cooldown.is_some(),
         ];
         OVERRIDABLE
             .iter()
@@ -407,7 +508,7 @@ mod tests {
                 "lease_ttl":600,"lease_ttl_max":3600,"check_in_interval":604800}"#,
         )
         .expect("old fields");
-        assert_eq!(o.fields(), OVERRIDABLE.to_vec());
+        assert_eq!(o.fields(), OVERRIDABLE[..BEFORE_POLICIES].to_vec());
         assert_eq!(o.max_machines, Some(None));
         let back = serde_json::to_value(&o).expect("json");
         assert!(back.get("max_machines").is_some_and(|v| v.is_null()));
@@ -445,9 +546,38 @@ mod tests {
         assert_eq!(
             bad(Terms {
                 license_type: Some("forever".into()),
-                ..base
+                ..base.clone()
             }),
             "type"
+        );
+        assert_eq!(
+            bad(Terms {
+                deactivation_limit: Some(limits::DEACTIVATIONS + 1),
+                ..base.clone()
+            }),
+            "deactivation_limit"
+        );
+        assert_eq!(
+            bad(Terms {
+                deactivation_period: 0,
+                ..base.clone()
+            }),
+            "deactivation_period"
+        );
+        assert_eq!(
+            bad(Terms {
+                activation_cooldown: limits::ACTIVATION_COOLDOWN + 1,
+                ..base.clone()
+            }),
+            "activation_cooldown"
+        );
+        assert_eq!(
+            bad(Terms {
+                duration: Some(86_400),
+                activation_cooldown: 86_400,
+                ..base
+            }),
+            "activation_cooldown"
         );
     }
 }

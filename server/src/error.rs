@@ -38,7 +38,10 @@ pub fn status(e: &CoreError) -> StatusCode {
         | ApiError::RequestInvalid(_)
         | ApiError::RequestTampered
         | ApiError::EndorsementRefused(_) => StatusCode::BAD_REQUEST,
-        ApiError::NonceReused | ApiError::RequestReplayed { .. } => StatusCode::CONFLICT,
+        ApiError::NonceReused
+        | ApiError::RequestReplayed { .. }
+        | ApiError::DeactivationLimitReached { .. }
+        | ApiError::ActivationCooldown { .. } => StatusCode::CONFLICT,
         ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
         ApiError::Timeout | ApiError::StorageUnavailable | ApiError::NotReady => {
@@ -54,6 +57,9 @@ impl IntoResponse for WithSupport {
         let mut body = json!({"code": self.error.code(), "message": self.error.message()});
         if let Some(s) = self.support {
             body["support_message"] = json!(s);
+        }
+        if let Some(t) = self.error.retry_at() {
+            body["retry_at"] = json!(licet::json::rfc3339(t));
         }
         (status(&self.error), Json(json!({ "error": body }))).into_response()
     }

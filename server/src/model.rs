@@ -87,6 +87,12 @@ pub struct License {
     pub lease_ttl_max: u64,
     /// Machine check-in interval, seconds.
     pub check_in_interval: u64,
+    /// Most machine deactivations per `deactivation_period`; `None` is unlimited.
+    pub deactivation_limit: Option<u64>,
+    /// The rolling window deactivations are counted over, seconds.
+    pub deactivation_period: u64,
+    /// How long a freed activation stays unusable, seconds.
+    pub activation_cooldown: u64,
     /// Customer, when set.
     pub customer: Option<String>,
     /// Free-form metadata.
@@ -108,6 +114,9 @@ impl License {
         self.lease_ttl = terms.lease_ttl;
         self.lease_ttl_max = terms.lease_ttl_max;
         self.check_in_interval = terms.check_in_interval;
+        self.deactivation_limit = terms.deactivation_limit;
+        self.deactivation_period = terms.deactivation_period;
+        self.activation_cooldown = terms.activation_cooldown;
     }
 
     /// The license's effective terms, as its fields hold them.
@@ -121,6 +130,9 @@ impl License {
             lease_ttl: self.lease_ttl,
             lease_ttl_max: self.lease_ttl_max,
             check_in_interval: self.check_in_interval,
+            deactivation_limit: self.deactivation_limit,
+            deactivation_period: self.deactivation_period,
+            activation_cooldown: self.activation_cooldown,
         }
     }
 }
@@ -165,6 +177,9 @@ impl From<LicenseRecord> for License {
             lease_ttl: 0,
             lease_ttl_max: 0,
             check_in_interval: 0,
+            deactivation_limit: None,
+            deactivation_period: 0,
+            activation_cooldown: 0,
             customer: r.customer,
             metadata: r.metadata,
             created_at: r.created_at,
@@ -212,6 +227,27 @@ pub struct Machine {
     pub activated_at: u64,
     /// When it last checked in (or was activated).
     pub last_check_in: u64,
+}
+
+/// A machine deactivation, kept while it matters: for the license's deactivation limit
+/// and activation cooldown (`docs/policies.md`), and while the freed machine's last token
+/// is valid, so that the signed revocation list names it (`GET /v1/revocations`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deactivation {
+    /// The license's id, hex.
+    pub license_id: String,
+    /// The freed activation's id, hex (its machine tokens' `cti`).
+    pub machine_id: String,
+    /// The machine's fingerprint hash, hex.
+    pub fingerprint: String,
+    /// When it was deactivated.
+    pub at: u64,
+    /// When the last machine token it could hold expires: until then its id is revoked.
+    pub token_expires_at: u64,
+    /// Whether the vendor's admin freed it: then it counts against neither the limit nor
+    /// the cooldown (the vendor's way round them), and is still listed as revoked.
+    #[serde(default)]
+    pub by_admin: bool,
 }
 
 /// One entry of the append-only audit log.

@@ -273,6 +273,9 @@ fn new_license(
         lease_ttl: 0,
         lease_ttl_max: 0,
         check_in_interval: 0,
+        deactivation_limit: None,
+        deactivation_period: 0,
+        activation_cooldown: 0,
         customer: req.customer,
         metadata: req.metadata,
         created_at: now,
@@ -576,6 +579,12 @@ pub struct LicenseChange {
     pub lease_ttl_max: Option<u64>,
     /// Check-in interval.
     pub check_in_interval: Option<u64>,
+    /// Most deactivations per period.
+    pub deactivation_limit: Option<Option<u64>>,
+    /// The period deactivations are counted over.
+    pub deactivation_period: Option<u64>,
+    /// The cooldown of a freed activation.
+    pub activation_cooldown: Option<u64>,
     /// Fields whose override is dropped, so that the license reads its policy's value
     /// again (`licet::policy::OVERRIDABLE` names them).
     pub inherit: Vec<String>,
@@ -668,6 +677,15 @@ pub async fn update_license<B: Backend>(
             }
             if let Some(v) = p.check_in_interval {
                 o.check_in_interval = Some(v);
+            }
+            if let Some(v) = p.deactivation_limit {
+                o.deactivation_limit = Some(v);
+            }
+            if let Some(v) = p.deactivation_period {
+                o.deactivation_period = Some(v);
+            }
+            if let Some(v) = p.activation_cooldown {
+                o.activation_cooldown = Some(v);
             }
             tidy(o);
             if let Some(v) = p.expires_at {
@@ -879,9 +897,9 @@ pub async fn deactivate_machine<B: Backend>(
     let (id, machine) = (id.to_ascii_lowercase(), machine.to_ascii_lowercase());
     store
         .write(move |tx| {
-            if tx.license(&bid)?.is_none() {
-                return Err(CoreError::NotFound(format!("no license '{id}'")));
-            }
+            let l = tx
+                .license(&bid)?
+                .ok_or_else(|| CoreError::NotFound(format!("no license '{id}'")))?;
             let m = tx
                 .machines(&bid)?
                 .into_iter()
@@ -891,6 +909,9 @@ pub async fn deactivate_machine<B: Backend>(
                 })?;
             let fp = licet_verifier::unhex::<32>(&m.fingerprint).ok_or(CoreError::Internal)?;
             tx.remove_machine(&bid, &fp)?;
+            // Not limited (the vendor's way round the deactivation limit and the
+            // cooldown), but revoked like any other: `core::deactivations`.
+            crate::core::deactivations::record(tx, &l, &bid, &m, now, true)?;
             tx.append_audit(AuditEvent::admin(
                 now,
                 "machine.deactivate",
@@ -911,11 +932,15 @@ pub async fn reset_machines<B: Backend>(store: &B, id: &str, now: u64) -> Result
     let id = id.to_owned();
     store
         .write(move |tx| {
-            if tx.license(&bid)?.is_none() {
-                return Err(CoreError::NotFound(format!("no license '{id}'")));
-            }
-            let n = tx.machine_count_up_to(&bid, u64::MAX)?;
+            let l = tx
+                .license(&bid)?
+                .ok_or_else(|| CoreError::NotFound(format!("no license '{id}'")))?;
+            let machines = tx.machines(&bid)?;
+            let n = u64::try_from(machines.len()).unwrap_or(u64::MAX);
             tx.remove_machines_of(&bid)?;
+            for m in &machines {
+                crate::core::deactivations::record(tx, &l, &bid, m, now, true)?;
+            }
             tx.append_audit(AuditEvent::admin(
                 now,
                 "machine.reset",

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use licet::Builder;
 use licet_verifier::{Expectations, Kind, hex, unhex};
 
-use crate::core::{CoreError, WithSupport, refusal};
+use crate::core::{CoreError, WithSupport, deactivations, refusal};
 use crate::model::{AuditEvent, License, Machine};
 use crate::state::{Signer, key_bytes, key_hash, license_claims};
 use crate::storage::{Backend, ReadTx, WriteTx};
@@ -231,12 +231,7 @@ fn machine_token_of(
     now: u64,
 ) -> Result<(String, u64), CoreError> {
     let claims = license_claims(l, now)?;
-    // Capped for records stored before the admin API bounded the interval.
-    let interval = l
-        .check_in_interval
-        .min(crate::model::limits::CHECK_IN_INTERVAL);
-    let deadline = now.saturating_add(interval);
-    let deadline = l.expires_at.map_or(deadline, |e| deadline.min(e));
+    let deadline = deactivations::token_deadline(l, now);
     let b = Builder::machine(&claims, id, fp, deadline).issued_at(now);
     Ok((signer.sign(b.claims().clone())?.text(), deadline))
 }
@@ -290,7 +285,11 @@ pub async fn activate<B: Backend>(
             // another fingerprint is a request edited (and its digest made again) to
             // activate a second machine under one request. Only offline activations look,
             // so that online ones do not read every machine of the license.
-            if offline && tx.machines(&id)?.iter().any(|m| m.id == hex(&new_id)) {
+            // A request whose machine was deactivated since names a revoked id: refused too.
+            if offline
+                && (tx.machines(&id)?.iter().any(|m| m.id == hex(&new_id))
+                    || deactivations::was_deactivated(tx, &id, &hex(&new_id))?)
+            {
                 tx.append_audit(AuditEvent::client(
                     now,
                     "request.refused",
@@ -310,6 +309,7 @@ pub async fn activate<B: Backend>(
                 ))?;
                 return Err(CoreError::ActivationLimitReached { max });
             }
+            deactivations::check_cooldown(tx, &l, &id, used, now)?;
             let m = Machine {
                 id: hex(&new_id),
                 license_id: l.id.clone(),
@@ -477,10 +477,12 @@ pub async fn check_in<B: Backend>(
     })
 }
 
-/// Frees a machine's activation.
+/// Frees a machine's activation, within the license's deactivation limit; the machine's id
+/// is revoked until its last token expires (`core::deactivations`).
 ///
 /// # Errors
-/// `MACHINE_NOT_FOUND`, a bad machine token, storage errors.
+/// `MACHINE_NOT_FOUND`, `DEACTIVATION_LIMIT_REACHED` (audited, nothing changed), a bad
+/// machine token, storage errors.
 pub async fn deactivate<B: Backend>(
     store: &B,
     signer: &Signer,
@@ -491,8 +493,13 @@ pub async fn deactivate<B: Backend>(
     let id = f.id;
     store
         .write(move |tx| {
+            // The license first: on PostgreSQL its row lock queues this job behind every
+            // other of the license, so the limit counts every committed deactivation.
+            let l = tx.license(&id)?.ok_or(CoreError::KeyInvalid)?;
             let m = tx.machine(&id, &fp)?.ok_or(CoreError::MachineNotFound)?;
+            deactivations::admit(tx, &l, &id, "deactivate", now)?;
             tx.remove_machine(&id, &fp)?;
+            deactivations::record(tx, &l, &id, &m, now, false)?;
             tx.append_audit(AuditEvent::client(
                 now,
                 "machine.deactivate",
@@ -577,7 +584,8 @@ pub struct Released {
 ///
 /// # Errors
 /// `REQUEST_INVALID`, `REQUEST_TAMPERED`, `KEY_INVALID`, `MACHINE_LICENSE_MISMATCH`,
-/// `REQUEST_REPLAYED`, `MACHINE_NOT_FOUND` (each audited, nothing changed), storage errors.
+/// `REQUEST_REPLAYED`, `MACHINE_NOT_FOUND`, `DEACTIVATION_LIMIT_REACHED` (each audited,
+/// nothing changed), storage errors.
 pub async fn deactivate_offline<B: Backend>(
     store: &B,
     signer: &Signer,
@@ -652,6 +660,7 @@ pub async fn deactivate_offline<B: Backend>(
     let license_hex = f.license.id.clone();
     let answered = store
         .write(move |tx| {
+            let l = tx.license(&license_id)?.ok_or(CoreError::KeyInvalid)?;
             let mut seen: serde_json::Map<String, Value> = tx
                 .meta(OFFLINE_DEACTIVATIONS)?
                 .and_then(|b| serde_json::from_slice(&b).ok())
@@ -663,7 +672,9 @@ pub async fn deactivate_offline<B: Backend>(
                 .machine(&license_id, &fingerprint)?
                 .filter(|m| m.id == machine_hex)
                 .ok_or(CoreError::MachineNotFound)?;
+            deactivations::admit(tx, &l, &license_id, ACTION, now)?;
             tx.remove_machine(&license_id, &fingerprint)?;
+            deactivations::record(tx, &l, &license_id, &m, now, false)?;
             seen.insert(nonce.clone(), json!(now));
             let bytes = serde_json::to_vec(&seen).map_err(|_| CoreError::Internal)?;
             tx.put_meta(OFFLINE_DEACTIVATIONS, &bytes)?;

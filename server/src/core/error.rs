@@ -94,6 +94,23 @@ pub enum CoreError {
         /// When it was answered.
         at: u64,
     },
+    /// The license's machines were deactivated as often as its policy allows within the
+    /// rolling period; nothing changed.
+    DeactivationLimitReached {
+        /// Deactivations allowed per period.
+        limit: u64,
+        /// The period, in seconds.
+        period: u64,
+        /// When the oldest deactivation counted leaves the period (one more is possible);
+        /// `None` when the limit is 0 (the customer may never deactivate).
+        retry_at: Option<u64>,
+    },
+    /// The activation this request needs was freed by a deactivation less than the
+    /// license's cooldown ago; nothing changed.
+    ActivationCooldown {
+        /// When an activation is possible again.
+        retry_at: u64,
+    },
 }
 
 impl From<crate::keystore::KeyError> for CoreError {
@@ -148,6 +165,8 @@ impl CoreError {
             CoreError::SigningKeyFixed => "SIGNING_KEY_FIXED",
             CoreError::MachineLicenseMismatch => "MACHINE_LICENSE_MISMATCH",
             CoreError::RequestReplayed { .. } => "REQUEST_REPLAYED",
+            CoreError::DeactivationLimitReached { .. } => "DEACTIVATION_LIMIT_REACHED",
+            CoreError::ActivationCooldown { .. } => "ACTIVATION_COOLDOWN",
         }
     }
 
@@ -198,6 +217,28 @@ impl CoreError {
             | CoreError::SigningKeyCurrent(_)
             | CoreError::EndorsementRefused(_)
             | CoreError::SigningKeyFixed) => crate::keystore::KeyError::from(e.clone()).to_string(),
+            CoreError::DeactivationLimitReached { limit, period, retry_at } => match retry_at {
+                Some(t) => format!(
+                    "this license's machines were deactivated {limit} times within {} (its limit); the next deactivation is possible from {}, or the vendor can deactivate the machine",
+                    period_text(*period),
+                    licet::json::rfc3339(*t)
+                ),
+                None => "this license allows no deactivation by the customer; the vendor can deactivate the machine".into(),
+            },
+            CoreError::ActivationCooldown { retry_at } => format!(
+                "the activation this machine needs was freed too recently (the license's cooldown); activate again from {}",
+                licet::json::rfc3339(*retry_at)
+            ),
+        }
+    }
+
+    /// When a refused request is possible again, for the refusals that know (the limits
+    /// of deactivations and of a freed activation's reuse).
+    pub fn retry_at(&self) -> Option<u64> {
+        match self {
+            CoreError::DeactivationLimitReached { retry_at, .. } => *retry_at,
+            CoreError::ActivationCooldown { retry_at } => Some(*retry_at),
+            _ => None,
         }
     }
 
@@ -207,6 +248,15 @@ impl CoreError {
             error: self,
             support,
         }
+    }
+}
+
+/// A period in days when it is whole days, else in seconds.
+fn period_text(secs: u64) -> String {
+    match (secs / 86_400, secs % 86_400) {
+        (1, 0) => "1 day".into(),
+        (d, 0) => format!("{d} days"),
+        _ => format!("{secs} seconds"),
     }
 }
 

@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod deactivations;
 pub mod deny;
 pub mod error;
 pub mod keys;

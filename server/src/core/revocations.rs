@@ -1,9 +1,11 @@
 //! The signed revocation list the server serves (`GET /v1/revocations`,
-//! `docs/token-format.md` §13.2): the ids of every revoked license, signed by the current
-//! signing key, with a sequence number that only grows.
+//! `docs/token-format.md` §13.2): the ids of every revoked license, and of every
+//! deactivated machine until its last token expires (`core::deactivations`), signed by the
+//! current signing key, with a sequence number that only grows.
 //!
 //! The signed list is kept in one meta entry (`revocations`) with the digest of the ids it
-//! holds, and re-signed (with the next sequence) only when the revoked ids change, when
+//! holds, and re-signed (with the next sequence) only when the revoked ids change (a
+//! machine deactivated, or a deactivated machine's last token expired), when
 //! the signing key changes, or when its next-update time comes near. The sequence is read
 //! and written in one write transaction, so several server processes over one database
 //! never give two lists one sequence.
@@ -33,7 +35,8 @@ pub const ISSUER: &str = "licet-server";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Stored {
     sequence: u64,
-    /// SHA-256 of the revoked ids, concatenated in order, hex.
+    /// SHA-256 of the revoked license ids, then the revoked machine ids, each concatenated
+    /// in order, hex (without machines, what it was before they were listed).
     digest: String,
     kid: String,
     next_update: u64,
@@ -62,8 +65,8 @@ pub async fn current<B: Backend>(
     signer: &Arc<Signer>,
     now: u64,
 ) -> Result<(String, u64), CoreError> {
-    let mut ids: Vec<Id> = store
-        .scan(|tx| {
+    let (mut ids, machines): (Vec<Id>, Vec<Id>) = store
+        .scan(move |tx| {
             let mut ids = Vec::new();
             tx.licenses_after(None, &mut |l| {
                 if l.status == Status::Revoked
@@ -73,12 +76,20 @@ pub async fn current<B: Backend>(
                 }
                 true
             })?;
-            Ok(ids)
+            Ok((ids, crate::core::deactivations::revoked_machines(tx, now)?))
         })
         .await?;
     ids.sort_unstable();
     ids.dedup();
-    let digest = hex(&Sha256::digest(ids.concat()));
+    let mut h = Sha256::new();
+    h.update(ids.concat());
+    // Separated, so that no id can move from one list to the other unseen; nothing is
+    // added without machines, so a list signed before they were listed stays current.
+    if !machines.is_empty() {
+        h.update(b"machines");
+        h.update(machines.concat());
+    }
+    let digest = hex(&h.finalize());
     let keys = signer.keys();
     let kid = hex(keys.key.kid());
     let cached = store.read(|tx| tx.meta(META)).await?;
@@ -104,7 +115,7 @@ pub async fn current<B: Backend>(
                 sequence,
                 next_update: now.saturating_add(NEXT_UPDATE),
                 licenses: ids.clone(),
-                machines: Vec::new(),
+                machines: machines.clone(),
             };
             let bytes = licet::sign_revocations(&list, &keys.key).map_err(|e| {
                 tracing::error!(error = %e, "signing the revocation list");

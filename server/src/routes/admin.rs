@@ -58,6 +58,9 @@ pub fn license_json(l: &License) -> Value {
         "lease_ttl_max": l.lease_ttl_max,
         "check_in_interval": l.check_in_interval,
         "customer": l.customer,
+        "deactivation_limit": l.deactivation_limit,
+        "deactivation_period": l.deactivation_period,
+        "activation_cooldown": l.activation_cooldown,
         "metadata": l.metadata,
         "created_at": rfc3339(l.created_at),
         "updated_at": rfc3339(l.updated_at),
@@ -245,6 +248,10 @@ pub struct LicenseReq {
     lease_ttl: Option<u64>,
     lease_ttl_max: Option<u64>,
     check_in_interval: Option<u64>,
+    #[serde(default, deserialize_with = "double")]
+    deactivation_limit: Option<Option<u64>>,
+    deactivation_period: Option<u64>,
+    activation_cooldown: Option<u64>,
 }
 
 impl From<LicenseReq> for NewLicense {
@@ -261,6 +268,9 @@ impl From<LicenseReq> for NewLicense {
                 lease_ttl: r.lease_ttl,
                 lease_ttl_max: r.lease_ttl_max,
                 check_in_interval: r.check_in_interval,
+                deactivation_limit: r.deactivation_limit,
+                deactivation_period: r.deactivation_period,
+                activation_cooldown: r.activation_cooldown,
             },
             expires_at: r.expires_at,
             customer: r.customer,
@@ -379,6 +389,10 @@ pub struct LicensePatch {
     lease_ttl: Option<u64>,
     lease_ttl_max: Option<u64>,
     check_in_interval: Option<u64>,
+    #[serde(default, deserialize_with = "double")]
+    deactivation_limit: Option<Option<u64>>,
+    deactivation_period: Option<u64>,
+    activation_cooldown: Option<u64>,
     /// Fields whose override is dropped: the license reads its policy's value again.
     #[serde(default)]
     inherit: Vec<String>,
@@ -407,6 +421,9 @@ pub async fn update_license(
         lease_ttl: p.lease_ttl,
         lease_ttl_max: p.lease_ttl_max,
         check_in_interval: p.check_in_interval,
+        deactivation_limit: p.deactivation_limit,
+        deactivation_period: p.deactivation_period,
+        activation_cooldown: p.activation_cooldown,
         inherit: p.inherit,
     };
     let l = rules::update_license(&s.store, Arc::clone(&s.signer), &id, change, s.now()).await?;

@@ -9,7 +9,9 @@
 use sha2::{Digest, Sha256};
 
 use crate::core::CoreError;
-use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Policy, Product};
+use crate::model::{
+    AdminToken, AuditEvent, Deactivation, DenyEntry, Lease, License, Machine, Policy, Product,
+};
 use crate::storage::{ReadTx, Result, WriteTx, stored_id};
 
 /// The meta keys that move with the data.
@@ -35,6 +37,8 @@ pub struct Dump {
     meta: Vec<(String, Vec<u8>)>,
     admin_tokens: Vec<AdminToken>,
     deny: Vec<DenyEntry>,
+    /// By license, oldest first.
+    deactivations: Vec<Deactivation>,
 }
 
 /// What a backend holds, in numbers and one digest.
@@ -56,6 +60,8 @@ pub struct Summary {
     pub admin_tokens: u64,
     /// Deny-list entries.
     pub deny_entries: u64,
+    /// Machine deactivations kept (for the deactivation limits and the revocation list).
+    pub deactivations: u64,
     /// SHA-256, hex, of every record in a fixed order, each in the model's JSON encoding
     /// (the audit events with their seq).
     pub sha256: String,
@@ -80,6 +86,7 @@ pub fn dump(tx: &dyn ReadTx) -> Result<Dump> {
         admin_tokens: tx.admin_tokens()?,
         deny: tx.deny_entries()?,
         policies: tx.policies(None)?,
+        deactivations: tx.deactivations(None)?,
         ..Dump::default()
     };
     let mut licenses = Vec::new();
@@ -156,6 +163,9 @@ pub fn restore(d: &Dump, tx: &mut dyn WriteTx) -> Result<()> {
     for (k, v) in &d.meta {
         tx.put_meta(k, v)?;
     }
+    for x in &d.deactivations {
+        tx.put_deactivation(x)?;
+    }
     Ok(())
 }
 
@@ -195,6 +205,10 @@ pub fn summary(tx: &dyn ReadTx) -> Result<Summary> {
     for e in &d.deny {
         add(&mut h, "deny", e)?;
     }
+    // None before deactivations were kept: the digest of such a database is unchanged.
+    for x in &d.deactivations {
+        add(&mut h, "deactivation", x)?;
+    }
     let n = |len: usize| u64::try_from(len).unwrap_or(u64::MAX);
     Ok(Summary {
         products: n(d.products.len()),
@@ -205,6 +219,7 @@ pub fn summary(tx: &dyn ReadTx) -> Result<Summary> {
         audit_events: n(d.audit.len()),
         admin_tokens: n(d.admin_tokens.len()),
         deny_entries: n(d.deny.len()),
+        deactivations: n(d.deactivations.len()),
         sha256: licet_verifier::hex(&h.finalize()),
     })
 }

@@ -27,7 +27,9 @@ pub mod redb;
 use std::future::Future;
 
 use crate::core::CoreError;
-use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Policy, Product};
+use crate::model::{
+    AdminToken, AuditEvent, Deactivation, DenyEntry, Lease, License, Machine, Policy, Product,
+};
 
 /// The id bytes of a stored record's hex id (every backend keys records by them).
 ///
@@ -183,6 +185,13 @@ pub trait ReadTx {
     /// # Errors
     /// As [`ReadTx::license`].
     fn policies(&self, product: Option<&str>) -> Result<Vec<Policy>>;
+
+    /// The deactivations kept of a license, oldest first (of every license when `None`,
+    /// by license, then oldest first).
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn deactivations(&self, license: Option<&[u8; 16]>) -> Result<Vec<Deactivation>>;
 }
 
 /// A license read from storage, with its effective terms put in from its policy as `tx`
@@ -383,6 +392,19 @@ pub trait WriteTx: ReadTx {
         old_hash: &[u8; 32],
         new_hash: &[u8; 32],
     ) -> Result<()>;
+
+    /// Records a deactivation (kept under its license, its time and its machine id).
+    /// [`WriteTx::delete_license`] removes a license's with it.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn put_deactivation(&mut self, d: &Deactivation) -> Result<()>;
+
+    /// Removes a deactivation record that no longer matters.
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn remove_deactivation(&mut self, d: &Deactivation) -> Result<()>;
 }
 
 /// A storage backend: runs read jobs on snapshots and write jobs in durable transactions.

@@ -48,7 +48,9 @@ use serde::de::DeserializeOwned;
 use std::cell::{Cell, RefCell};
 
 use crate::core::CoreError;
-use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Policy, Product};
+use crate::model::{
+    AdminToken, AuditEvent, Deactivation, DenyEntry, Lease, License, Machine, Policy, Product,
+};
 use crate::storage::{Backend, ReadTx, WriteTx, resolve, resolve_each, stored_id};
 
 /// The schema version this build writes: migrations are the steps of [`MIGRATIONS`], each
@@ -112,6 +114,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX licenses_by_policy ON licenses (product, (record->>'policy'))
         WHERE record ? 'policy';
+",
+    "
+    -- Version 5: machine deactivations (issue 15: deactivation limits, cooldown, and the
+    -- revocation of a deactivated machine's tokens). Kept per license, oldest first.
+    CREATE TABLE deactivations (
+        license_id BYTEA NOT NULL,
+        at BIGINT NOT NULL,
+        machine_id BYTEA NOT NULL,
+        record JSONB NOT NULL,
+        PRIMARY KEY (license_id, at, machine_id)
+    );
 ",
 ];
 
@@ -592,6 +605,19 @@ impl ReadTx for Tx<'_> {
     fn deny_entries(&self) -> Result<Vec<DenyEntry>, CoreError> {
         self.records("SELECT record FROM deny ORDER BY id", &[])
     }
+
+    fn deactivations(&self, license: Option<&[u8; 16]>) -> Result<Vec<Deactivation>, CoreError> {
+        match license {
+            Some(l) => self.records(
+                "SELECT record FROM deactivations WHERE license_id = $1 ORDER BY at, machine_id",
+                &[(&l.as_slice(), BYTEA)],
+            ),
+            None => self.records(
+                "SELECT record FROM deactivations ORDER BY license_id, at, machine_id",
+                &[],
+            ),
+        }
+    }
 }
 
 impl WriteTx for Tx<'_> {
@@ -651,6 +677,7 @@ impl WriteTx for Tx<'_> {
         let p: &[Param<'_>] = &[(&id.as_slice(), BYTEA)];
         self.execute("DELETE FROM machines WHERE license_id = $1", p)?;
         self.execute("DELETE FROM leases WHERE license_id = $1", p)?;
+        self.execute("DELETE FROM deactivations WHERE license_id = $1", p)?;
         self.execute("DELETE FROM licenses WHERE id = $1", p)?;
         Ok(())
     }
@@ -841,6 +868,38 @@ impl WriteTx for Tx<'_> {
             "INSERT INTO deny (id, record) VALUES ($1, $2)
              ON CONFLICT (id) DO UPDATE SET record = excluded.record",
             &[(&id.as_slice(), BYTEA), (&Json(e), JSONB)],
+        )?;
+        Ok(())
+    }
+
+    fn put_deactivation(&mut self, d: &Deactivation) -> Result<(), CoreError> {
+        let license = stored_id(&d.license_id)?;
+        let machine = stored_id(&d.machine_id)?;
+        let at = big(d.at)?;
+        self.execute(
+            "INSERT INTO deactivations (license_id, at, machine_id, record) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (license_id, at, machine_id) DO UPDATE SET record = excluded.record",
+            &[
+                (&license.as_slice(), BYTEA),
+                (&at, INT8),
+                (&machine.as_slice(), BYTEA),
+                (&Json(d), JSONB),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn remove_deactivation(&mut self, d: &Deactivation) -> Result<(), CoreError> {
+        let license = stored_id(&d.license_id)?;
+        let machine = stored_id(&d.machine_id)?;
+        let at = big(d.at)?;
+        self.execute(
+            "DELETE FROM deactivations WHERE license_id = $1 AND at = $2 AND machine_id = $3",
+            &[
+                (&license.as_slice(), BYTEA),
+                (&at, INT8),
+                (&machine.as_slice(), BYTEA),
+            ],
         )?;
         Ok(())
     }

@@ -21,7 +21,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::CoreError;
-use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Policy, Product};
+use crate::model::{
+    AdminToken, AuditEvent, Deactivation, DenyEntry, Lease, License, Machine, Policy, Product,
+};
 use crate::storage::{Backend, ReadTx, WriteTx, resolve, resolve_each, stored_id};
 
 /// redb's page cache when none is set: redb's own default is 1 GiB, and the cache fills
@@ -48,8 +50,11 @@ pub const FILE_NAME: &str = "licet.redb";
 /// `policies` table, and license records that may name a policy and hold only the values
 /// they override (a version 3 record holds every value, and reads as overriding them all:
 /// its answers unchanged, so the step rewrites nothing; the bump keeps a version 3 binary
-/// from misreading a record that leaves values to its policy).
-pub const SCHEMA_VERSION: u64 = 4;
+/// from misreading a record that leaves values to its policy); 5, the `deactivations` table,
+/// and policy and license records that may hold the deactivation terms (a version 4
+/// binary refuses a policy with a term it does not know, so the bump keeps it from
+/// opening the file; the step writes nothing: [`open_tx`] makes the table).
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// `meta`: settings of the database itself (`schema_version`, `admin_token_sha256`).
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -81,6 +86,43 @@ pub const LICENSE_LEASES: TableDefinition<&[u8], ()> = TableDefinition::new("lic
 pub const ADMIN_TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("admin_tokens");
 /// `deny`: entry id (16) → DenyEntry (JSON); added as `admin_tokens` was.
 pub const DENY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("deny");
+
+/// `deactivations`: [`deactivation_key`] → Deactivation (JSON): a license's machine
+/// deactivations, oldest first, kept while they count against its limits or its machine
+/// tokens are valid.
+pub const DEACTIVATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("deactivations");
+
+/// The key of a deactivation: license id (16) ‖ when (8, big-endian) ‖ machine id (16), so
+/// that a license's are read oldest first by a range of its prefix.
+///
+/// # Errors
+/// [`CoreError::Internal`] for a record with a damaged id.
+fn deactivation_key(d: &Deactivation) -> Result<[u8; 40], CoreError> {
+    let license = stored_id(&d.license_id)?;
+    let machine = stored_id(&d.machine_id)?;
+    let mut k = [0u8; 40];
+    k[..16].copy_from_slice(&license);
+    k[16..24].copy_from_slice(&d.at.to_be_bytes());
+    k[24..].copy_from_slice(&machine);
+    Ok(k)
+}
+
+/// The deactivations of `license` (all when `None`), in key order.
+fn deactivations(
+    t: &impl ReadableTable<Bytes, Bytes>,
+    license: Option<&[u8; 16]>,
+) -> Result<Vec<Deactivation>, CoreError> {
+    let Some(license) = license else {
+        return all_records(t);
+    };
+    let (lo, hi) = prefix_range(license);
+    let mut out = Vec::new();
+    for item in t.range(lo.as_slice()..hi.as_slice())? {
+        let (_, v) = item?;
+        out.push(decode(v.value())?);
+    }
+    Ok(out)
+}
 
 /// The `meta` key of the highest audit seq ever removed by retention (8 bytes,
 /// big-endian), so that a log pruned empty does not number its next event 1 again.
@@ -152,6 +194,7 @@ pub struct Tx<'t> {
     license_leases: redb::Table<'t, &'static [u8], ()>,
     admin_tokens: redb::Table<'t, &'static [u8], &'static [u8]>,
     deny: redb::Table<'t, &'static [u8], &'static [u8]>,
+    deactivations: redb::Table<'t, &'static [u8], &'static [u8]>,
 }
 
 /// The key of a policy: its product's name, NUL, its name. Policy names hold no NUL
@@ -490,6 +533,10 @@ impl ReadTx for Tx<'_> {
     fn deny_entries(&self) -> Result<Vec<DenyEntry>, CoreError> {
         all_records(&self.deny)
     }
+
+    fn deactivations(&self, license: Option<&[u8; 16]>) -> Result<Vec<Deactivation>, CoreError> {
+        deactivations(&self.deactivations, license)
+    }
 }
 
 impl WriteTx for Tx<'_> {
@@ -560,6 +607,8 @@ impl WriteTx for Tx<'_> {
         self.seats
             .retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
         self.license_leases
+            .retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
+        self.deactivations
             .retain_in(lo.as_slice()..hi.as_slice(), |_, _| false)?;
         self.licenses.remove(id.as_slice())?;
         Ok(())
@@ -719,6 +768,17 @@ impl WriteTx for Tx<'_> {
 
     fn remove_deny_entry(&mut self, id: &[u8; 16]) -> Result<bool, CoreError> {
         Ok(self.deny.remove(id.as_slice())?.is_some())
+    }
+
+    fn put_deactivation(&mut self, d: &Deactivation) -> Result<(), CoreError> {
+        self.deactivations
+            .insert(deactivation_key(d)?.as_slice(), encode(d)?.as_slice())?;
+        Ok(())
+    }
+
+    fn remove_deactivation(&mut self, d: &Deactivation) -> Result<(), CoreError> {
+        self.deactivations.remove(deactivation_key(d)?.as_slice())?;
+        Ok(())
     }
 }
 
@@ -1278,6 +1338,7 @@ fn open_tx(w: &redb::WriteTransaction) -> Result<Tx<'_>, redb::TableError> {
         license_leases: w.open_table(LICENSE_LEASES)?,
         admin_tokens: w.open_table(ADMIN_TOKENS)?,
         deny: w.open_table(DENY)?,
+        deactivations: w.open_table(DEACTIVATIONS)?,
     })
 }
 
@@ -1469,6 +1530,8 @@ fn migrate(db: &Database) -> Result<(), String> {
                         // The `policies` table is made by `open_tx` below; the records read
                         // as they are (see SCHEMA_VERSION).
                         3 => {}
+                        // The `deactivations` table likewise; nothing to rewrite.
+                        4 => {}
                         _ => return Err(format!("no migration from schema version {step}")),
                     }
                 }
@@ -1736,6 +1799,15 @@ impl ReadTx for Snapshot {
     fn deny_entries(&self) -> Result<Vec<DenyEntry>, CoreError> {
         all_records(&self.txn.open_table(DENY)?)
     }
+
+    fn deactivations(&self, license: Option<&[u8; 16]>) -> Result<Vec<Deactivation>, CoreError> {
+        // A file no deactivation was ever written to, opened read-only by a tool, has none.
+        match self.txn.open_table(DEACTIVATIONS) {
+            Ok(t) => deactivations(&t, license),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 impl Backend for Store {
@@ -1798,6 +1870,9 @@ mod tests {
             lease_ttl: 600,
             lease_ttl_max: 3600,
             check_in_interval: 86_400,
+            deactivation_limit: None,
+            deactivation_period: crate::model::defaults::DEACTIVATION_PERIOD,
+            activation_cooldown: 0,
             customer: None,
             metadata: Default::default(),
             created_at: 1_000,
