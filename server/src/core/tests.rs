@@ -102,6 +102,9 @@ on_every_backend!(
     a_suspended_license_refuses_renewals,
     bulk_creation_is_all_or_nothing,
     deleting_a_license_removes_its_leases,
+    deactivations_stop_at_the_limit_within_a_rolling_period,
+    a_freed_activation_waits_out_the_cooldown,
+    a_deactivated_machine_is_revoked_until_its_last_token_expires,
 );
 
 /// The time every test starts at (any time: the rules read no clock).
@@ -733,4 +736,227 @@ async fn bad_offline_deactivations_are_refused_and_change_nothing<B: Backend>(t:
         .await
         .expect("meta");
     assert_eq!(seen, None);
+}
+
+impl<B: Backend> Fixture<B> {
+    async fn deactivate(&self, l: &License, fp: u8, now: u64) -> Result<(), CoreError> {
+        client::deactivate(
+            &self.store,
+            &self.signer,
+            MachineRef::Key {
+                license_key: l.key.clone(),
+                fingerprint: [fp; 32],
+            },
+            now,
+        )
+        .await
+        .map(|_| ())
+        .map_err(code)
+    }
+
+    async fn machine_ids(&self, l: &License) -> Vec<String> {
+        let id = crate::core::id_bytes(&l.id).expect("id");
+        let ms = self
+            .store
+            .read(move |tx| tx.machines(&id))
+            .await
+            .expect("machines");
+        ms.into_iter().map(|m| m.id).collect()
+    }
+}
+
+/// A license of one machine with these deactivation terms.
+fn cycling(limit: Option<u64>, period: u64, cooldown: u64) -> NewLicense {
+    NewLicense {
+        overrides: Overrides {
+            max_machines: Some(Some(1)),
+            deactivation_limit: Some(limit),
+            deactivation_period: Some(period),
+            activation_cooldown: Some(cooldown),
+            ..Overrides::default()
+        },
+        ..Default::default()
+    }
+}
+
+async fn deactivations_stop_at_the_limit_within_a_rolling_period<B: Backend>(t: Fixture<B>) {
+    let l = t.license(cycling(Some(2), 1000, 0)).await;
+    // Two deactivations, one online and one offline: both count.
+    t.activate(&l, 1, T0).await.expect("activate");
+    t.deactivate(&l, 1, T0).await.expect("first");
+    let g = t.activate(&l, 2, T0 + 10).await.expect("activate");
+    client::deactivate_offline(&t.store, &t.signer, &deactivation(&l, &g, T0 + 10), T0 + 10)
+        .await
+        .expect("second, offline");
+    let third = t.activate(&l, 3, T0 + 20).await.expect("activate");
+    let refused = Err(CoreError::DeactivationLimitReached {
+        limit: 2,
+        period: 1000,
+        retry_at: Some(T0 + 1000),
+    });
+    assert_eq!(t.deactivate(&l, 3, T0 + 20).await, refused);
+    // Offline too, and the request is not spent: it is answered once it is possible.
+    let req = deactivation(&l, &third, T0 + 20);
+    assert_eq!(
+        client::deactivate_offline(&t.store, &t.signer, &req, T0 + 999)
+            .await
+            .map(|_| ())
+            .map_err(code),
+        refused
+    );
+    // Nothing changed.
+    assert_eq!(t.machine_ids(&l).await, vec![third.machine.id.clone()]);
+    // The vendor's admin is not limited, and its deactivations do not count.
+    admin::deactivate_machine(&t.store, &l.id, &third.machine.id, T0 + 30)
+        .await
+        .expect("admin");
+    t.activate(&l, 3, T0 + 40).await.expect("activate");
+    assert_eq!(t.deactivate(&l, 3, T0 + 999).await, refused);
+    // The window rolls: at exactly the first one's time + period, one more is possible.
+    t.deactivate(&l, 3, T0 + 1000)
+        .await
+        .expect("the window rolled");
+    assert!(t.machine_ids(&l).await.is_empty());
+    // Limit 0: the customer may never deactivate.
+    let none = t.license(cycling(Some(0), 1000, 0)).await;
+    t.activate(&none, 1, T0).await.expect("activate");
+    assert_eq!(
+        t.deactivate(&none, 1, T0).await,
+        Err(CoreError::DeactivationLimitReached {
+            limit: 0,
+            period: 1000,
+            retry_at: None
+        })
+    );
+}
+
+async fn a_freed_activation_waits_out_the_cooldown<B: Backend>(t: Fixture<B>) {
+    let l = t.license(cycling(None, 1000, 100)).await;
+    t.activate(&l, 1, T0).await.expect("activate");
+    t.deactivate(&l, 1, T0 + 5).await.expect("deactivate");
+    let refused = Err(CoreError::ActivationCooldown { retry_at: T0 + 105 });
+    assert_eq!(t.activate(&l, 2, T0 + 6).await.map(|_| ()), refused);
+    // The same machine too: the activation is what cools down, not the fingerprint.
+    assert_eq!(t.activate(&l, 1, T0 + 104).await.map(|_| ()), refused);
+    assert!(t.machine_ids(&l).await.is_empty(), "nothing changed");
+    t.activate(&l, 2, T0 + 105).await.expect("cooled down");
+    // An activation never used is free at once; only the freed one waits.
+    let two = t
+        .license(NewLicense {
+            overrides: Overrides {
+                max_machines: Some(Some(2)),
+                activation_cooldown: Some(100),
+                ..Overrides::default()
+            },
+            ..Default::default()
+        })
+        .await;
+    t.activate(&two, 1, T0).await.expect("activate");
+    t.deactivate(&two, 1, T0).await.expect("deactivate");
+    t.activate(&two, 2, T0 + 1)
+        .await
+        .expect("the activation never used");
+    assert_eq!(
+        t.activate(&two, 3, T0 + 2).await.map(|_| ()),
+        Err(CoreError::ActivationCooldown { retry_at: T0 + 100 })
+    );
+    // The vendor's admin frees one without a cooldown.
+    let m = t.machine_ids(&two).await;
+    admin::deactivate_machine(&t.store, &two.id, &m[0], T0 + 3)
+        .await
+        .expect("admin");
+    t.activate(&two, 3, T0 + 4)
+        .await
+        .expect("freed by the vendor");
+}
+
+async fn a_deactivated_machine_is_revoked_until_its_last_token_expires<B: Backend>(t: Fixture<B>) {
+    use crate::core::revocations;
+    let l = t
+        .license(NewLicense {
+            overrides: Overrides {
+                check_in_interval: Some(500),
+                ..Overrides::default()
+            },
+            ..Default::default()
+        })
+        .await;
+    let (_, first) = revocations::current(&t.store, &t.signer, T0)
+        .await
+        .expect("list");
+    let kept = t.activate(&l, 1, T0).await.expect("activate");
+    let gone = t.activate(&l, 2, T0).await.expect("activate");
+    // Checked in later: its last token lasts until T0 + 100 + 500.
+    client::check_in(
+        &t.store,
+        &t.signer,
+        MachineRef::Key {
+            license_key: l.key.clone(),
+            fingerprint: [2; 32],
+        },
+        T0 + 100,
+    )
+    .await
+    .expect("check in");
+    t.deactivate(&l, 2, T0 + 100).await.expect("deactivate");
+    let keyring = &t.signer.keys().keyring;
+    let check = |pem: &str, g: &client::MachineGrant, at: u64| {
+        let list = licet_verifier::RevocationList::verify_pem(keyring, pem, None).expect("list");
+        let claims = keyring
+            .verify(
+                &g.token,
+                &licet_verifier::Expectations::new(licet_verifier::Kind::Machine, "p", at),
+            )
+            .expect("machine token")
+            .claims;
+        list.check(&claims).map_err(|e| e.code())
+    };
+    let (pem, second) = revocations::current(&t.store, &t.signer, T0 + 101)
+        .await
+        .expect("list");
+    assert!(
+        second > first,
+        "a changed list is signed with a higher sequence"
+    );
+    assert_eq!(check(&pem, &gone, T0 + 101), Err("MACHINE_REVOKED"));
+    assert_eq!(check(&pem, &kept, T0 + 101), Ok(()));
+    // Online, the machine is gone.
+    let v = client::validate(&t.store, &l.key, Some([2; 32]), T0 + 101)
+        .await
+        .expect("validate");
+    assert_eq!(v.refusal, Some("MACHINE_NOT_FOUND"));
+    // Listed until the last token it could hold has expired, then no longer.
+    let (pem, same) = revocations::current(&t.store, &t.signer, T0 + 599)
+        .await
+        .expect("list");
+    assert_eq!(same, second);
+    assert_eq!(check(&pem, &gone, T0 + 101), Err("MACHINE_REVOKED"));
+    let (pem, third) = revocations::current(&t.store, &t.signer, T0 + 600)
+        .await
+        .expect("list");
+    assert!(third > second);
+    let list =
+        licet_verifier::RevocationList::verify_pem(keyring, &pem, Some(second)).expect("newer");
+    assert!(list.machines.is_empty());
+    // An offline activation request whose machine was deactivated cannot make it again
+    // (its id was revoked).
+    let req = offline_request(&l, 3);
+    let made = client::activate_offline(&t.store, &t.signer, &req.to_json(), T0 + 700)
+        .await
+        .expect("offline activation");
+    client::deactivate_offline(
+        &t.store,
+        &t.signer,
+        &deactivation(&l, &made, T0 + 701),
+        T0 + 701,
+    )
+    .await
+    .expect("offline deactivation");
+    assert_eq!(
+        client::activate_offline(&t.store, &t.signer, &req.to_json(), T0 + 702)
+            .await
+            .map(|_| ())
+            .map_err(code),
+        Err(CoreError::NonceReused)
+    );
 }
