@@ -1,6 +1,7 @@
 //! `docs/policies.md` replayed: every request of its worked examples sent, in order, to a
 //! real server on each backend, and every answer checked against the one the page shows
-//! (the status, and each field shown; `…` matches any value).
+//! (the status, and each field shown; `…` matches any value). A line `<!-- clock +N -->`
+//! between them moves the server's clock N seconds on, where the page says time passes.
 
 mod common;
 
@@ -13,15 +14,31 @@ fn page() -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// The page's ```http blocks, in order.
-fn blocks(page: &str) -> Vec<String> {
+/// What the page holds, in order: its ```http blocks, and the clock's moves.
+#[derive(Debug)]
+enum Step {
+    Block(String),
+    Clock(u64),
+}
+
+/// The seconds of a `<!-- clock +N -->` line.
+fn clock(line: &str) -> Option<u64> {
+    line.strip_prefix("<!-- clock +")?
+        .strip_suffix(" -->")?
+        .parse()
+        .ok()
+}
+
+/// The page's ```http blocks and clock moves, in order.
+fn steps(page: &str) -> Vec<Step> {
     let mut out = Vec::new();
     let mut current: Option<String> = None;
     for line in page.lines() {
         match (&mut current, line.trim()) {
+            (None, l) if clock(l).is_some() => out.extend(clock(l).map(Step::Clock)),
             (None, "```http") => current = Some(String::new()),
             (Some(b), "```") => {
-                out.push(b.trim().to_owned());
+                out.push(Step::Block(b.trim().to_owned()));
                 current = None;
             }
             (Some(b), _) => {
@@ -61,19 +78,33 @@ fn matches(want: &Value, got: &Value, at: &str) -> Result<(), String> {
 async fn every_example_of_the_policies_page_answers_as_shown(db: Db) {
     let s = TestServer::start_on(db).await;
     let page = page();
-    let blocks = blocks(&page);
-    assert!(
-        blocks.len() >= 40,
-        "the examples were found: {}",
-        blocks.len()
-    );
+    let steps = steps(&page);
+    let blocks = steps
+        .iter()
+        .filter(|st| matches!(st, Step::Block(_)))
+        .count();
+    assert!(blocks >= 40, "the examples were found: {blocks}");
     let (mut id, mut key) = (String::new(), String::new());
-    let mut pairs = 0;
-    for pair in blocks.chunks(2) {
-        let [request, answer] = pair else {
-            panic!("a request without its answer: {pair:?}");
+    let (mut pairs, mut moves) = (0, 0);
+    let mut request: Option<String> = None;
+    for step in steps {
+        let answer = match (step, request.take()) {
+            (Step::Clock(secs), None) => {
+                s.advance(secs);
+                moves += 1;
+                continue;
+            }
+            (Step::Clock(_), Some(r)) => {
+                panic!("a clock move between a request and its answer: {r}")
+            }
+            (Step::Block(b), None) => {
+                request = Some(b);
+                continue;
+            }
+            (Step::Block(answer), Some(r)) => (r, answer),
         };
-        let (line, body) = request.split_once('\n').unwrap_or((request, ""));
+        let (request, answer) = answer;
+        let (line, body) = request.split_once('\n').unwrap_or((&request, ""));
         let (method, path) = line.split_once(' ').expect("METHOD PATH");
         let path = path.replace("$ID", &id);
         let body = body.replace("$KEY", &key);
@@ -88,7 +119,7 @@ async fn every_example_of_the_policies_page_answers_as_shown(db: Db) {
             r = r.json(&json);
         }
         let (st, got) = common::send(r).await;
-        let (status, want) = answer.split_once('\n').unwrap_or((answer, "{}"));
+        let (status, want) = answer.split_once('\n').unwrap_or((&answer, "{}"));
         let status: u16 = status
             .strip_prefix("HTTP/1.1 ")
             .and_then(|s| s.split(' ').next())
@@ -106,7 +137,12 @@ async fn every_example_of_the_policies_page_answers_as_shown(db: Db) {
         }
         pairs += 1;
     }
-    assert_eq!(pairs * 2, blocks.len());
+    assert!(
+        request.is_none(),
+        "a request without its answer: {request:?}"
+    );
+    assert_eq!(pairs * 2, blocks);
+    assert!(moves > 0, "the page's clock moves were found");
 }
 
 on_every_backend!(every_example_of_the_policies_page_answers_as_shown);
