@@ -118,6 +118,18 @@ async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
     assert_eq!(st, 201, "{pol}");
     let solo = s.license("p", json!({"policy": "solo"})).await;
     let solo_key = solo["license_key"].as_str().expect("key").to_owned();
+    // A deactivation kept (for the deactivation limits and the revocation list).
+    let cycled = s.license("p", json!({})).await;
+    let cycled_key = cycled["license_key"].as_str().expect("key");
+    for path in ["/v1/activate", "/v1/deactivate"] {
+        let (st, body) = s
+            .post(
+                path,
+                json!({"license_key": cycled_key, "fingerprint": fp(3)}),
+            )
+            .await;
+        assert!(st == 200 || st == 201, "{path}: {body}");
+    }
     let dir = s.stop().await;
 
     let url = postgres::database();
@@ -127,12 +139,13 @@ async fn ten_thousand_licenses_move_to_postgres_and_keep_working() {
     assert_eq!(m["equal"], true, "{m}");
     assert_eq!(m["from"], m["to"]);
     assert_eq!(m["to"]["products"], 2);
-    assert_eq!(m["to"]["licenses"], 10_002);
+    assert_eq!(m["to"]["licenses"], 10_003);
     assert_eq!(m["to"]["policies"], 1, "{m}");
     assert_eq!(m["to"]["machines"], 2);
     assert_eq!(m["to"]["leases"], 1);
     assert_eq!(m["to"]["admin_tokens"], 1);
     assert_eq!(m["to"]["deny_entries"], 1);
+    assert_eq!(m["to"]["deactivations"], 1, "{m}");
     assert!(
         m["to"]["audit_events"].as_u64().expect("n") >= 10_004,
         "{m}"

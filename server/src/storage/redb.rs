@@ -2053,6 +2053,73 @@ mod tests {
         drop(store);
         writer.join().expect("writer");
     }
+
+    /// A version-4 file (before deactivations were kept: no table, license records without
+    /// the deactivation terms) opens as version 5: its license reads the default terms (no
+    /// limit, no cooldown), and deactivations are kept from then on.
+    #[test]
+    fn migrates_version_4_adding_deactivations() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("licet.redb");
+        let id = [1u8; 16];
+        {
+            let db = Database::create(&path).expect("create");
+            let w = db.begin_write().expect("write");
+            {
+                let mut meta = w.open_table(META).expect("meta");
+                meta.insert("schema_version", 4u64.to_be_bytes().as_slice())
+                    .expect("version");
+                let mut licenses = w.open_table(LICENSES).expect("licenses");
+                let mut record = serde_json::to_value(license(&id)).expect("json");
+                assert!(
+                    record.get("deactivation_limit").is_none(),
+                    "not stored when unset"
+                );
+                record["max_machines"] = serde_json::json!(1);
+                licenses
+                    .insert(id.as_slice(), encode(&record).expect("encode").as_slice())
+                    .expect("license");
+            }
+            w.commit().expect("commit");
+        }
+        let (store, writer) = Store::open(&path, WriterConfig { max_batch: 1 }).expect("open");
+        {
+            let snap = Snapshot::of(&store).expect("snapshot");
+            let meta = snap.txn().open_table(META).expect("meta");
+            let version = meta.get("schema_version").expect("get").expect("version");
+            assert_eq!(version.value(), 5u64.to_be_bytes().as_slice());
+            let l = snap.license(&id).expect("read").expect("the license");
+            assert_eq!(l.max_machines, Some(1));
+            assert_eq!(
+                (
+                    l.deactivation_limit,
+                    l.deactivation_period,
+                    l.activation_cooldown
+                ),
+                (None, crate::model::defaults::DEACTIVATION_PERIOD, 0)
+            );
+            assert!(snap.deactivations(None).expect("read").is_empty());
+        }
+        let d = Deactivation {
+            license_id: licet_verifier::hex(&id),
+            machine_id: licet_verifier::hex(&[2u8; 16]),
+            fingerprint: "00".repeat(32),
+            at: 2_000,
+            token_expires_at: 3_000,
+            by_admin: false,
+        };
+        let put = d.clone();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(Backend::write(&store, move |tx| tx.put_deactivation(&put)))
+            .expect("write");
+        let snap = Snapshot::of(&store).expect("snapshot");
+        assert_eq!(snap.deactivations(Some(&id)).expect("read"), vec![d]);
+        drop(snap);
+        drop(store);
+        writer.join().expect("writer");
+    }
 }
 
 impl From<redb::Error> for CoreError {
