@@ -92,7 +92,7 @@ fn send(base: &str, path: &str, body: Option<String>) -> Result<(String, u16, St
 
 /// The server's code as the CLI's static code, for the codes an offline exchange meets.
 fn known_code(code: &str) -> &'static str {
-    const CODES: [&str; 12] = [
+    const CODES: [&str; 14] = [
         "KEY_INVALID",
         "KEY_EXPIRED",
         "KEY_SUSPENDED",
@@ -105,6 +105,8 @@ fn known_code(code: &str) -> &'static str {
         "PAYLOAD_TOO_LARGE",
         "MACHINE_LICENSE_MISMATCH",
         "REQUEST_REPLAYED",
+        "DEACTIVATION_LIMIT_REACHED",
+        "ACTIVATION_COOLDOWN",
     ];
     CODES
         .into_iter()
