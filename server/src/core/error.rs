@@ -94,6 +94,11 @@ pub enum CoreError {
         /// When it was answered.
         at: u64,
     },
+    /// A keyless trial asked of a product that offers none (it names no trial policy).
+    TrialsNotOffered {
+        /// The product.
+        product: String,
+    },
 }
 
 impl From<crate::keystore::KeyError> for CoreError {
@@ -148,6 +153,7 @@ impl CoreError {
             CoreError::SigningKeyFixed => "SIGNING_KEY_FIXED",
             CoreError::MachineLicenseMismatch => "MACHINE_LICENSE_MISMATCH",
             CoreError::RequestReplayed { .. } => "REQUEST_REPLAYED",
+            CoreError::TrialsNotOffered { .. } => "TRIALS_NOT_OFFERED",
         }
     }
 
@@ -198,6 +204,9 @@ impl CoreError {
             | CoreError::SigningKeyCurrent(_)
             | CoreError::EndorsementRefused(_)
             | CoreError::SigningKeyFixed) => crate::keystore::KeyError::from(e.clone()).to_string(),
+            CoreError::TrialsNotOffered { product } => format!(
+                "product '{product}' offers no trials; ask your vendor for a license key"
+            ),
         }
     }
 

@@ -9,7 +9,9 @@
 use sha2::{Digest, Sha256};
 
 use crate::core::CoreError;
-use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Policy, Product};
+use crate::model::{
+    AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Policy, Product, Trial,
+};
 use crate::storage::{ReadTx, Result, WriteTx, stored_id};
 
 /// The meta keys that move with the data.
@@ -35,6 +37,7 @@ pub struct Dump {
     meta: Vec<(String, Vec<u8>)>,
     admin_tokens: Vec<AdminToken>,
     deny: Vec<DenyEntry>,
+    trials: Vec<Trial>,
 }
 
 /// What a backend holds, in numbers and one digest.
@@ -59,6 +62,8 @@ pub struct Summary {
     /// SHA-256, hex, of every record in a fixed order, each in the model's JSON encoding
     /// (the audit events with their seq).
     pub sha256: String,
+    /// Keyless trials given (in the digest too).
+    pub trials: u64,
 }
 
 /// The SHA-256 of a license key's binary form, as the key index holds it.
@@ -80,6 +85,7 @@ pub fn dump(tx: &dyn ReadTx) -> Result<Dump> {
         admin_tokens: tx.admin_tokens()?,
         deny: tx.deny_entries()?,
         policies: tx.policies(None)?,
+        trials: tx.trials()?,
         ..Dump::default()
     };
     let mut licenses = Vec::new();
@@ -153,6 +159,9 @@ pub fn restore(d: &Dump, tx: &mut dyn WriteTx) -> Result<()> {
     for e in &d.deny {
         tx.put_deny_entry(e)?;
     }
+    for t in &d.trials {
+        tx.put_trial(t)?;
+    }
     for (k, v) in &d.meta {
         tx.put_meta(k, v)?;
     }
@@ -195,6 +204,9 @@ pub fn summary(tx: &dyn ReadTx) -> Result<Summary> {
     for e in &d.deny {
         add(&mut h, "deny", e)?;
     }
+    for t in &d.trials {
+        add(&mut h, "trial", t)?;
+    }
     let n = |len: usize| u64::try_from(len).unwrap_or(u64::MAX);
     Ok(Summary {
         products: n(d.products.len()),
@@ -206,6 +218,7 @@ pub fn summary(tx: &dyn ReadTx) -> Result<Summary> {
         admin_tokens: n(d.admin_tokens.len()),
         deny_entries: n(d.deny.len()),
         sha256: licet_verifier::hex(&h.finalize()),
+        trials: n(d.trials.len()),
     })
 }
 

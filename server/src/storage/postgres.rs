@@ -48,7 +48,9 @@ use serde::de::DeserializeOwned;
 use std::cell::{Cell, RefCell};
 
 use crate::core::CoreError;
-use crate::model::{AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Policy, Product};
+use crate::model::{
+    AdminToken, AuditEvent, DenyEntry, Lease, License, Machine, Policy, Product, Trial,
+};
 use crate::storage::{Backend, ReadTx, WriteTx, resolve, resolve_each, stored_id};
 
 /// The schema version this build writes: migrations are the steps of [`MIGRATIONS`], each
@@ -112,6 +114,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX licenses_by_policy ON licenses (product, (record->>'policy'))
         WHERE record ? 'policy';
+",
+    "
+    -- Version 5: keyless trials (issue 15), one per fingerprint and product, for ever.
+    -- No foreign keys: a trial outlives its license and its product (deleted, a product
+    -- made again under the same name gives no second trial either).
+    CREATE TABLE trials (
+        product TEXT NOT NULL,
+        fingerprint BYTEA NOT NULL,
+        record JSONB NOT NULL,
+        PRIMARY KEY (product, fingerprint)
+    );
 ",
 ];
 
@@ -592,6 +605,38 @@ impl ReadTx for Tx<'_> {
     fn deny_entries(&self) -> Result<Vec<DenyEntry>, CoreError> {
         self.records("SELECT record FROM deny ORDER BY id", &[])
     }
+
+    /// In a write transaction, first a transaction-scoped advisory lock on the pair: a row
+    /// not there yet cannot be locked `FOR UPDATE`, and two jobs that both found none would
+    /// both make a trial (the loser failing on the primary key only after it had signed
+    /// and stored a license). With the lock the second waits, and its read (READ
+    /// COMMITTED: a new snapshot per statement) sees the first's trial. The lock's number
+    /// is a hash of the pair: two pairs that share one only wait for each other.
+    fn trial(&self, product: &str, fingerprint: &[u8; 32]) -> Result<Option<Trial>, CoreError> {
+        if self.write {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(b"licet trial\0");
+            h.update(fingerprint);
+            h.update(product.as_bytes());
+            let d = h.finalize();
+            let mut first = [0u8; 8];
+            first.copy_from_slice(d.get(..8).ok_or(CoreError::Internal)?);
+            let lock = i64::from_be_bytes(first);
+            self.execute("SELECT pg_advisory_xact_lock($1)", &[(&lock, INT8)])?;
+        }
+        self.record(
+            "SELECT record FROM trials WHERE product = $1 AND fingerprint = $2",
+            &[(&product, TEXT), (&fingerprint.as_slice(), BYTEA)],
+        )
+    }
+
+    fn trials(&self) -> Result<Vec<Trial>, CoreError> {
+        self.records(
+            "SELECT record FROM trials ORDER BY fingerprint, product COLLATE \"C\"",
+            &[],
+        )
+    }
 }
 
 impl WriteTx for Tx<'_> {
@@ -847,6 +892,20 @@ impl WriteTx for Tx<'_> {
 
     fn remove_deny_entry(&mut self, id: &[u8; 16]) -> Result<bool, CoreError> {
         Ok(self.execute("DELETE FROM deny WHERE id = $1", &[(&id.as_slice(), BYTEA)])? > 0)
+    }
+
+    fn put_trial(&mut self, t: &Trial) -> Result<(), CoreError> {
+        let fp = licet_verifier::unhex::<32>(&t.fingerprint).ok_or(CoreError::Internal)?;
+        self.execute(
+            "INSERT INTO trials (product, fingerprint, record) VALUES ($1, $2, $3)
+             ON CONFLICT (product, fingerprint) DO UPDATE SET record = excluded.record",
+            &[
+                (&t.product, TEXT),
+                (&fp.as_slice(), BYTEA),
+                (&Json(t), JSONB),
+            ],
+        )?;
+        Ok(())
     }
 }
 
