@@ -199,6 +199,8 @@ impl ClientBuilder {
     /// id cannot be read, [`Error::StoreIo`] when there is no per-user folder.
     pub fn build(self) -> Result<Client, Error> {
         let http = Http::new(&self.server, self.timeout, self.ca_pem.as_deref())?;
+        let fingerprint = self.fingerprint_hash()?;
+        let dir = self.dir()?;
         // The license's own times are the server's business (it refuses an expired one);
         // here only "is this the vendor's license for this product" is asked, so it is
         // checked as of its issue time, like the server does.
@@ -212,20 +214,6 @@ impl ClientBuilder {
                 &Expectations::new(Kind::License, &self.product, issued_at),
             )?
             .claims;
-        let fingerprint = match self.fingerprint {
-            Some(f) => f,
-            None => licet_app::fingerprint(&self.product).map_err(Error::Fingerprint)?,
-        };
-        let dir = match self.store_dir {
-            Some(d) => d,
-            None => licet_app::store_dir(&self.product).map_err(|e| match e {
-                licet_app::Error::Io { path, message } => Error::StoreIo { path, message },
-                other => Error::StoreIo {
-                    path: PathBuf::from("<per-user data folder>"),
-                    message: other.to_string(),
-                },
-            })?,
-        };
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -245,6 +233,79 @@ impl ClientBuilder {
                 lease_ttl: self.lease_ttl,
             }),
         })
+    }
+}
+
+impl ClientBuilder {
+    /// This machine's fingerprint hash: the one set, else this machine's for the product.
+    fn fingerprint_hash(&self) -> Result<Fingerprint, Error> {
+        match self.fingerprint {
+            Some(f) => Ok(f),
+            None => licet_app::fingerprint(&self.product).map_err(Error::Fingerprint),
+        }
+    }
+
+    /// The store folder: the one set, else the per-user folder of the product.
+    fn dir(&self) -> Result<PathBuf, Error> {
+        match &self.store_dir {
+            Some(d) => Ok(d.clone()),
+            None => licet_app::store_dir(&self.product).map_err(|e| match e {
+                licet_app::Error::Io { path, message } => Error::StoreIo { path, message },
+                other => Error::StoreIo {
+                    path: PathBuf::from("<per-user data folder>"),
+                    message: other.to_string(),
+                },
+            }),
+        }
+    }
+
+    /// Starts (or takes up again) this machine's keyless trial of the product
+    /// (`POST /v1/trials`): the server gives each machine one trial license per product,
+    /// for ever, bound to this machine. The license key and the machine token are
+    /// verified with the keyring and both are stored, so that later calls (check-in,
+    /// validation, [`Client::load_machine`]) work as with a key the customer typed, and
+    /// [`ClientBuilder::resume_trial`] starts without the network. Asked again, the
+    /// server answers the same trial with a fresh token; once it has expired,
+    /// `KEY_EXPIRED` (and the stored machine token is removed), never a fresh trial.
+    /// Start from [`Client::trial`] (the builder's license key is not used).
+    ///
+    /// # Errors
+    /// The server's refusal (`TRIALS_NOT_OFFERED`, `KEY_EXPIRED`, …), and those of
+    /// [`ClientBuilder::build`] and [`Client::activate`].
+    pub fn start_trial(mut self) -> Result<(Client, Machine), Error> {
+        let http = Http::new(&self.server, self.timeout, self.ca_pem.as_deref())?;
+        let fingerprint = self.fingerprint_hash()?;
+        self.fingerprint = Some(fingerprint);
+        let store = Store::new(self.dir()?);
+        let body = json!({"product": self.product, "fingerprint": hex(&fingerprint)});
+        let (status, v) = http.post("/v1/trials", &body).inspect_err(|e| {
+            if MACHINE_GONE.contains(&e.code()) {
+                let _ = store.update(|s| s.machine_token = None);
+            }
+        })?;
+        self.license_key = string_field(&v, "license_key", status)?;
+        let key = self.license_key.clone();
+        let client = self.build()?;
+        let machine = client.machine_answer(Ok((status, v)))?;
+        client
+            .inner
+            .store
+            .update(|s| s.trial_license_key = Some(key))?;
+        Ok((client, machine))
+    }
+
+    /// The client of this machine's trial from the license key
+    /// [`ClientBuilder::start_trial`] stored, without the network: then
+    /// [`Client::load_machine`] starts offline. Start from [`Client::trial`].
+    ///
+    /// # Errors
+    /// `OFFLINE` when no trial was started here; those of [`ClientBuilder::build`].
+    pub fn resume_trial(mut self) -> Result<Client, Error> {
+        let state = Store::new(self.dir()?).read()?;
+        self.license_key = state.trial_license_key.ok_or(Error::Offline {
+            what: "trial license key",
+        })?;
+        self.build()
     }
 }
 
@@ -397,6 +458,18 @@ impl Client {
             lease_ttl: None,
             ca_pem: None,
         }
+    }
+
+    /// Starts setting up a client for this machine's keyless trial of `product`, talking
+    /// to `server` and verifying with `keyring`: finish with
+    /// [`ClientBuilder::start_trial`] (online) or [`ClientBuilder::resume_trial`]
+    /// (offline, from the stored trial).
+    pub fn trial(
+        server: impl Into<String>,
+        product: impl Into<String>,
+        keyring: Keyring,
+    ) -> ClientBuilder {
+        Self::builder(server, product, String::new(), keyring)
     }
 
     /// The verified claims of the license key.

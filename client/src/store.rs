@@ -51,6 +51,11 @@ pub(crate) struct State {
     /// an older list is refused (`REVOCATIONS_STALE`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_sequence: Option<u64>,
+    /// The license key of this machine's keyless trial (`Client::start_trial`), so that the
+    /// application can start again without the network (`ClientBuilder::resume_trial`).
+    /// Verified again like any key when it is read back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_license_key: Option<String>,
 }
 
 pub(crate) struct Store {

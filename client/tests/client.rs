@@ -402,3 +402,82 @@ fn check_in_keeps_the_revocation_list() {
     assert_eq!(e.code(), "REVOCATIONS_STALE");
     assert!(c.load_machine().is_ok());
 }
+
+/// A keyless trial: started online with no key, both the key and the machine token
+/// stored, checked in and validated like any license, the same trial when started again,
+/// resumed offline from the store; refused without trials, and its token dropped once the
+/// trial is revoked.
+#[test]
+fn start_trial_then_check_in_and_resume_offline() {
+    let s = Server::start();
+    let (st, p) = s.admin(
+        "/products",
+        json!({"name": "acme-trial", "support_message": "Write to support@example.com"}),
+    );
+    assert_eq!(st, 201, "{p}");
+    let (st, p) = s.admin(
+        "/policies",
+        json!({"product": "acme-trial", "name": "trial-30", "type": "trial",
+               "duration": 30 * 86_400, "features": ["render"]}),
+    );
+    assert_eq!(st, 201, "{p}");
+    let (st, p) = s.admin_patch("/products/acme-trial", json!({"trial_policy": "trial-30"}));
+    assert_eq!(st, 200, "{p}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trial = |base: &str| {
+        Client::trial(base, "acme-trial", s.keyring())
+            .fingerprint(licet_app::fingerprint_of("acme-trial", "machine-a"))
+            .store_dir(dir.path())
+            .timeout(Duration::from_secs(5))
+    };
+
+    let (c, m) = trial(&s.base).start_trial().expect("start the trial");
+    assert!(m.has_feature("render"));
+    assert!(m.check_in_before() <= now() + 30 * 86_400 + 60);
+    let stored = store_json(dir.path());
+    assert!(
+        stored["trial_license_key"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("LIC-")),
+        "{stored}"
+    );
+    assert_eq!(stored["machine_token"], json!(m.token()));
+    // An ordinary license from here on: check-in and validation work with it.
+    c.check_in().expect("check in");
+    let v = c.validate().expect("validate");
+    assert_eq!((v.valid, v.machines.allowed), (true, Some(1)), "{v:?}");
+    // Started again: the same trial and machine.
+    let (again, m2) = trial(&s.base).start_trial().expect("start again");
+    assert_eq!(again.license().id, c.license().id);
+    assert_eq!(m2.id(), m.id());
+    // Offline, from the store.
+    let offline = trial("http://127.0.0.1:1").resume_trial().expect("resume");
+    assert_eq!(offline.license().id, c.license().id);
+    assert_eq!(offline.load_machine().expect("offline start").id(), m.id());
+    // Nothing stored elsewhere: OFFLINE.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let none = Client::trial("http://127.0.0.1:1", "acme-trial", s.keyring())
+        .fingerprint(licet_app::fingerprint_of("acme-trial", "machine-b"))
+        .store_dir(elsewhere.path())
+        .resume_trial()
+        .expect_err("no trial here");
+    assert_eq!(none.code(), "OFFLINE");
+
+    // A product without trials: its code, passed through.
+    s.license("acme-plain", json!({}));
+    let e = Client::trial(&s.base, "acme-plain", s.keyring())
+        .fingerprint(licet_app::fingerprint_of("acme-plain", "machine-a"))
+        .store_dir(elsewhere.path())
+        .timeout(Duration::from_secs(5))
+        .start_trial()
+        .expect_err("no trials");
+    assert_eq!(e.code(), "TRIALS_NOT_OFFERED", "{e}");
+
+    // The trial revoked: no fresh trial, and the stored token is dropped.
+    let id = licet_verifier::hex(&c.license().id);
+    let (st, r) = s.admin(&format!("/licenses/{id}/revoke"), json!({}));
+    assert_eq!(st, 200, "{r}");
+    let e = trial(&s.base).start_trial().expect_err("revoked");
+    assert_eq!(e.code(), "KEY_REVOKED", "{e}");
+    assert_eq!(store_json(dir.path())["machine_token"], Value::Null);
+}

@@ -92,6 +92,7 @@ async fn seed(data: PathBuf, out: PathBuf, licenses: usize, leases: usize) -> Re
                 support_message: None,
                 created_at: now,
                 updated_at: now,
+                trial_policy: None,
             };
             tx.put_product(&p)?;
             Ok(())

@@ -143,6 +143,8 @@ struct Named {
     fingerprint: Option<String>,
     machine_token: Option<String>,
     lease_token: Option<String>,
+    /// The product of a trial request (`POST /v1/trials`), for its support message.
+    product: Option<String>,
 }
 
 /// The license, fingerprint and product a body names. Tokens are decoded without checking
@@ -180,7 +182,7 @@ fn named(body: &[u8]) -> (Subject, Option<String>) {
         }
         product = product.or(Some(u.claims.product));
     }
-    (s, product)
+    (s, product.or(n.product))
 }
 
 /// The middleware on the client routes.

@@ -27,7 +27,8 @@ pub fn status(e: &CoreError) -> StatusCode {
         | ApiError::FingerprintMismatch
         | ApiError::ScopeMissing { .. }
         | ApiError::Denied
-        | ApiError::MachineLicenseMismatch => StatusCode::FORBIDDEN,
+        | ApiError::MachineLicenseMismatch
+        | ApiError::TrialsNotOffered { .. } => StatusCode::FORBIDDEN,
         ApiError::ActivationLimitReached { .. }
         | ApiError::LeaseLimitReached { .. }
         | ApiError::Conflict(_)

@@ -118,7 +118,8 @@ pub fn app(
         .route("/deactivate", post(client::deactivate))
         .route("/offline/activate", post(client::offline_activate))
         .route("/offline/deactivate", post(client::offline_deactivate))
-        .route("/revocations", get(client::revocations));
+        .route("/revocations", get(client::revocations))
+        .route("/trials", post(client::start_trial));
     let mut router = Router::new();
     if let Some(console) = console {
         router = router.nest(

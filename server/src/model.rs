@@ -16,6 +16,24 @@ pub struct Product {
     pub created_at: u64,
     /// When it was last changed.
     pub updated_at: u64,
+    /// The policy keyless trials of it are made from (`POST /v1/trials`), when it offers
+    /// them: a policy of this product of type `trial` with a duration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_policy: Option<String>,
+}
+
+/// A keyless trial given: the one trial license of a fingerprint for a product, for
+/// ever (`core::trials`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trial {
+    /// The product.
+    pub product: String,
+    /// The machine's fingerprint hash, hex.
+    pub fingerprint: String,
+    /// The trial license's id, hex.
+    pub license_id: String,
+    /// When it was given.
+    pub created_at: u64,
 }
 
 /// A license's status.

@@ -130,6 +130,13 @@ async fn render_one(s: &AppState, ctx: &Ctx, name: &str, notice: Notice) -> Resp
     let body = html! {
         p { "Created " (view::time(p.created_at, ctx.now)) "; changed " (view::time(p.updated_at, ctx.now)) "." }
         p { a href={ "/admin/licenses?product=" (path_part(&p.name)) } { "This product's licenses" } }
+        p {
+            "Keyless trials: "
+            @match &p.trial_policy {
+                Some(t) => { "made from policy " strong { (t) } " (set through the admin API: PATCH /v1/admin/products/{name} with trial_policy)." }
+                None => { "not offered (to offer them, set trial_policy through the admin API)." }
+            }
+        }
         section {
             h2 { "Support message" }
             form.card method="post" action=(here) {
@@ -172,6 +179,7 @@ pub async fn update(
         name.clone(),
         Some(opt(&f.support_message)),
         ctx.now,
+        None,
     )
     .await
     {

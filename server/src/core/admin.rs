@@ -49,6 +49,7 @@ pub async fn create_product<B: Backend>(
         support_message,
         created_at: now,
         updated_at: now,
+        trial_policy: None,
     };
     store
         .write(move |tx| {
@@ -92,17 +93,23 @@ pub async fn get_product<B: Backend>(store: &B, name: &str) -> Result<Product, C
         .await
 }
 
-/// Changes a product's support message (`Some(None)` clears it; the name is the `aud` of
-/// issued tokens and never changes).
+/// Changes a product's support message and the policy its keyless trials are made from
+/// (`Some(None)` clears either; the name is the `aud` of issued tokens and never changes).
 ///
 /// # Errors
-/// `NOT_FOUND`, storage errors.
+/// `NOT_FOUND`, `BAD_REQUEST` naming `trial_policy` when it names no policy of the product
+/// or one that cannot make trials (`core::trials::check_terms`), storage errors.
 pub async fn update_product<B: Backend>(
     store: &B,
     name: String,
     support_message: Option<Option<String>>,
     now: u64,
+    trial_policy: Option<Option<String>>,
 ) -> Result<Product, CoreError> {
+    if let Some(Some(t)) = &trial_policy {
+        crate::core::policies::check_name(t)
+            .map_err(|e| CoreError::BadRequest(format!("trial_policy: {}", e.message())))?;
+    }
     store
         .write(move |tx| {
             let mut p = tx
@@ -111,14 +118,24 @@ pub async fn update_product<B: Backend>(
             if let Some(m) = &support_message {
                 p.support_message.clone_from(m);
             }
+            if let Some(t) = &trial_policy {
+                if let Some(t) = t {
+                    let policy = tx.policy(&name, t)?.ok_or_else(|| {
+                        CoreError::BadRequest(format!(
+                            "trial_policy: product '{name}' has no policy '{t}'; create it first (POST /v1/admin/policies)"
+                        ))
+                    })?;
+                    crate::core::trials::check_terms(t, &policy.terms)?;
+                }
+                p.trial_policy.clone_from(t);
+            }
             p.updated_at = now;
             tx.put_product(&p)?;
-            tx.append_audit(AuditEvent::admin(
-                now,
-                "product.update",
-                None,
-                json!({"product": name}),
-            ))?;
+            let mut detail = json!({"product": name});
+            if trial_policy.is_some() {
+                detail["trial_policy"] = json!(p.trial_policy);
+            }
+            tx.append_audit(AuditEvent::admin(now, "product.update", None, detail))?;
             Ok(p)
         })
         .await
@@ -232,7 +249,7 @@ fn tidy(o: &mut Overrides) {
 /// Builds and signs a new license (outside the writer: signing is the slow part), from
 /// `policy`, the terms of the policy it names as a snapshot had them (the write checks
 /// they are still the same).
-fn new_license(
+pub(crate) fn new_license(
     signer: &Signer,
     req: NewLicense,
     policy: Option<&Terms>,
@@ -336,7 +353,7 @@ async fn policies_of<B: Backend>(
 
 /// Inside the write: the license's product exists, and its policy is still the one it was
 /// signed from.
-fn still_valid(
+pub(crate) fn still_valid(
     tx: &mut dyn WriteTx,
     l: &License,
     signed_from: Option<&Policy>,

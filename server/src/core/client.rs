@@ -212,7 +212,7 @@ pub struct MachineGrant {
 
 /// Signs a machine token for `m` under `l`, valid until the next check-in deadline (never
 /// past the license's expiry).
-fn machine_token(
+pub(crate) fn machine_token(
     signer: &Signer,
     l: &License,
     m: &Machine,

@@ -111,6 +111,11 @@ pub enum CoreError {
         /// When an activation is possible again.
         retry_at: u64,
     },
+    /// A keyless trial asked of a product that offers none (it names no trial policy).
+    TrialsNotOffered {
+        /// The product.
+        product: String,
+    },
 }
 
 impl From<crate::keystore::KeyError> for CoreError {
@@ -167,6 +172,7 @@ impl CoreError {
             CoreError::RequestReplayed { .. } => "REQUEST_REPLAYED",
             CoreError::DeactivationLimitReached { .. } => "DEACTIVATION_LIMIT_REACHED",
             CoreError::ActivationCooldown { .. } => "ACTIVATION_COOLDOWN",
+            CoreError::TrialsNotOffered { .. } => "TRIALS_NOT_OFFERED",
         }
     }
 
@@ -228,6 +234,9 @@ impl CoreError {
             CoreError::ActivationCooldown { retry_at } => format!(
                 "the activation this machine needs was freed too recently (the license's cooldown); activate again from {}",
                 licet::json::rfc3339(*retry_at)
+            ),
+            CoreError::TrialsNotOffered { product } => format!(
+                "product '{product}' offers no trials; ask your vendor for a license key"
             ),
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! Plain async functions over typed requests and results: [`client`] (validate, activate,
 //! check in, deactivate), [`leases`] (obtain, renew, release, validate, and the admin's
-//! lease view) and [`admin`] (products, licenses, machines, the audit log). They call
+//! lease view), [`admin`] (products, licenses, machines, the audit log) and [`trials`]
+//! (keyless trials). They call
 //! storage only through [`crate::storage::Backend`] and its transactions; they know
 //! nothing of HTTP (the handlers in `crate::routes` parse requests, call these and map the
 //! results; `crate::error` maps [`CoreError`] to a status) and nothing of any database. Time is
@@ -24,6 +25,7 @@ pub mod policies;
 pub mod retention;
 pub mod revocations;
 pub mod tokens;
+pub mod trials;
 
 #[cfg(test)]
 mod tests;

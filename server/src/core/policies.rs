@@ -197,11 +197,19 @@ pub async fn update_policy<B: Backend>(
         .write(move |tx| {
             // The product first: on PostgreSQL this takes the lock that license creation
             // takes, so no license is made from the policy while it changes.
-            tx.product(&product)?;
+            let trial_policy = tx.product(&product)?.and_then(|p| p.trial_policy);
             let mut p = tx
                 .policy(&product, &name)?
                 .ok_or_else(|| no_policy(&product, &name))?;
             let terms = normalized(patched(&p.terms, &patch)?)?;
+            if trial_policy.as_deref() == Some(name.as_str()) {
+                crate::core::trials::check_terms(&name, &terms).map_err(|e| match e {
+                    CoreError::BadRequest(m) => CoreError::BadRequest(format!(
+                        "policy '{name}' is the trial policy of product '{product}': {m}; set another trial policy first (PATCH /v1/admin/products/{product})"
+                    )),
+                    other => other,
+                })?;
+            }
             let claims_change = terms.features != p.terms.features
                 || terms.license_type != p.terms.license_type;
             let mut failed = None;
@@ -259,9 +267,14 @@ pub async fn delete_policy<B: Backend>(
 ) -> Result<(), CoreError> {
     store
         .write(move |tx| {
-            tx.product(&product)?;
+            let trial_policy = tx.product(&product)?.and_then(|p| p.trial_policy);
             if tx.policy(&product, &name)?.is_none() {
                 return Err(no_policy(&product, &name));
+            }
+            if trial_policy.as_deref() == Some(name.as_str()) {
+                return Err(CoreError::Conflict(format!(
+                    "policy '{name}' is the trial policy of product '{product}'; set another or none first (PATCH /v1/admin/products/{product} with \"trial_policy\")"
+                )));
             }
             if tx.policy_in_use(&product, &name)? {
                 return Err(CoreError::Conflict(format!(

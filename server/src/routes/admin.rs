@@ -36,6 +36,7 @@ fn product_json(p: &Product) -> Value {
         "support_message": p.support_message,
         "created_at": rfc3339(p.created_at),
         "updated_at": rfc3339(p.updated_at),
+        "trial_policy": p.trial_policy,
     })
 }
 
@@ -111,16 +112,25 @@ pub async fn get_product(
 pub struct ProductPatch {
     #[serde(default, deserialize_with = "double")]
     support_message: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double")]
+    trial_policy: Option<Option<String>>,
 }
 
-/// Updates a product's support message (the name is the `aud` of issued tokens and never
-/// changes).
+/// Updates a product's support message and trial policy (the name is the `aud` of issued
+/// tokens and never changes).
 pub async fn update_product(
     State(s): State<AppState>,
     ApiPath(name): ApiPath<String>,
     ApiJson(req): ApiJson<ProductPatch>,
 ) -> Result<Json<Value>, ApiError> {
-    let p = rules::update_product(&s.store, name, req.support_message, s.now()).await?;
+    let p = rules::update_product(
+        &s.store,
+        name,
+        req.support_message,
+        s.now(),
+        req.trial_policy,
+    )
+    .await?;
     Ok(Json(product_json(&p)))
 }
 

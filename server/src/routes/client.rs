@@ -310,3 +310,42 @@ pub async fn deactivate(
     let m = rules::deactivate(&s.store, &s.signer, machine_ref(req)?, s.now()).await?;
     Ok(Json(json!({"deactivated": true, "machine_id": m.id})))
 }
+
+/// `POST /v1/trials` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialReq {
+    product: String,
+    fingerprint: String,
+}
+
+/// `POST /v1/trials`: a keyless trial for this machine. 201 with the new trial license's
+/// key and a machine token on it; 200 with the same license (and a fresh token) when the
+/// fingerprint had its trial already; the trial's refusal (`KEY_EXPIRED`, …) once it
+/// cannot be used; `TRIALS_NOT_OFFERED` for a product without trials.
+pub async fn start_trial(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<TrialReq>,
+) -> Result<(StatusCode, Json<Value>), WithSupport> {
+    let fp = fingerprint(&req.fingerprint).map_err(|e| e.with_support(None))?;
+    let t = crate::core::trials::start_trial(&s.store, &s.signer, req.product, fp, s.now()).await?;
+    let l = &t.grant.license;
+    let (_, mut body) = granted(
+        &t.grant,
+        json!({
+            "license_key": l.key,
+            "license_id": l.id,
+            "product": l.product,
+            "type": l.license_type,
+            "expires_at": l.expires_at.map(rfc3339),
+            "features": l.features,
+        }),
+    );
+    body["new"] = json!(t.new);
+    let status = if t.new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, body))
+}

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::core::CoreError;
 use crate::model::{
     AdminToken, AuditEvent, Deactivation, DenyEntry, Lease, License, Machine, Policy, Product,
+    Trial,
 };
 use crate::storage::{ReadTx, Result, WriteTx, stored_id};
 
@@ -39,6 +40,7 @@ pub struct Dump {
     deny: Vec<DenyEntry>,
     /// By license, oldest first.
     deactivations: Vec<Deactivation>,
+    trials: Vec<Trial>,
 }
 
 /// What a backend holds, in numbers and one digest.
@@ -65,6 +67,8 @@ pub struct Summary {
     /// SHA-256, hex, of every record in a fixed order, each in the model's JSON encoding
     /// (the audit events with their seq).
     pub sha256: String,
+    /// Keyless trials given (in the digest too).
+    pub trials: u64,
 }
 
 /// The SHA-256 of a license key's binary form, as the key index holds it.
@@ -87,6 +91,7 @@ pub fn dump(tx: &dyn ReadTx) -> Result<Dump> {
         deny: tx.deny_entries()?,
         policies: tx.policies(None)?,
         deactivations: tx.deactivations(None)?,
+        trials: tx.trials()?,
         ..Dump::default()
     };
     let mut licenses = Vec::new();
@@ -160,6 +165,9 @@ pub fn restore(d: &Dump, tx: &mut dyn WriteTx) -> Result<()> {
     for e in &d.deny {
         tx.put_deny_entry(e)?;
     }
+    for t in &d.trials {
+        tx.put_trial(t)?;
+    }
     for (k, v) in &d.meta {
         tx.put_meta(k, v)?;
     }
@@ -209,6 +217,9 @@ pub fn summary(tx: &dyn ReadTx) -> Result<Summary> {
     for x in &d.deactivations {
         add(&mut h, "deactivation", x)?;
     }
+    for t in &d.trials {
+        add(&mut h, "trial", t)?;
+    }
     let n = |len: usize| u64::try_from(len).unwrap_or(u64::MAX);
     Ok(Summary {
         products: n(d.products.len()),
@@ -221,6 +232,7 @@ pub fn summary(tx: &dyn ReadTx) -> Result<Summary> {
         deny_entries: n(d.deny.len()),
         deactivations: n(d.deactivations.len()),
         sha256: licet_verifier::hex(&h.finalize()),
+        trials: n(d.trials.len()),
     })
 }
 

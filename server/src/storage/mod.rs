@@ -29,6 +29,7 @@ use std::future::Future;
 use crate::core::CoreError;
 use crate::model::{
     AdminToken, AuditEvent, Deactivation, DenyEntry, Lease, License, Machine, Policy, Product,
+    Trial,
 };
 
 /// The id bytes of a stored record's hex id (every backend keys records by them).
@@ -192,6 +193,21 @@ pub trait ReadTx {
     /// # Errors
     /// As [`ReadTx::license`].
     fn deactivations(&self, license: Option<&[u8; 16]>) -> Result<Vec<Deactivation>>;
+
+    /// The keyless trial a fingerprint was given for a product, if any. In a write
+    /// transaction it also holds the pair, found or not, until the transaction ends: two
+    /// jobs asking for the same pair run one after the other, so that the second sees the
+    /// trial the first stored (one trial per fingerprint, ever, however many ask at once).
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn trial(&self, product: &str, fingerprint: &[u8; 32]) -> Result<Option<Trial>>;
+
+    /// Every keyless trial given (`licet-server migrate`).
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn trials(&self) -> Result<Vec<Trial>>;
 }
 
 /// A license read from storage, with its effective terms put in from its policy as `tx`
@@ -405,6 +421,13 @@ pub trait WriteTx: ReadTx {
     /// # Errors
     /// As [`ReadTx::license`].
     fn remove_deactivation(&mut self, d: &Deactivation) -> Result<()>;
+
+    /// Records the keyless trial a fingerprint was given for a product (kept for ever: a
+    /// deleted trial license leaves it, so the fingerprint gets no second trial).
+    ///
+    /// # Errors
+    /// As [`ReadTx::license`].
+    fn put_trial(&mut self, t: &Trial) -> Result<()>;
 }
 
 /// A storage backend: runs read jobs on snapshots and write jobs in durable transactions.

@@ -50,6 +50,7 @@ use std::cell::{Cell, RefCell};
 use crate::core::CoreError;
 use crate::model::{
     AdminToken, AuditEvent, Deactivation, DenyEntry, Lease, License, Machine, Policy, Product,
+    Trial,
 };
 use crate::storage::{Backend, ReadTx, WriteTx, resolve, resolve_each, stored_id};
 
@@ -124,6 +125,17 @@ const MIGRATIONS: &[&str] = &[
         machine_id BYTEA NOT NULL,
         record JSONB NOT NULL,
         PRIMARY KEY (license_id, at, machine_id)
+    );
+",
+    "
+    -- Version 6: keyless trials (issue 15), one per fingerprint and product, for ever.
+    -- No foreign keys: a trial outlives its license and its product (deleted, a product
+    -- made again under the same name gives no second trial either).
+    CREATE TABLE trials (
+        product TEXT NOT NULL,
+        fingerprint BYTEA NOT NULL,
+        record JSONB NOT NULL,
+        PRIMARY KEY (product, fingerprint)
     );
 ",
 ];
@@ -618,6 +630,35 @@ impl ReadTx for Tx<'_> {
             ),
         }
     }
+
+    /// In a write transaction, first the product's row is locked (`FOR NO KEY UPDATE`):
+    /// a trial row not there yet cannot be locked, and two jobs that both found none would
+    /// both make a trial (the loser failing on the primary key only after it had signed
+    /// and stored a license). With the lock the second waits, and its read (READ
+    /// COMMITTED: a new snapshot per statement) sees the first's trial. A row lock rather
+    /// than an advisory lock keeps to SQL that CockroachDB and YugabyteDB accept (issue
+    /// 11); it serialises the trials of one product, which start at human pace, and
+    /// `NO KEY` leaves the key-share locks of license inserts (the product foreign key)
+    /// unblocked.
+    fn trial(&self, product: &str, fingerprint: &[u8; 32]) -> Result<Option<Trial>, CoreError> {
+        if self.write {
+            self.execute(
+                "SELECT 1 FROM products WHERE name = $1 FOR NO KEY UPDATE",
+                &[(&product, TEXT)],
+            )?;
+        }
+        self.record(
+            "SELECT record FROM trials WHERE product = $1 AND fingerprint = $2",
+            &[(&product, TEXT), (&fingerprint.as_slice(), BYTEA)],
+        )
+    }
+
+    fn trials(&self) -> Result<Vec<Trial>, CoreError> {
+        self.records(
+            "SELECT record FROM trials ORDER BY fingerprint, product COLLATE \"C\"",
+            &[],
+        )
+    }
 }
 
 impl WriteTx for Tx<'_> {
@@ -906,6 +947,20 @@ impl WriteTx for Tx<'_> {
 
     fn remove_deny_entry(&mut self, id: &[u8; 16]) -> Result<bool, CoreError> {
         Ok(self.execute("DELETE FROM deny WHERE id = $1", &[(&id.as_slice(), BYTEA)])? > 0)
+    }
+
+    fn put_trial(&mut self, t: &Trial) -> Result<(), CoreError> {
+        let fp = licet_verifier::unhex::<32>(&t.fingerprint).ok_or(CoreError::Internal)?;
+        self.execute(
+            "INSERT INTO trials (product, fingerprint, record) VALUES ($1, $2, $3)
+             ON CONFLICT (product, fingerprint) DO UPDATE SET record = excluded.record",
+            &[
+                (&t.product, TEXT),
+                (&fp.as_slice(), BYTEA),
+                (&Json(t), JSONB),
+            ],
+        )?;
+        Ok(())
     }
 }
 

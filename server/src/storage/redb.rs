@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::core::CoreError;
 use crate::model::{
     AdminToken, AuditEvent, Deactivation, DenyEntry, Lease, License, Machine, Policy, Product,
+    Trial,
 };
 use crate::storage::{Backend, ReadTx, WriteTx, resolve, resolve_each, stored_id};
 
@@ -86,6 +87,11 @@ pub const LICENSE_LEASES: TableDefinition<&[u8], ()> = TableDefinition::new("lic
 pub const ADMIN_TOKENS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("admin_tokens");
 /// `deny`: entry id (16) → DenyEntry (JSON); added as `admin_tokens` was.
 pub const DENY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("deny");
+/// `trials`: [`trial_key`] → Trial (JSON): the keyless trial each fingerprint was given
+/// for each product. Added as `admin_tokens` was, without a schema version change: no
+/// existing layout changed (a product's new `trial_policy` is an optional field that a
+/// version 4 record lacks and an older binary ignores).
+pub const TRIALS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("trials");
 
 /// `deactivations`: [`deactivation_key`] → Deactivation (JSON): a license's machine
 /// deactivations, oldest first, kept while they count against its limits or its machine
@@ -195,6 +201,16 @@ pub struct Tx<'t> {
     admin_tokens: redb::Table<'t, &'static [u8], &'static [u8]>,
     deny: redb::Table<'t, &'static [u8], &'static [u8]>,
     deactivations: redb::Table<'t, &'static [u8], &'static [u8]>,
+    trials: redb::Table<'t, &'static [u8], &'static [u8]>,
+}
+
+/// The key of a trial: the fingerprint (32, fixed length, so the product name after it
+/// needs no separator) ‖ the product's name.
+fn trial_key(product: &str, fingerprint: &[u8; 32]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(32 + product.len());
+    k.extend_from_slice(fingerprint);
+    k.extend_from_slice(product.as_bytes());
+    k
 }
 
 /// The key of a policy: its product's name, NUL, its name. Policy names hold no NUL
@@ -537,6 +553,15 @@ impl ReadTx for Tx<'_> {
     fn deactivations(&self, license: Option<&[u8; 16]>) -> Result<Vec<Deactivation>, CoreError> {
         deactivations(&self.deactivations, license)
     }
+
+    /// Nothing to hold: the one writer runs jobs one after the other.
+    fn trial(&self, product: &str, fingerprint: &[u8; 32]) -> Result<Option<Trial>, CoreError> {
+        get_record(&self.trials, &trial_key(product, fingerprint))
+    }
+
+    fn trials(&self) -> Result<Vec<Trial>, CoreError> {
+        all_records(&self.trials)
+    }
 }
 
 impl WriteTx for Tx<'_> {
@@ -778,6 +803,13 @@ impl WriteTx for Tx<'_> {
 
     fn remove_deactivation(&mut self, d: &Deactivation) -> Result<(), CoreError> {
         self.deactivations.remove(deactivation_key(d)?.as_slice())?;
+        Ok(())
+    }
+
+    fn put_trial(&mut self, t: &Trial) -> Result<(), CoreError> {
+        let fp = licet_verifier::unhex::<32>(&t.fingerprint).ok_or(CoreError::Internal)?;
+        self.trials
+            .insert(trial_key(&t.product, &fp).as_slice(), encode(t)?.as_slice())?;
         Ok(())
     }
 }
@@ -1205,6 +1237,7 @@ impl Store {
         copy_table(&snap, &w, LEASES)?;
         copy_table(&snap, &w, SEATS)?;
         copy_table(&snap, &w, LICENSE_LEASES)?;
+        copy_table(&snap, &w, TRIALS)?;
         w.commit()?;
         Ok(())
     }
@@ -1339,6 +1372,7 @@ fn open_tx(w: &redb::WriteTransaction) -> Result<Tx<'_>, redb::TableError> {
         admin_tokens: w.open_table(ADMIN_TOKENS)?,
         deny: w.open_table(DENY)?,
         deactivations: w.open_table(DEACTIVATIONS)?,
+        trials: w.open_table(TRIALS)?,
     })
 }
 
@@ -1804,6 +1838,23 @@ impl ReadTx for Snapshot {
         // A file no deactivation was ever written to, opened read-only by a tool, has none.
         match self.txn.open_table(DEACTIVATIONS) {
             Ok(t) => deactivations(&t, license),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn trial(&self, product: &str, fingerprint: &[u8; 32]) -> Result<Option<Trial>, CoreError> {
+        // A file opened read-only by a tool may predate the table: no trials.
+        match self.txn.open_table(TRIALS) {
+            Ok(t) => get_record(&t, &trial_key(product, fingerprint)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn trials(&self) -> Result<Vec<Trial>, CoreError> {
+        match self.txn.open_table(TRIALS) {
+            Ok(t) => all_records(&t),
             Err(redb::TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
             Err(e) => Err(e.into()),
         }
