@@ -13,6 +13,11 @@ pub const DEFAULT_PORT: u16 = 5480;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "licet-server", version, max_term_width = 100)]
 pub struct Config {
+    /// TOML file of settings: each key is a flag's name with _ for - (body_limit = 65536).
+    /// Flags win over LICET_* variables, which win over the file, which wins over the
+    /// defaults shown here. Check one with `licet-server check-config FILE`.
+    #[arg(long, env = "LICET_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// Address to listen on: HOST:PORT, where HOST is an IP address or a name such as
     /// localhost (IPv6 in brackets: [::1]:5480); port 0 takes any free port.
     #[arg(long, env = "LICET_LISTEN", default_value_t = format!("127.0.0.1:{DEFAULT_PORT}"), value_parser = listen_address)]
@@ -41,6 +46,10 @@ pub struct Config {
     /// File holding the signing key's passphrase (first line).
     #[arg(long, env = "LICET_PASSPHRASE_FILE", value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// File holding the bootstrap admin token (first line), the scope `admin`; instead of
+    /// LICET_ADMIN_TOKEN, so that it is in no process environment. Stored hashed.
+    #[arg(long, env = "LICET_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LICET_LOG_JSON", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub log_json: bool,

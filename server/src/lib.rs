@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod config_file;
 pub mod console;
 pub mod core;
 pub mod denylist;
@@ -370,7 +371,7 @@ pub async fn start(
         > 0;
     let (signer, _) = load_signer(config, has_licenses)?;
     let (admin_token_sha256, generated_admin_token) =
-        admin_token(&store, options.admin_token).await?;
+        admin_token(&store, options.admin_token.or(token_file(config)?)).await?;
     let console = if config.no_admin_console {
         None
     } else {
@@ -861,6 +862,23 @@ fn passphrase(config: &Config) -> Option<Result<zeroize::Zeroizing<String>, Stri
         .ok()
         .filter(|p| !p.is_empty())
         .map(|p| Ok(zeroize::Zeroizing::new(p)))
+}
+
+/// The first line of --admin-token-file, if given.
+fn token_file(config: &Config) -> Result<Option<String>, String> {
+    let Some(path) = &config.admin_token_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--admin-token-file {}: {e}", path.display()))?;
+    let token = text.lines().next().unwrap_or_default().trim().to_owned();
+    if token.is_empty() {
+        return Err(format!(
+            "--admin-token-file {}: the first line is empty",
+            path.display()
+        ));
+    }
+    Ok(Some(token))
 }
 
 /// The admin token's hash: from `LICET_ADMIN_TOKEN` (stored hashed), else the stored hash,

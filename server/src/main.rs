@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod keys_command;
 
@@ -64,6 +64,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Checks a configuration file (docs/operations.md, "Configuration"): TOML, known keys,
+    /// values in range, the files it names readable, the TLS certificate and key loadable.
+    /// Exit 0 with a summary when it is fine, 1 with each problem (line and key) when not.
+    CheckConfig {
+        /// The file.
+        file: std::path::PathBuf,
+        /// Print the result as JSON: {"file", "ok", "keys", "problems": [{"line", "key", "message"}]}.
+        #[arg(long)]
+        json: bool,
+    },
     /// The signing keys in the data directory: list, rotate, endorse, retire
     /// (docs/key-rotation.md). A running server picks up a change within a second.
     #[command(subcommand)]
@@ -72,7 +82,10 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let (config, init_only) = match cli.command {
         Some(Command::Init { config }) => (*config, true),
         Some(Command::Migrate { from, to, json }) => {
@@ -86,6 +99,7 @@ async fn main() -> ExitCode {
             return migrate(&from, &to, json).await;
         }
         Some(Command::Keys(cmd)) => return keys_command::run(cmd),
+        Some(Command::CheckConfig { file, json }) => return check_config(&file, json),
         None => (cli.config, false),
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -137,6 +151,64 @@ async fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The command line, over the configuration file's settings (--config or LICET_CONFIG) if
+/// there is one: its values are the flags' defaults, so flags and LICET_* variables win.
+fn parse() -> Result<Cli, ExitCode> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut cmd = Cli::command();
+    // `check-config FILE` reads its file itself, even when LICET_CONFIG names another.
+    let checking = args.get(1).is_some_and(|a| a == "check-config");
+    if let Some(path) = licet_server::config_file::path_from(&args).filter(|_| !checking) {
+        match licet_server::config_file::read(&path) {
+            Ok(settings) => cmd = licet_server::config_file::apply(cmd, &settings),
+            Err(problems) => {
+                for p in problems {
+                    eprintln!("error: {}: {p}", path.display());
+                }
+                return Err(ExitCode::from(2));
+            }
+        }
+    }
+    let matches = cmd.get_matches_from(args);
+    Cli::from_arg_matches(&matches).map_err(|e| {
+        let _ = e.print();
+        ExitCode::from(2)
+    })
+}
+
+fn check_config(file: &std::path::Path, json: bool) -> ExitCode {
+    let (keys, problems) = match licet_server::config_file::read(file) {
+        Ok(settings) => (
+            settings.entries.iter().map(|e| e.key.clone()).collect(),
+            licet_server::config_file::check(&settings),
+        ),
+        Err(problems) => (Vec::new(), problems),
+    };
+    let ok = problems.is_empty();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"file": file, "ok": ok, "keys": keys, "problems": problems})
+        );
+    } else if ok {
+        println!(
+            "{}: fine, {} settings ({}); the others are their defaults",
+            file.display(),
+            keys.len(),
+            keys.join(", ")
+        );
+    } else {
+        for p in &problems {
+            eprintln!("{}: {p}", file.display());
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 
