@@ -496,10 +496,10 @@ fn make_it_old(data: &std::path::Path, url: &Option<String>, licenses: &[Value])
                     .expect("update");
                 }
                 c.batch_execute(
-                    // Version 4 brought policies, version 5 deactivations
-                    // (server/src/storage/postgres.rs).
+                    // Version 4 brought policies, version 5 deactivations, version 6
+                    // trials (server/src/storage/postgres.rs).
                     "DROP INDEX licenses_by_policy; DROP TABLE policies;
-                     DROP TABLE deactivations;
+                     DROP TABLE deactivations; DROP TABLE trials;
                      UPDATE schema_version SET version = 3 WHERE id = 1;",
                 )
                 .expect("back to version 3");
