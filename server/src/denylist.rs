@@ -153,13 +153,12 @@ struct Named {
 /// check is the handler's work, which a denied request must not cost.
 fn named(body: &[u8]) -> (Subject, Option<String>) {
     let n: Named = serde_json::from_slice(body).unwrap_or_default();
-    let mut s = Subject {
-        fingerprint: n
-            .fingerprint
+    let mut s = Subject::default();
+    s.fingerprints.extend(
+        n.fingerprint
             .as_deref()
             .and_then(|f| licet_verifier::unhex::<32>(f.trim())),
-        ..Subject::default()
-    };
+    );
     let mut product = None;
     for token in [n.license_key, n.license, n.machine_token, n.lease_token]
         .into_iter()
@@ -170,15 +169,15 @@ fn named(body: &[u8]) -> (Subject, Option<String>) {
         };
         use licet_verifier::KindClaims;
         match u.claims.kind {
-            KindClaims::License { .. } => s.license = s.license.or(Some(u.claims.id)),
+            KindClaims::License { .. } => s.licenses.push(u.claims.id),
             KindClaims::Machine {
                 license_id,
                 fingerprint,
             } => {
-                s.license = s.license.or(Some(license_id));
-                s.fingerprint = s.fingerprint.or(Some(fingerprint));
+                s.licenses.push(license_id);
+                s.fingerprints.push(fingerprint);
             }
-            KindClaims::Lease { license_id, .. } => s.license = s.license.or(Some(license_id)),
+            KindClaims::Lease { license_id, .. } => s.licenses.push(license_id),
         }
         product = product.or(Some(u.claims.product));
     }

@@ -73,6 +73,12 @@ async fn fingerprints_and_licenses_are_denied_with_the_support_message(db: Db) {
         ),
         ("/v1/check-in", json!({"machine_token": machine_token})),
         ("/v1/deactivate", json!({"machine_token": machine_token})),
+        // A body naming another fingerprint beside the denied machine's token is refused
+        // too: every fingerprint a body names is checked, not the first.
+        (
+            "/v1/check-in",
+            json!({"fingerprint": fp(2), "machine_token": machine_token}),
+        ),
     ] {
         let (st, answer) = s.post(path, body).await;
         assert_eq!(
@@ -100,6 +106,12 @@ async fn fingerprints_and_licenses_are_denied_with_the_support_message(db: Db) {
             json!({"license_key": key, "fingerprint": fp(3)}),
         ),
         ("/v1/leases/obtain", json!({"license_key": key})),
+        // Another license's key beside the denied license's machine token: refused, as
+        // every license a body names is checked (the handler may act on either).
+        (
+            "/v1/check-in",
+            json!({"license_key": other_key, "machine_token": machine_token}),
+        ),
     ] {
         let (st, answer) = s.post(path, body).await;
         assert_eq!(
@@ -137,8 +149,8 @@ async fn fingerprints_and_licenses_are_denied_with_the_support_message(db: Db) {
                 ref v => panic!("{name}: {v:?}"),
             })
     };
-    assert_eq!(count("licet_denied_fingerprint_total"), Some(4.0), "{text}");
-    assert_eq!(count("licet_denied_license_total"), Some(3.0), "{text}");
+    assert_eq!(count("licet_denied_fingerprint_total"), Some(5.0), "{text}");
+    assert_eq!(count("licet_denied_license_total"), Some(4.0), "{text}");
     assert_eq!(count("licet_denied_ip_total"), Some(0.0), "{text}");
 
     // Audited in aggregate: one event per entry with the count, written once a minute and
@@ -161,7 +173,7 @@ async fn fingerprints_and_licenses_are_denied_with_the_support_message(db: Db) {
     counts.sort();
     assert_eq!(
         counts,
-        [("fingerprint".to_owned(), 4), ("license".to_owned(), 3)],
+        [("fingerprint".to_owned(), 5), ("license".to_owned(), 4)],
         "{audit}"
     );
 }

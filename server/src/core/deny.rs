@@ -46,12 +46,29 @@ pub fn normalise(kind: DenyKind, value: &str) -> Result<String, CoreError> {
             .parse::<IpNet>()
             .map(|n| n.trunc())
             .or_else(|_| v.parse::<IpAddr>().map(IpNet::from))
+            .map(unmapped)
             .map(|n| n.to_string())
             .map_err(|_| {
                 CoreError::BadRequest(format!(
                     "'{v}' is neither an IP address nor a CIDR range (e.g. 203.0.113.7, 203.0.113.0/24 or 2001:db8::/32)"
                 ))
             }),
+    }
+}
+
+/// An IPv4-mapped IPv6 range (`::ffff:203.0.113.0/120`) as the IPv4 range it is: requests
+/// are matched in their IPv4 form ([`Matcher::check`]), so the mapped form would never
+/// match. Other ranges are returned as they are.
+fn unmapped(n: IpNet) -> IpNet {
+    match n {
+        IpNet::V6(v6) => match (
+            v6.network().to_ipv4_mapped(),
+            v6.prefix_len().checked_sub(96),
+        ) {
+            (Some(v4), Some(len)) => IpNet::new(IpAddr::V4(v4), len).map_or(n, |m| m.trunc()),
+            _ => n,
+        },
+        v4 => v4,
     }
 }
 
@@ -163,16 +180,18 @@ pub async fn remove<B: Backend>(store: &B, id: &str, now: u64) -> Result<(), Cor
         .await
 }
 
-/// What a client request is checked by: its source address, and the fingerprint and
-/// license it names, when it names them.
-#[derive(Debug, Clone, Copy, Default)]
+/// What a client request is checked by: its source address, and every fingerprint and
+/// license it names. Every one is kept, not the first: a body may name a license by its
+/// key and another by a machine token, and the handler may act on either, so a request is
+/// denied when any of them is.
+#[derive(Debug, Clone, Default)]
 pub struct Subject {
     /// The client's address.
     pub ip: Option<IpAddr>,
-    /// The machine's fingerprint hash.
-    pub fingerprint: Option<[u8; 32]>,
-    /// The license's id.
-    pub license: Option<[u8; 16]>,
+    /// The machines' fingerprint hashes.
+    pub fingerprints: Vec<[u8; 32]>,
+    /// The licenses' ids.
+    pub licenses: Vec<[u8; 16]>,
 }
 
 /// The entries, indexed for matching.
@@ -234,11 +253,15 @@ impl Matcher {
                 nets.get(&net).filter(live)
             })
         })
-        .or_else(|| s.license.and_then(|l| self.licenses.get(&l)).filter(live))
         .or_else(|| {
-            s.fingerprint
-                .and_then(|f| self.fingerprints.get(&f))
-                .filter(live)
+            s.licenses
+                .iter()
+                .find_map(|l| self.licenses.get(l).filter(live))
+        })
+        .or_else(|| {
+            s.fingerprints
+                .iter()
+                .find_map(|f| self.fingerprints.get(f).filter(live))
         })
     }
 
@@ -316,10 +339,34 @@ mod tests {
     }
 
     #[test]
+    fn any_license_or_fingerprint_named_is_denied_not_only_the_first() {
+        let m = Matcher::new(vec![
+            entry(DenyKind::License, &"ab".repeat(16), None),
+            entry(DenyKind::Fingerprint, &"cd".repeat(32), None),
+        ]);
+        let s = Subject {
+            licenses: vec![[0x01; 16], [0xab; 16]],
+            ..Subject::default()
+        };
+        assert!(m.check(&s, 1).is_some());
+        let s = Subject {
+            fingerprints: vec![[0x02; 32], [0xcd; 32]],
+            ..Subject::default()
+        };
+        assert!(m.check(&s, 1).is_some());
+        let s = Subject {
+            licenses: vec![[0x01; 16]],
+            fingerprints: vec![[0x02; 32]],
+            ..Subject::default()
+        };
+        assert!(m.check(&s, 1).is_none());
+    }
+
+    #[test]
     fn an_entry_stops_at_its_expiry() {
         let m = Matcher::new(vec![entry(DenyKind::License, &"ab".repeat(16), Some(100))]);
         let s = Subject {
-            license: Some([0xab; 16]),
+            licenses: vec![[0xab; 16]],
             ..Subject::default()
         };
         assert!(m.check(&s, 99).is_some());
@@ -333,6 +380,20 @@ mod tests {
             "10.0.0.0/8"
         );
         assert_eq!(normalise(DenyKind::Ip, "::1").expect("ok"), "::1/128");
+        // An IPv4-mapped entry is stored as the IPv4 range it is, and matches.
+        assert_eq!(
+            normalise(DenyKind::Ip, "::ffff:203.0.113.7/120").expect("ok"),
+            "203.0.113.0/24"
+        );
+        assert_eq!(
+            normalise(DenyKind::Ip, "::ffff:203.0.113.7").expect("ok"),
+            "203.0.113.7/32"
+        );
+        assert_eq!(
+            normalise(DenyKind::Ip, "::ffff:0:0/95").expect("ok"),
+            "::fffe:0:0/95",
+            "a range wider than the mapped block stays IPv6"
+        );
         assert_eq!(
             normalise(DenyKind::Fingerprint, &"AB".repeat(32)).expect("ok"),
             "ab".repeat(32)
