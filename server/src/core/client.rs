@@ -661,10 +661,15 @@ pub async fn deactivate_offline<B: Backend>(
     let answered = store
         .write(move |tx| {
             let l = tx.license(&license_id)?.ok_or(CoreError::KeyInvalid)?;
-            let mut seen: serde_json::Map<String, Value> = tx
-                .meta(OFFLINE_DEACTIVATIONS)?
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
+            // A record that does not parse is an error, never an empty record: read as
+            // empty, it would answer every earlier request again.
+            let mut seen: serde_json::Map<String, Value> = match tx.meta(OFFLINE_DEACTIVATIONS)? {
+                None => serde_json::Map::new(),
+                Some(b) => serde_json::from_slice(&b).map_err(|e| {
+                    tracing::error!(error = %e, "the record of answered offline deactivations does not parse");
+                    CoreError::Internal
+                })?,
+            };
             if let Some(at) = seen.get(&nonce).and_then(Value::as_u64) {
                 return Err(CoreError::RequestReplayed { at });
             }

@@ -662,6 +662,19 @@ async fn an_offline_deactivation_frees_the_activation_once_with_a_receipt<B: Bac
         .await
         .expect("machines");
     assert_eq!(machines.len(), 1);
+    // A damaged record of answered requests is an error, not an empty record that would
+    // answer every earlier request again.
+    t.store
+        .write(|tx| tx.put_meta(client::OFFLINE_DEACTIVATIONS, b"{damaged"))
+        .await
+        .expect("damage");
+    assert_eq!(
+        client::deactivate_offline(&t.store, &t.signer, &req, late + 2)
+            .await
+            .map(|r| r.machine.id)
+            .map_err(code),
+        Err(CoreError::Internal)
+    );
 }
 
 async fn bad_offline_deactivations_are_refused_and_change_nothing<B: Backend>(t: Fixture<B>) {
