@@ -40,6 +40,11 @@ pub const CURRENT: &str = "current";
 pub const ROOT: &str = "root.pem";
 /// The console's session key material.
 pub const SESSION_SECRET: &str = "session-secret";
+/// The file whose lock (`flock`) orders the changes of the key files: a rotation, an
+/// endorsement and a retirement, by any process over this directory (the server's API and
+/// `licet-server keys` run at once), happen one after the other, so that a retirement
+/// never moves away a key that a rotation has just made current.
+pub const LOCK: &str = "keys.lock";
 
 /// Why a key operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +160,19 @@ impl KeyFiles {
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+
+    /// Waits for, then holds, the lock of the key files ([`LOCK`]) until the file returned
+    /// is dropped.
+    fn lock(&self) -> Result<fs::File, KeyError> {
+        let path = self.path(LOCK);
+        let mut o = fs::OpenOptions::new();
+        o.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        let f = o.open(&path).map_err(files(&path))?;
+        f.lock().map_err(files(&path))?;
+        Ok(f)
     }
 
     fn key_path(&self, kid: &str) -> PathBuf {
@@ -497,6 +515,7 @@ impl KeyFiles {
         passphrase: Option<&[u8]>,
         now: u64,
     ) -> Result<String, KeyError> {
+        let _lock = self.lock()?;
         let key = match new {
             Some(k) => k,
             None => SigningKey::generate_ed25519().map_err(|e| KeyError::Files(e.to_string()))?,
@@ -522,6 +541,7 @@ impl KeyFiles {
     /// [`KeyError::Unknown`], [`KeyError::Endorsement`], [`KeyError::Files`].
     pub fn endorse(&self, kid: &str, bytes: &[u8], now: u64) -> Result<(), KeyError> {
         let k = parse_kid(kid).ok_or_else(|| KeyError::Unknown(kid.to_owned()))?;
+        let _lock = self.lock()?;
         if !self.key_path(kid).exists() {
             return Err(KeyError::Unknown(kid.to_owned()));
         }
@@ -537,6 +557,7 @@ impl KeyFiles {
     /// [`KeyError::Unknown`], [`KeyError::Current`], [`KeyError::Files`].
     pub fn retire(&self, kid: &str) -> Result<(), KeyError> {
         let kid = kid.trim().to_ascii_lowercase();
+        let _lock = self.lock()?;
         if parse_kid(&kid).is_none() || !self.key_path(&kid).exists() {
             return Err(KeyError::Unknown(kid));
         }
@@ -625,6 +646,42 @@ fn public_pem(der: &[u8]) -> Result<String, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A retirement waits while another process changes the key files (holds their lock),
+    /// so that it decides on the files as that change left them: here the key it was
+    /// asked to retire has become current meanwhile, and it is refused.
+    #[test]
+    fn a_retirement_waits_for_a_rotation_in_progress() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let files = KeyFiles::new(tmp.path().join("data"));
+        files.prepare(None, false).expect("prepare");
+        let old = files.current_kid().expect("current");
+        let next = SigningKey::generate_ed25519().expect("key");
+        let next_kid = hex(next.kid());
+        files
+            .write_key(&next, None)
+            .expect("a published key, not current");
+        let held = files.lock().expect("lock");
+        let retiring = {
+            let (files, kid) = (files.clone(), next_kid.clone());
+            std::thread::spawn(move || files.retire(&kid))
+        };
+        // What a rotation to `next` does while it holds the lock.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        write(
+            &files.path(CURRENT),
+            format!("{next_kid}\n").as_bytes(),
+            0o644,
+        )
+        .expect("current");
+        drop(held);
+        assert!(
+            matches!(retiring.join().expect("thread"), Err(KeyError::Current(k)) if k == next_kid),
+            "the retirement saw the key files before the rotation"
+        );
+        assert!(files.key_path(&next_kid).exists());
+        files.retire(&old).expect("the previous key retires");
+    }
 
     /// Processes starting at once on an empty directory: exactly one key is made current
     /// and kept, whoever wins, and every one of them loads that key.
