@@ -511,7 +511,7 @@ fn open_redb(config: &Config) -> Result<(Store, std::thread::JoinHandle<()>), St
         legacy_key
     };
     if config.signing_key.is_none() && key_beside.exists() {
-        Store::open_existing_cached(&db, writer_config, cache_bytes).map_err(|e| match e {
+        Store::open_with(&db, writer_config, store::Open::EXISTING.cache(cache_bytes)).map_err(|e| match e {
             store::OpenError::Uninitialised(what) => format!(
                 "{what}, but the data directory holds a signing key ({}): it was used before, and a new, empty database would answer KEY_INVALID to every license already issued. Restore licet.redb from your backup (stop the server, copy the backup to {}, start it; docs/api.md §6.6), or, to start with an empty database on purpose, run `licet-server init --data {}` first",
                 key_beside.display(),
@@ -521,7 +521,8 @@ fn open_redb(config: &Config) -> Result<(Store, std::thread::JoinHandle<()>), St
             store::OpenError::Failed(m) => m,
         })
     } else {
-        Store::open_cached(&db, writer_config, cache_bytes)
+        Store::open_with(&db, writer_config, store::Open::CREATE.cache(cache_bytes))
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -705,7 +706,7 @@ pub fn init(config: &Config) -> Result<Initialised, String> {
     }
     let db = database_path(&config.data);
     let writer_config = WriterConfig { max_batch: 1 };
-    let (store, writer) = match Store::open_existing(&db, writer_config) {
+    let (store, writer) = match Store::open_with(&db, writer_config, store::Open::EXISTING) {
         Ok(opened) => {
             drop(opened.0);
             opened.1.join().map_err(|_| "the writer thread panicked")?;
@@ -739,8 +740,9 @@ pub struct Migrated {
 /// cannot be reached or is not empty, a storage failure.
 pub async fn migrate(from: &Path, to: &config::DatabaseUrl) -> Result<Migrated, String> {
     let db = database_path(from);
-    let (source, writer) = Store::open_existing(&db, WriterConfig { max_batch: 1 })
-        .map_err(|e| format!("--from {}: {e}", from.display()))?;
+    let (source, writer) =
+        Store::open_with(&db, WriterConfig { max_batch: 1 }, store::Open::EXISTING)
+            .map_err(|e| format!("--from {}: {e}", from.display()))?;
     let source = Storage::Redb(source);
     let url = to.clone();
     let target = tokio::task::spawn_blocking(move || {

@@ -951,7 +951,37 @@ pub struct WriterConfig {
     pub max_batch: usize,
 }
 
-/// Why [`Store::open_existing`] refused.
+/// How [`Store::open_with`] opens a database.
+#[derive(Debug, Clone, Copy)]
+pub struct Open {
+    /// Whether a missing or empty database is created (else refused).
+    pub create: bool,
+    /// The page cache, in bytes.
+    pub cache_bytes: usize,
+}
+
+impl Open {
+    /// Creates the database when there is none, with the default page cache.
+    pub const CREATE: Open = Open {
+        create: true,
+        cache_bytes: DEFAULT_CACHE_BYTES,
+    };
+    /// Refuses to create one, with the default page cache.
+    pub const EXISTING: Open = Open {
+        create: false,
+        cache_bytes: DEFAULT_CACHE_BYTES,
+    };
+
+    /// With a page cache of `cache_bytes`.
+    pub const fn cache(self, cache_bytes: usize) -> Open {
+        Open {
+            cache_bytes,
+            ..self
+        }
+    }
+}
+
+/// Why [`Store::open_with`] refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpenError {
     /// There is no licet database at the path: missing, empty, or a redb file that was never
@@ -982,42 +1012,18 @@ impl Store {
         Self::open_inner(path, config, true, DEFAULT_CACHE_BYTES).map_err(|e| e.to_string())
     }
 
-    /// As [`Store::open`], with a page cache of `cache_bytes` instead of
-    /// [`DEFAULT_CACHE_BYTES`].
-    ///
-    /// # Errors
-    /// As [`Store::open`].
-    pub fn open_cached(
-        path: &Path,
-        config: WriterConfig,
-        cache_bytes: usize,
-    ) -> Result<(Store, std::thread::JoinHandle<()>), String> {
-        Self::open_inner(path, config, true, cache_bytes).map_err(|e| e.to_string())
-    }
-
-    /// As [`Store::open_existing`], with a page cache of `cache_bytes`.
-    ///
-    /// # Errors
-    /// As [`Store::open_existing`].
-    pub fn open_existing_cached(
-        path: &Path,
-        config: WriterConfig,
-        cache_bytes: usize,
-    ) -> Result<(Store, std::thread::JoinHandle<()>), OpenError> {
-        Self::open_inner(path, config, false, cache_bytes)
-    }
-
-    /// Opens the database at `path` like [`Store::open`], but refuses to create one: a
-    /// missing file, an empty one, or one without a schema version is
-    /// [`OpenError::Uninitialised`], and nothing is written.
+    /// Opens the database at `path` as `how` says: with its page cache, and, unless
+    /// `how.create`, refusing to create one: a missing file, an empty one, or one without a
+    /// schema version is [`OpenError::Uninitialised`], and nothing is written.
     ///
     /// # Errors
     /// [`OpenError`].
-    pub fn open_existing(
+    pub fn open_with(
         path: &Path,
         config: WriterConfig,
+        how: Open,
     ) -> Result<(Store, std::thread::JoinHandle<()>), OpenError> {
-        Self::open_inner(path, config, false, DEFAULT_CACHE_BYTES)
+        Self::open_inner(path, config, how.create, how.cache_bytes)
     }
 
     fn open_inner(
