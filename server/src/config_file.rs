@@ -125,10 +125,13 @@ pub fn read(path: &Path) -> Result<FileSettings, Vec<Problem>> {
             });
         };
         if !known.contains(&name) {
-            problem(format!(
-                "unknown key '{name}' (the keys are the flags of licet-server --help, with _ for -: {})",
-                known.join(", ")
-            ));
+            problem(match nearest(&name, &known) {
+                Some(k) => format!("unknown key '{name}'; did you mean '{k}'?"),
+                None => format!(
+                    "unknown key '{name}' (the keys are the flags of licet-server --help, with _ for -: {})",
+                    known.join(", ")
+                ),
+            });
             continue;
         }
         let values = match flag_values(value.get_ref()) {
@@ -259,6 +262,38 @@ fn default_from(arg: clap::Arg, e: &Entry) -> clap::Arg {
     } else {
         arg
     }
+}
+
+/// The known key closest to `name` (a typo of it: at most a third of its letters, and at
+/// least one, edited away), if there is one; `-` is taken for `_` first, since a key copied
+/// from a flag is the commonest slip.
+fn nearest<'k>(name: &str, known: &'k [String]) -> Option<&'k str> {
+    let name = name.replace('-', "_");
+    let most = (name.chars().count() / 3).max(1);
+    known
+        .iter()
+        .map(|k| (edits(&name, k), k))
+        .filter(|(d, _)| *d <= most)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
+}
+
+/// Levenshtein distance: the insertions, deletions and substitutions that turn `a` into `b`.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// The file's value as the flag's value(s): strings as they are, numbers and booleans
