@@ -332,3 +332,107 @@ impl std::fmt::Display for Problem {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/licet-server.toml");
+
+    /// Each key line of the example (`key = value`, or `#key = value` commented out) with
+    /// the comment paragraph above it (a blank line starts a new one; key lines do not, so
+    /// `tls_cert` and `tls_key` share theirs).
+    fn documented(text: &str) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        let mut block = String::new();
+        for line in text.lines() {
+            if line.trim().is_empty() {
+                block.clear();
+            } else if line == "#" || line.starts_with("# ") {
+                block.push_str(line);
+                block.push('\n');
+            } else {
+                let (key, value) = line
+                    .trim_start_matches('#')
+                    .split_once(" = ")
+                    .unwrap_or_else(|| panic!("neither a comment nor a key: {line:?}"));
+                out.push((key.to_owned(), value.to_owned(), block.clone()));
+            }
+        }
+        out
+    }
+
+    /// docs/licet-server.toml names every setting once and nothing else, each with its flag,
+    /// its variable and its true default; it is a good file as it is and with every line
+    /// uncommented.
+    #[test]
+    fn the_example_file_documents_every_setting_once() {
+        let text = std::fs::read_to_string(EXAMPLE).expect("docs/licet-server.toml");
+        let documented = documented(&text);
+        let mut names: Vec<&str> = documented.iter().map(|(k, _, _)| k.as_str()).collect();
+        names.sort_unstable();
+        let mut keys = keys();
+        keys.sort_unstable();
+        assert_eq!(names, keys, "documented keys vs clap's arguments");
+        let cmd = Config::command();
+        for (key, _, block) in &documented {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_id() == key.as_str())
+                .expect("a key");
+            let flag = format!("--{}", arg.get_long().expect("a long flag"));
+            let env = arg.get_env().expect("a variable").to_string_lossy();
+            assert!(
+                block.contains(&format!("{flag}, {env}")),
+                "{key}: its comment names {flag}, {env}:\n{block}"
+            );
+            let said = block
+                .split_once("Default: ")
+                .unwrap_or_else(|| panic!("{key}: no Default: in\n{block}"))
+                .1
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('.')
+                .trim_matches('"');
+            let truth = arg
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(",");
+            let truth = if truth.is_empty() {
+                "none".into()
+            } else {
+                truth
+            };
+            assert_eq!(said, truth, "{key}'s default");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let all = dir.path().join("all.toml");
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest,
+                _ => l,
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&all, uncommented).expect("write");
+        for file in [Path::new(EXAMPLE), &all] {
+            let settings = read(file).unwrap_or_else(|p| panic!("{}: {p:?}", file.display()));
+            assert!(!settings.entries.is_empty());
+        }
+        assert_eq!(read(&all).map(|s| s.entries.len()).ok(), Some(keys.len()));
+    }
+
+    #[test]
+    fn nearest_takes_a_typo_not_a_stranger() {
+        let known = keys();
+        assert_eq!(nearest("body_limt", &known), Some("body_limit"));
+        assert_eq!(nearest("ip-rate", &known), Some("ip_rate"));
+        assert_eq!(nearest("tls_certificate", &known), None);
+        assert_eq!(nearest("colour", &known), None);
+        assert_eq!(edits("kitten", "sitting"), 3);
+    }
+}
