@@ -196,9 +196,10 @@ fn check_config(file: &std::path::Path, json: bool) -> ExitCode {
         );
     } else if ok {
         println!(
-            "{}: fine, {} settings ({}); the others are their defaults",
+            "{}: fine, {} setting{} ({}); the others are their defaults",
             file.display(),
             keys.len(),
+            if keys.len() == 1 { "" } else { "s" },
             keys.join(", ")
         );
     } else {

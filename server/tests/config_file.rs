@@ -331,3 +331,48 @@ fn a_server_with_a_bad_file_does_not_start() {
     );
     assert!(!data.exists(), "nothing was created");
 }
+
+/// `admin_token_file` (the systemd unit's way to pass the bootstrap token): its first line
+/// is the admin token, and it wins over `LICET_ADMIN_TOKEN`; an empty one stops the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_token_comes_from_the_token_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = write(
+        dir.path(),
+        "admin-token",
+        "from-the-file-0123456789abcdef\n",
+    );
+    let file = write(
+        dir.path(),
+        "licet-server.toml",
+        &format!("admin_token_file = {:?}\n", token.to_str().expect("UTF-8")),
+    );
+    // Process sets LICET_ADMIN_TOKEN (common::ADMIN) too.
+    let p = server(dir.path(), &["--config".as_ref(), file.as_os_str()], &[]);
+    let http = reqwest::Client::new();
+    let get = |t: &str| {
+        common::send(
+            http.get(format!("{}/v1/admin/products", p.base))
+                .bearer_auth(t),
+        )
+    };
+    assert_eq!(get("from-the-file-0123456789abcdef").await.0, 200);
+    assert_eq!(get(common::ADMIN).await.0, 401, "the file wins");
+    drop(p);
+    std::fs::write(&token, "\n").expect("empty it");
+    let data = dir.path().join("data");
+    let exit = run_to_exit(&[
+        "--config".as_ref(),
+        file.as_os_str(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ]);
+    assert_eq!(exit.code, Some(2), "{}", exit.stderr);
+    assert!(
+        exit.stderr.contains("--admin-token-file") && exit.stderr.contains("first line is empty"),
+        "{}",
+        exit.stderr
+    );
+}
