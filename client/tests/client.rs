@@ -481,3 +481,73 @@ fn start_trial_then_check_in_and_resume_offline() {
     assert_eq!(e.code(), "KEY_REVOKED", "{e}");
     assert_eq!(store_json(dir.path())["machine_token"], Value::Null);
 }
+
+/// The keyless trial of docs/policies.md ("Keyless: a trial without a key"), word for word
+/// between the markers: `the_trial_example_of_policies_md_runs` checks the page shows this
+/// text, so the page's code compiles, and runs it.
+fn start_trial_as_policies_md_shows(
+    server: &str,
+    keyring: Keyring,
+    store: &std::path::Path,
+) -> Result<licet_client::Machine, Error> {
+    // policies.md start-trial: begin
+    // First start: no key to type. The server makes this machine's trial, or answers the one
+    // it had (KEY_EXPIRED once it is over, TRIALS_NOT_OFFERED if the product offers none).
+    let (_client, machine) = Client::trial(server, "acme-studio", keyring.clone())
+        .store_dir(store)
+        .start_trial()?;
+    assert!(machine.has_feature("export-pdf"));
+    // Later starts: the stored trial, verified offline; check in as with any license.
+    let client = Client::trial(server, "acme-studio", keyring)
+        .store_dir(store)
+        .resume_trial()?;
+    let machine = client.load_machine()?;
+    // policies.md start-trial: end
+    Ok(machine)
+}
+
+#[test]
+fn the_trial_example_of_policies_md_runs() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/policies.md");
+    let page = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let shown: String = page
+        .split_once("<!-- example: start-trial -->\n```rust\n")
+        .and_then(|(_, rest)| rest.split_once("```\n"))
+        .expect("the page's start-trial example")
+        .0
+        .to_owned();
+    let source = include_str!("client.rs");
+    let here: String = source
+        .split_once("    // policies.md start-trial: begin\n")
+        .and_then(|(_, rest)| rest.split_once("    // policies.md start-trial: end\n"))
+        .expect("the markers")
+        .0
+        .lines()
+        .map(|l| format!("{}\n", l.strip_prefix("    ").unwrap_or(l)))
+        .collect();
+    assert_eq!(
+        shown, here,
+        "docs/policies.md and this file's example differ"
+    );
+
+    // Run it on this machine's own fingerprint, as an application would.
+    if let Err(e) = licet_app::fingerprint("acme-studio") {
+        eprintln!("\n*** SKIPPED running the policies.md trial example: {e} ***\n");
+        return;
+    }
+    let s = Server::start();
+    let (st, p) = s.admin("/products", json!({"name": "acme-studio"}));
+    assert_eq!(st, 201, "{p}");
+    let (st, p) = s.admin(
+        "/policies",
+        json!({"product": "acme-studio", "name": "trial-30", "type": "trial",
+               "duration": 30 * 86_400, "features": ["export-pdf"]}),
+    );
+    assert_eq!(st, 201, "{p}");
+    let (st, p) = s.admin_patch("/products/acme-studio", json!({"trial_policy": "trial-30"}));
+    assert_eq!(st, 200, "{p}");
+    let store = tempfile::tempdir().expect("tempdir");
+    let machine = start_trial_as_policies_md_shows(&s.base, s.keyring(), store.path())
+        .expect("the page's example runs");
+    assert!(machine.has_feature("export-pdf"));
+}

@@ -125,10 +125,13 @@ pub fn read(path: &Path) -> Result<FileSettings, Vec<Problem>> {
             });
         };
         if !known.contains(&name) {
-            problem(format!(
-                "unknown key '{name}' (the keys are the flags of licet-server --help, with _ for -: {})",
-                known.join(", ")
-            ));
+            problem(match nearest(&name, &known) {
+                Some(k) => format!("unknown key '{name}'; did you mean '{k}'?"),
+                None => format!(
+                    "unknown key '{name}' (the keys are the flags of licet-server --help, with _ for -: {})",
+                    known.join(", ")
+                ),
+            });
             continue;
         }
         let values = match flag_values(value.get_ref()) {
@@ -261,6 +264,38 @@ fn default_from(arg: clap::Arg, e: &Entry) -> clap::Arg {
     }
 }
 
+/// The known key closest to `name` (a typo of it: at most a third of its letters, and at
+/// least one, edited away), if there is one; `-` is taken for `_` first, since a key copied
+/// from a flag is the commonest slip.
+fn nearest<'k>(name: &str, known: &'k [String]) -> Option<&'k str> {
+    let name = name.replace('-', "_");
+    let most = (name.chars().count() / 3).max(1);
+    known
+        .iter()
+        .map(|k| (edits(&name, k), k))
+        .filter(|(d, _)| *d <= most)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k.as_str())
+}
+
+/// Levenshtein distance: the insertions, deletions and substitutions that turn `a` into `b`.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// The file's value as the flag's value(s): strings as they are, numbers and booleans
 /// written out, an array as several values.
 fn flag_values(v: &toml::Value) -> Result<Vec<String>, String> {
@@ -295,5 +330,109 @@ impl std::fmt::Display for Problem {
             (l, true) => write!(f, "line {l}: {}", self.message),
             (l, false) => write!(f, "line {l}: {}: {}", self.key, self.message),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/licet-server.toml");
+
+    /// Each key line of the example (`key = value`, or `#key = value` commented out) with
+    /// the comment paragraph above it (a blank line starts a new one; key lines do not, so
+    /// `tls_cert` and `tls_key` share theirs).
+    fn documented(text: &str) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        let mut block = String::new();
+        for line in text.lines() {
+            if line.trim().is_empty() {
+                block.clear();
+            } else if line == "#" || line.starts_with("# ") {
+                block.push_str(line);
+                block.push('\n');
+            } else {
+                let (key, value) = line
+                    .trim_start_matches('#')
+                    .split_once(" = ")
+                    .unwrap_or_else(|| panic!("neither a comment nor a key: {line:?}"));
+                out.push((key.to_owned(), value.to_owned(), block.clone()));
+            }
+        }
+        out
+    }
+
+    /// docs/licet-server.toml names every setting once and nothing else, each with its flag,
+    /// its variable and its true default; it is a good file as it is and with every line
+    /// uncommented.
+    #[test]
+    fn the_example_file_documents_every_setting_once() {
+        let text = std::fs::read_to_string(EXAMPLE).expect("docs/licet-server.toml");
+        let documented = documented(&text);
+        let mut names: Vec<&str> = documented.iter().map(|(k, _, _)| k.as_str()).collect();
+        names.sort_unstable();
+        let mut keys = keys();
+        keys.sort_unstable();
+        assert_eq!(names, keys, "documented keys vs clap's arguments");
+        let cmd = Config::command();
+        for (key, _, block) in &documented {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_id() == key.as_str())
+                .expect("a key");
+            let flag = format!("--{}", arg.get_long().expect("a long flag"));
+            let env = arg.get_env().expect("a variable").to_string_lossy();
+            assert!(
+                block.contains(&format!("{flag}, {env}")),
+                "{key}: its comment names {flag}, {env}:\n{block}"
+            );
+            let said = block
+                .split_once("Default: ")
+                .unwrap_or_else(|| panic!("{key}: no Default: in\n{block}"))
+                .1
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('.')
+                .trim_matches('"');
+            let truth = arg
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(",");
+            let truth = if truth.is_empty() {
+                "none".into()
+            } else {
+                truth
+            };
+            assert_eq!(said, truth, "{key}'s default");
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let all = dir.path().join("all.toml");
+        let uncommented: String = text
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest,
+                _ => l,
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&all, uncommented).expect("write");
+        for file in [Path::new(EXAMPLE), &all] {
+            let settings = read(file).unwrap_or_else(|p| panic!("{}: {p:?}", file.display()));
+            assert!(!settings.entries.is_empty());
+        }
+        assert_eq!(read(&all).map(|s| s.entries.len()).ok(), Some(keys.len()));
+    }
+
+    #[test]
+    fn nearest_takes_a_typo_not_a_stranger() {
+        let known = keys();
+        assert_eq!(nearest("body_limt", &known), Some("body_limit"));
+        assert_eq!(nearest("ip-rate", &known), Some("ip_rate"));
+        assert_eq!(nearest("tls_certificate", &known), None);
+        assert_eq!(nearest("colour", &known), None);
+        assert_eq!(edits("kitten", "sitting"), 3);
     }
 }

@@ -454,9 +454,7 @@ pub async fn start(
         Arc::clone(&metrics),
     );
     let limits = connection_limits(config);
-    if let Some(tls) = &tls {
-        reload_on_sighup(tls.clone());
-    }
+    reload_on_sighup(tls.clone());
     let scheme = if tls.is_some() { "https" } else { "http" };
     // One shutdown for both listeners.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -922,7 +920,9 @@ async fn admin_token(
 
 /// Reloads the TLS certificate and key on each SIGHUP, for as long as the process runs (a
 /// renewed certificate, as certbot or an ACME client leaves it, is served without a restart).
-fn reload_on_sighup(tls: tls::Tls) {
+/// Without TLS the signal is taken and logged all the same: its default action ends the
+/// process, and `systemctl reload` (docs/licet-server.service) must never stop a server.
+fn reload_on_sighup(tls: Option<tls::Tls>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -930,6 +930,10 @@ fn reload_on_sighup(tls: tls::Tls) {
             Ok(mut hup) => {
                 tokio::spawn(async move {
                     while hup.recv().await.is_some() {
+                        let Some(tls) = &tls else {
+                            tracing::info!("SIGHUP: no TLS certificate to reload; nothing changed");
+                            continue;
+                        };
                         match tls.reload() {
                             Ok(()) => tracing::info!(
                                 "SIGHUP: TLS certificate reloaded; new connections get it"

@@ -66,7 +66,8 @@ enum Command {
     },
     /// Checks a configuration file (docs/operations.md, "Configuration"): TOML, known keys,
     /// values in range, the files it names readable, the TLS certificate and key loadable.
-    /// Exit 0 with a summary when it is fine, 1 with each problem (line and key) when not.
+    /// Exit 0 with a summary when it is fine, 1 with each problem (line and key) when not, 2
+    /// when the command line is wrong. A server started with a bad file exits 2.
     CheckConfig {
         /// The file.
         file: std::path::PathBuf,
@@ -195,9 +196,10 @@ fn check_config(file: &std::path::Path, json: bool) -> ExitCode {
         );
     } else if ok {
         println!(
-            "{}: fine, {} settings ({}); the others are their defaults",
+            "{}: fine, {} setting{} ({}); the others are their defaults",
             file.display(),
             keys.len(),
+            if keys.len() == 1 { "" } else { "s" },
             keys.join(", ")
         );
     } else {

@@ -1,7 +1,9 @@
 //! `docs/policies.md` replayed: every request of its worked examples sent, in order, to a
 //! real server on each backend, and every answer checked against the one the page shows
-//! (the status, and each field shown; `…` matches any value). A line `<!-- clock +N -->`
-//! between them moves the server's clock N seconds on, where the page says time passes.
+//! (the status, and each field shown; `…` matches any value; `$ID` and `$KEY`, in a request
+//! or an answer, are the last license made, by the admin API or as a keyless trial). A line
+//! `<!-- clock +N -->` between them moves the server's clock N seconds on, where the page
+//! says time passes.
 
 mod common;
 
@@ -85,7 +87,7 @@ async fn every_example_of_the_policies_page_answers_as_shown(db: Db) {
         .count();
     assert!(blocks >= 40, "the examples were found: {blocks}");
     let (mut id, mut key) = (String::new(), String::new());
-    let (mut pairs, mut moves) = (0, 0);
+    let (mut pairs, mut moves, mut trials) = (0, 0, 0);
     let mut request: Option<String> = None;
     for step in steps {
         let answer = match (step, request.take()) {
@@ -125,7 +127,8 @@ async fn every_example_of_the_policies_page_answers_as_shown(db: Db) {
             .and_then(|s| s.split(' ').next())
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("{line}: the answer's status line: {status}"));
-        let want: Value = serde_json::from_str(want)
+        let want = want.replace("$ID", &id).replace("$KEY", &key);
+        let want: Value = serde_json::from_str(&want)
             .unwrap_or_else(|e| panic!("{line}: the page's answer is not JSON: {e}"));
         assert_eq!(st, status, "{line}: {got}");
         if let Err(e) = matches(&want, &got, "") {
@@ -135,6 +138,12 @@ async fn every_example_of_the_policies_page_answers_as_shown(db: Db) {
             id = got["id"].as_str().expect("id").to_owned();
             key = got["license_key"].as_str().expect("key").to_owned();
         }
+        // A keyless trial made: its license is the last license made.
+        if path == "/v1/trials" && st == 201 {
+            id = got["license_id"].as_str().expect("id").to_owned();
+            key = got["license_key"].as_str().expect("key").to_owned();
+            trials += 1;
+        }
         pairs += 1;
     }
     assert!(
@@ -143,6 +152,7 @@ async fn every_example_of_the_policies_page_answers_as_shown(db: Db) {
     );
     assert_eq!(pairs * 2, blocks);
     assert!(moves > 0, "the page's clock moves were found");
+    assert_eq!(trials, 1, "the keyless trial was made once");
 }
 
 on_every_backend!(every_example_of_the_policies_page_answers_as_shown);

@@ -105,6 +105,7 @@ on_every_backend!(
     deactivations_stop_at_the_limit_within_a_rolling_period,
     a_freed_activation_waits_out_the_cooldown,
     a_deactivated_machine_is_revoked_until_its_last_token_expires,
+    a_trial_is_given_once_per_fingerprint_and_product,
 );
 
 /// The time every test starts at (any time: the rules read no clock).
@@ -971,5 +972,132 @@ async fn a_deactivated_machine_is_revoked_until_its_last_token_expires<B: Backen
             .map(|_| ())
             .map_err(code),
         Err(CoreError::NonceReused)
+    );
+}
+
+/// Product `name` offering 30-day trials (its `trial-30` policy), or none when `offer` is
+/// false (the policy is there, the product names none).
+async fn trial_product<B: Backend>(t: &Fixture<B>, name: &str, offer: bool) {
+    admin::create_product(&t.store, name.into(), None, T0)
+        .await
+        .expect("product");
+    crate::core::policies::create_policy(
+        &t.store,
+        name.into(),
+        "trial-30".into(),
+        crate::model::Terms {
+            license_type: Some("trial".into()),
+            duration: Some(30 * 86_400),
+            features: vec!["pro".into()],
+            ..crate::model::Terms::default()
+        },
+        T0,
+    )
+    .await
+    .expect("policy");
+    if offer {
+        admin::update_product(
+            &t.store,
+            name.into(),
+            None,
+            T0,
+            Some(Some("trial-30".into())),
+        )
+        .await
+        .expect("trial policy");
+    }
+}
+
+async fn trial<B: Backend>(
+    t: &Fixture<B>,
+    product: &str,
+    fp: u8,
+    now: u64,
+) -> Result<crate::core::trials::TrialGrant, CoreError> {
+    crate::core::trials::start_trial(&t.store, &t.signer, product.into(), [fp; 32], now)
+        .await
+        .map_err(code)
+}
+
+/// The trial rule: one trial license per (fingerprint, product), for ever. A second request
+/// answers the same license (a fresh token), also when 16 ask at once; another fingerprint
+/// or product has a trial of its own; a product naming no trial policy gives none.
+async fn a_trial_is_given_once_per_fingerprint_and_product<B: Backend>(t: Fixture<B>) {
+    trial_product(&t, "p", true).await;
+    trial_product(&t, "q", true).await;
+    trial_product(&t, "closed", false).await;
+    let e = trial(&t, "closed", 1, T0).await.expect_err("no trials");
+    assert!(
+        matches!(&e, CoreError::TrialsNotOffered { product } if product == "closed"),
+        "{e:?}"
+    );
+    assert_eq!(e.code(), "TRIALS_NOT_OFFERED");
+
+    let first = trial(&t, "p", 1, T0).await.expect("the trial");
+    assert!(first.new);
+    let l = &first.grant.license;
+    assert_eq!(
+        (l.license_type.as_deref(), l.policy.as_deref()),
+        (Some("trial"), Some("trial-30"))
+    );
+    assert_eq!(l.expires_at, Some(T0 + 30 * 86_400));
+    assert_eq!(l.max_machines, Some(1), "bound to the one machine");
+    assert_eq!(first.grant.machine.fingerprint, "01".repeat(32));
+
+    let second = trial(&t, "p", 1, T0 + 86_400).await.expect("again");
+    assert!(!second.new, "the same trial, not a fresh one");
+    assert_eq!(second.grant.license.id, l.id);
+    assert_eq!(second.grant.license.key, l.key);
+    assert_eq!(
+        second.grant.license.expires_at, l.expires_at,
+        "not extended"
+    );
+    assert_ne!(second.grant.token, first.grant.token, "a fresh token");
+
+    // Asked at once, by 16 requests of a new fingerprint: one trial, made once.
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (store, signer) = (t.store.clone(), Arc::clone(&t.signer));
+        set.spawn(async move {
+            crate::core::trials::start_trial(&store, &signer, "p".into(), [2; 32], T0)
+                .await
+                .map_err(code)
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(a) = set.join_next().await {
+        answers.push(a.expect("task").expect("a trial"));
+    }
+    assert_eq!(answers.iter().filter(|a| a.new).count(), 1, "made once");
+    let ids: std::collections::BTreeSet<&str> = answers
+        .iter()
+        .map(|a| a.grant.license.id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 1, "one license for all 16: {ids:?}");
+    assert!(!ids.contains(l.id.as_str()), "not fingerprint 1's");
+
+    // The same fingerprint on another product: that product's own trial.
+    let elsewhere = trial(&t, "q", 1, T0).await.expect("q's trial");
+    assert!(elsewhere.new);
+    assert_ne!(elsewhere.grant.license.id, l.id);
+
+    // Licenses made: one per (fingerprint, product), nothing for the repeats.
+    let count = |product: &str| {
+        let f = admin::LicenseFilter {
+            product: Some(product.into()),
+            ..admin::LicenseFilter::default()
+        };
+        let store = t.store.clone();
+        async move {
+            admin::list_licenses(&store, f)
+                .await
+                .expect("list")
+                .items
+                .len()
+        }
+    };
+    assert_eq!(
+        (count("p").await, count("q").await, count("closed").await),
+        (2, 1, 0)
     );
 }
