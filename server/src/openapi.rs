@@ -19,6 +19,8 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::required_scope;
 use crate::core::error::CoreError;
+use crate::model::limits as terms;
+use licet_verifier::claims::limits as claim;
 
 /// Which group of routes an operation belongs to: the layers, and so the statuses, differ.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -110,6 +112,36 @@ fn array(items: Value) -> Value {
 fn reference(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
+/// A string of `min` to `max` bytes (the server counts bytes; a schema counts
+/// characters, so a string of non-ASCII characters may still be refused).
+fn bytes(min: usize, max: usize) -> Value {
+    json!({"type": "string", "minLength": min, "maxLength": max})
+}
+fn upto(max: u64) -> Value {
+    json!({"type": "integer", "minimum": 0, "maximum": max})
+}
+fn opt_upto(max: u64) -> Value {
+    json!({"type": ["integer", "null"], "minimum": 0, "maximum": max})
+}
+/// A machine's fingerprint hash: 64 hex digits.
+fn fingerprint() -> Value {
+    json!({"type": "string", "pattern": "^[0-9a-fA-F]{64}$"})
+}
+fn product_name() -> Value {
+    bytes(1, claim::PRODUCT)
+}
+fn features() -> Value {
+    json!({"type": "array", "maxItems": claim::FEATURES, "items": bytes(1, claim::FEATURE)})
+}
+/// A license's metadata, within the token format's limits (docs/token-format.md §7.4).
+fn metadata() -> Value {
+    json!({
+        "type": "object",
+        "maxProperties": claim::METADATA_ENTRIES,
+        "propertyNames": {"minLength": 1, "maxLength": claim::METADATA_KEY},
+        "additionalProperties": {"type": "string", "maxLength": claim::METADATA_VALUE},
+    })
+}
 fn string_map() -> Value {
     json!({"type": "object", "additionalProperties": {"type": "string"}})
 }
@@ -136,15 +168,15 @@ fn object(required: &[(&str, Value)], optional: &[(&str, Value)]) -> Value {
 fn term_fields() -> Vec<(&'static str, Value)> {
     vec![
         ("type", opt_string()),
-        ("features", array(string())),
-        ("max_machines", opt_uint()),
-        ("max_leases", opt_uint()),
-        ("lease_ttl", uint()),
-        ("lease_ttl_max", uint()),
-        ("check_in_interval", uint()),
-        ("deactivation_limit", opt_uint()),
-        ("deactivation_period", uint()),
-        ("activation_cooldown", uint()),
+        ("features", features()),
+        ("max_machines", opt_upto(terms::MAX_MACHINES)),
+        ("max_leases", opt_upto(terms::MAX_LEASES)),
+        ("lease_ttl", upto(terms::LEASE_TTL_MAX)),
+        ("lease_ttl_max", upto(terms::LEASE_TTL_MAX)),
+        ("check_in_interval", upto(terms::CHECK_IN_INTERVAL)),
+        ("deactivation_limit", opt_upto(terms::DEACTIVATIONS)),
+        ("deactivation_period", upto(terms::DEACTIVATION_PERIOD)),
+        ("activation_cooldown", upto(terms::ACTIVATION_COOLDOWN)),
     ]
 }
 
@@ -155,8 +187,8 @@ fn components() -> Value {
     let mut license_req = vec![
         ("policy", string()),
         ("expires_at", opt_time()),
-        ("customer", string()),
-        ("metadata", string_map()),
+        ("customer", bytes(1, claim::NAME)),
+        ("metadata", metadata()),
     ];
     license_req.extend(term_fields());
     json!({
@@ -206,7 +238,7 @@ fn components() -> Value {
             ("created_at", time()),
             ("updated_at", time()),
         ], &[]),
-        "NewLicense": object(&[("product", string())], &license_req),
+        "NewLicense": object(&[("product", product_name())], &license_req),
         "Machine": object(&[
             ("id", string()),
             ("fingerprint", string()),
@@ -269,7 +301,7 @@ fn components() -> Value {
         ], &[]),
         "MachineRef": object(&[], &[
             ("license_key", string()),
-            ("fingerprint", string()),
+            ("fingerprint", fingerprint()),
             ("machine_token", string()),
         ]),
     })
@@ -300,8 +332,11 @@ fn operations() -> Vec<Op> {
     ];
     let mut license_patch = vec![
         ("expires_at", opt_time()),
-        ("customer", opt_string()),
-        ("metadata", string_map()),
+        (
+            "customer",
+            json!({"type": ["string", "null"], "minLength": 1, "maxLength": claim::NAME}),
+        ),
+        ("metadata", metadata()),
         ("inherit", array(string())),
     ];
     license_patch.extend(term_fields());
@@ -398,7 +433,7 @@ fn operations() -> Vec<Op> {
             "A license's online state (200 for every known license, with `valid` and a `code`).",
             Input::Json(object(
                 &[("license_key", string())],
-                &[("fingerprint", string())],
+                &[("fingerprint", fingerprint())],
             )),
             ok(Body::Json(validated)),
             &[404],
@@ -408,11 +443,11 @@ fn operations() -> Vec<Op> {
             "/v1/activate",
             "Activates a machine: 201 for a new one, 200 for one activated already.",
             Input::Json(object(
-                &[("license_key", string()), ("fingerprint", string())],
+                &[("license_key", string()), ("fingerprint", fingerprint())],
                 &[
-                    ("name", string()),
-                    ("platform", string()),
-                    ("user", string()),
+                    ("name", bytes(0, 256)),
+                    ("platform", bytes(0, 256)),
+                    ("user", bytes(0, 256)),
                 ],
             )),
             vec![(201, named("MachineGrant")), (200, named("MachineGrant"))],
@@ -488,7 +523,7 @@ fn operations() -> Vec<Op> {
             "/v1/trials",
             "A keyless trial for this machine: 201 new, 200 had already.",
             Input::Json(object(
-                &[("product", string()), ("fingerprint", string())],
+                &[("product", product_name()), ("fingerprint", fingerprint())],
                 &[],
             )),
             vec![(201, Body::Json(trial.clone())), (200, Body::Json(trial))],
@@ -500,7 +535,7 @@ fn operations() -> Vec<Op> {
             "Takes a floating seat.",
             Input::Json(object(
                 &[("license_key", string())],
-                &[("client_id", string()), ("ttl", uint())],
+                &[("client_id", bytes(1, claim::NAME)), ("ttl", uint())],
             )),
             created(named("LeaseGrant")),
             &[403, 404, 409],
@@ -550,7 +585,7 @@ fn operations() -> Vec<Op> {
             "/v1/admin/products",
             "Creates a product.",
             Input::Json(object(
-                &[("name", string())],
+                &[("name", product_name())],
                 &[("support_message", string())],
             )),
             created(named("Product")),
@@ -600,7 +635,7 @@ fn operations() -> Vec<Op> {
             "/v1/admin/policies",
             "Creates a policy: the product, the name and the terms.",
             Input::Json({
-                let mut fields = vec![("duration", opt_uint())];
+                let mut fields = vec![("duration", opt_upto(terms::DURATION))];
                 fields.extend(term_fields());
                 object(&[("product", string()), ("name", string())], &fields)
             }),
@@ -918,6 +953,7 @@ pub fn document() -> Value {
         let item = paths.entry(o.path).or_insert_with(|| json!({}));
         item[o.method.as_str().to_ascii_lowercase()] = operation(&o);
     }
+    add_links(&mut paths);
     let scopes: Vec<&str> = crate::core::tokens::Scope::ALL
         .iter()
         .map(|s| s.as_str())
@@ -951,6 +987,69 @@ pub fn document() -> Value {
             },
         },
     })
+}
+
+/// The records a `POST` creates (its 201 answer), and the fields of it that name the
+/// record in the paths below it.
+const CREATES: &[(&str, &[&str])] = &[
+    ("/v1/admin/products", &["name"]),
+    ("/v1/admin/licenses", &["id"]),
+    ("/v1/admin/policies", &["product", "name"]),
+    ("/v1/admin/deny", &["id"]),
+    ("/v1/admin/tokens", &["id"]),
+];
+
+/// OpenAPI links from each 201 of [`CREATES`] to the operations on the record made (so
+/// that a stateful test reaches them with a record that exists), from a new product to
+/// a license of it, and from a new license to the client calls that take its key.
+fn add_links(paths: &mut Map<String, Value>) {
+    let mut all: Vec<(String, String, String)> = Vec::new();
+    for (path, item) in paths.iter() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            all.push((path.clone(), method.clone(), id));
+        }
+    }
+    for (collection, fields) in CREATES {
+        let mut links = Map::new();
+        for (path, _, id) in &all {
+            let Some(rest) = path.strip_prefix(collection) else {
+                continue;
+            };
+            let params: Vec<&str> = rest
+                .split('/')
+                .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            if !rest.starts_with("/{") || !params.iter().all(|p| fields.contains(p)) {
+                continue;
+            }
+            let values: Map<String, Value> = params
+                .iter()
+                .map(|p| ((*p).to_owned(), json!(format!("$response.body#/{p}"))))
+                .collect();
+            links.insert(id.clone(), json!({"operationId": id, "parameters": values}));
+        }
+        let body_links: &[(&str, &str, &str)] = match *collection {
+            "/v1/admin/products" => &[("post_admin_licenses", "product", "name")],
+            "/v1/admin/licenses" => &[
+                ("post_validate", "license_key", "license_key"),
+                ("post_leases_obtain", "license_key", "license_key"),
+            ],
+            _ => &[],
+        };
+        for (id, field, from) in body_links {
+            links.insert(
+                (*id).to_owned(),
+                json!({"operationId": id, "requestBody": { *field: format!("$response.body#/{from}") }}),
+            );
+        }
+        if let Some(created) = paths
+            .get_mut(*collection)
+            .and_then(|item| item.pointer_mut("/post/responses/201"))
+        {
+            created["links"] = Value::Object(links);
+        }
+    }
 }
 
 fn operation(o: &Op) -> Value {
