@@ -1189,8 +1189,23 @@ fn error_description(status: u16) -> String {
         .collect();
     codes.sort_unstable();
     codes.dedup();
+    // The settings that decide when these are answered (`licet-server --help`,
+    // docs/operations.md).
+    let settings = match status {
+        413 => {
+            " The largest body is --body-limit (64 KiB by default; 64 times it for POST /v1/admin/licenses/bulk)."
+        }
+        429 => {
+            " The limits are --ip-rate and --ip-burst per source address (behind the proxies --trusted-proxy names, the X-Forwarded-For address), --key-rate and --key-burst per license key; 0 turns a rate off."
+        }
+        503 => &format!(
+            " TIMEOUT after --request-timeout seconds (30 by default); NOT_READY from /readyz when a read takes over {} s.",
+            crate::READY_DEADLINE.as_secs()
+        ),
+        _ => "",
+    };
     format!(
-        "An error (docs/api.md §5); the codes this status carries: {}.",
+        "An error (docs/api.md §5); the codes this status carries: {}.{settings}",
         codes.join(", ")
     )
 }
