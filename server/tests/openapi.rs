@@ -96,3 +96,58 @@ async fn every_operation_in_the_document_is_routed() {
     }
     assert!(checked > 40, "only {checked} operations");
 }
+
+/// The 429 the rate limits answer, which `.ci/schemathesis` does not see (it runs with the
+/// limits off, so that it tests more than refusals): every header the document requires of
+/// it, and a body of the error schema's shape with a code it lists.
+#[tokio::test]
+async fn a_rate_limited_answer_is_as_the_document_says() {
+    let s = TestServer::start_with(|c| {
+        c.ip_rate = 1;
+        c.ip_burst = 1;
+    })
+    .await;
+    let doc = licet_server::openapi::document();
+    let op = &doc["paths"]["/v1/validate"]["post"];
+    let send = || {
+        s.http
+            .post(format!("{}/v1/validate", s.base))
+            .json(&serde_json::json!({"license_key": "LIC-nothing"}))
+            .send()
+    };
+    let first = send().await.expect("send");
+    assert_eq!(first.status(), 404);
+    let refused = send().await.expect("send");
+    assert_eq!(refused.status(), 429);
+    let documented = op["responses"]["429"]["headers"]
+        .as_object()
+        .expect("the 429 lists headers");
+    for (name, header) in documented {
+        assert_eq!(header["required"], true, "{name}");
+        let value = refused
+            .headers()
+            .get(name.as_str())
+            .unwrap_or_else(|| panic!("the 429 lacks {name}"));
+        let value = value.to_str().expect("ASCII");
+        assert!(value.parse::<u64>().is_ok(), "{name}: {value}");
+    }
+    assert_eq!(documented.len(), 4, "{documented:?}");
+    let body: serde_json::Value = refused.json().await.expect("JSON");
+    let codes =
+        &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"];
+    assert!(
+        codes
+            .as_array()
+            .expect("an enum")
+            .contains(&body["error"]["code"]),
+        "{body}"
+    );
+    assert_eq!(body["error"]["code"], "RATE_LIMITED");
+    let error = body["error"].as_object().expect("an object");
+    assert!(
+        error
+            .keys()
+            .all(|k| ["code", "message", "support_message", "retry_at"].contains(&k.as_str())),
+        "{body}"
+    );
+}
