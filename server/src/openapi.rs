@@ -1029,19 +1029,10 @@ fn add_links(paths: &mut Map<String, Value>) {
                 .collect();
             links.insert(id.clone(), json!({"operationId": id, "parameters": values}));
         }
-        let body_links: &[(&str, &str, &str)] = match *collection {
-            "/v1/admin/products" => &[("post_admin_licenses", "product", "name")],
-            "/v1/admin/licenses" => &[
-                ("post_validate", "license_key", "license_key"),
-                ("post_leases_obtain", "license_key", "license_key"),
-            ],
-            _ => &[],
-        };
-        for (id, field, from) in body_links {
-            links.insert(
-                (*id).to_owned(),
-                json!({"operationId": id, "requestBody": { *field: format!("$response.body#/{from}") }}),
-            );
+        for (from, to, body) in BODY_LINKS {
+            if from == collection {
+                links.insert((*to).to_owned(), body_link(to, body));
+            }
         }
         if let Some(created) = paths
             .get_mut(*collection)
@@ -1050,6 +1041,97 @@ fn add_links(paths: &mut Map<String, Value>) {
             created["links"] = Value::Object(links);
         }
     }
+    // The client calls that take a token an answer of another one gave.
+    for (from, status, to, body) in TOKEN_LINKS {
+        if let Some(answer) = paths
+            .get_mut(*from)
+            .and_then(|item| item.pointer_mut(&format!("/post/responses/{status}")))
+        {
+            answer["links"][*to] = body_link(to, body);
+        }
+    }
+}
+
+/// Links whose target takes a JSON body: (the creating path, the target's operationId,
+/// the body: each field a runtime expression or a literal).
+/// A link's request body: each field a runtime expression or a literal.
+type LinkBody = &'static [(&'static str, &'static str)];
+
+const BODY_LINKS: &[(&str, &str, LinkBody)] = &[
+    (
+        "/v1/admin/products",
+        "post_admin_licenses",
+        &[("product", "$response.body#/name")],
+    ),
+    (
+        "/v1/admin/licenses",
+        "post_validate",
+        &[("license_key", "$response.body#/license_key")],
+    ),
+    (
+        "/v1/admin/licenses",
+        "post_leases_obtain",
+        &[("license_key", "$response.body#/license_key")],
+    ),
+    (
+        "/v1/admin/licenses",
+        "post_activate",
+        &[
+            ("license_key", "$response.body#/license_key"),
+            ("fingerprint", TEST_FINGERPRINT),
+        ],
+    ),
+];
+
+/// A fingerprint for the links that activate a machine (any 64 hex digits will do).
+const TEST_FINGERPRINT: &str = "00000000000000000000000000000000000000000000000000000000000000a1";
+
+/// (the path, the status of its answer, the target's operationId, the body).
+const TOKEN_LINKS: &[(&str, u16, &str, LinkBody)] = &[
+    (
+        "/v1/activate",
+        201,
+        "post_check_in",
+        &[("machine_token", "$response.body#/machine_token")],
+    ),
+    (
+        "/v1/activate",
+        201,
+        "post_deactivate",
+        &[("machine_token", "$response.body#/machine_token")],
+    ),
+    (
+        "/v1/activate",
+        200,
+        "post_check_in",
+        &[("machine_token", "$response.body#/machine_token")],
+    ),
+    (
+        "/v1/leases/obtain",
+        201,
+        "post_leases_renew",
+        &[("lease_token", "$response.body#/lease_token")],
+    ),
+    (
+        "/v1/leases/obtain",
+        201,
+        "post_leases_release",
+        &[("lease_token", "$response.body#/lease_token")],
+    ),
+    (
+        "/v1/leases/obtain",
+        201,
+        "post_leases_validate",
+        &[("lease_token", "$response.body#/lease_token")],
+    ),
+];
+
+fn body_link(to: &str, body: &[(&str, &str)]) -> Value {
+    let body: Map<String, Value> = body
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect();
+    json!({"operationId": to, "requestBody": body})
 }
 
 fn operation(o: &Op) -> Value {
