@@ -394,9 +394,29 @@ fn operations() -> Vec<Op> {
             "/healthz",
             "Liveness: whether the process answers, and whether writes and reads work.",
             Input::None,
-            ok(Body::Json(
-                json!({"type": "object", "required": ["status", "writes", "reads", "database"]}),
-            )),
+            ok(Body::Json(object(
+                &[
+                    ("status", json!({"enum": ["ok", "degraded"]})),
+                    ("writes", json!({"enum": ["ok", "unavailable"]})),
+                    ("reads", json!({"enum": ["ok", "unavailable"]})),
+                    (
+                        "database",
+                        object(
+                            &[
+                                ("backend", json!({"enum": ["redb", "postgres"]})),
+                                ("answers", boolean()),
+                            ],
+                            &[],
+                        ),
+                    ),
+                ],
+                // While writes fail: why, since when, and what to do.
+                &[
+                    ("cause", string()),
+                    ("since", time()),
+                    ("message", string()),
+                ],
+            ))),
             &[],
         ),
         op(
@@ -423,7 +443,9 @@ fn operations() -> Vec<Op> {
             "/openapi.json",
             "This document.",
             Input::None,
-            ok(Body::Json(json!({"type": "object"}))),
+            ok(Body::Json(
+                json!({"type": "object", "required": ["openapi", "info", "paths"]}),
+            )),
             &[],
         ),
         // ------------------------------------------------------------ client
