@@ -17,6 +17,7 @@ pub mod limit;
 pub mod listen;
 pub mod metrics;
 pub mod model;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod storage;
@@ -140,6 +141,7 @@ pub fn app(
         .route("/signature.pem", get(client::signature_pem))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi::serve))
         .nest("/v1", client_routes)
         .nest("/v1/admin", admin_routes)
         .fallback(|| async { ApiError::NotFound("no such route; see docs/api.md".into()) })

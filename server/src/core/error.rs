@@ -135,6 +135,94 @@ impl From<crate::keystore::KeyError> for CoreError {
 }
 
 impl CoreError {
+    /// One value of every variant, for the lists of codes (the OpenAPI document's error
+    /// schema). The match below stops compiling when a variant is added, as a reminder to
+    /// add it to the list too.
+    pub fn every() -> Vec<CoreError> {
+        let s = String::new;
+        let all = vec![
+            CoreError::KeyInvalid,
+            CoreError::KeyExpired,
+            CoreError::KeySuspended,
+            CoreError::KeyRevoked,
+            CoreError::ActivationLimitReached { max: 0 },
+            CoreError::MachineNotFound,
+            CoreError::FingerprintMismatch,
+            CoreError::LeaseLimitReached { max: 0 },
+            CoreError::LeaseInvalid,
+            CoreError::LeaseExpired,
+            CoreError::LeaseReleased,
+            CoreError::RequestInvalid(s()),
+            CoreError::RequestTampered,
+            CoreError::NonceReused,
+            CoreError::BadRequest(s()),
+            CoreError::PayloadTooLarge,
+            CoreError::Unauthorized,
+            CoreError::NotFound(s()),
+            CoreError::Conflict(s()),
+            CoreError::Timeout,
+            CoreError::StorageUnavailable,
+            CoreError::Internal,
+            CoreError::RateLimited { retry_after: 0 },
+            CoreError::NotReady,
+            CoreError::ScopeMissing { needed: "" },
+            CoreError::Denied,
+            CoreError::SigningKeyUnknown(s()),
+            CoreError::SigningKeyCurrent(s()),
+            CoreError::EndorsementRefused(s()),
+            CoreError::SigningKeyFixed,
+            CoreError::MachineLicenseMismatch,
+            CoreError::RequestReplayed { at: 0 },
+            CoreError::DeactivationLimitReached {
+                limit: 0,
+                period: 0,
+                retry_at: None,
+            },
+            CoreError::ActivationCooldown { retry_at: 0 },
+            CoreError::TrialsNotOffered { product: s() },
+        ];
+        for e in &all {
+            match e {
+                CoreError::KeyInvalid
+                | CoreError::KeyExpired
+                | CoreError::KeySuspended
+                | CoreError::KeyRevoked
+                | CoreError::ActivationLimitReached { .. }
+                | CoreError::MachineNotFound
+                | CoreError::FingerprintMismatch
+                | CoreError::LeaseLimitReached { .. }
+                | CoreError::LeaseInvalid
+                | CoreError::LeaseExpired
+                | CoreError::LeaseReleased
+                | CoreError::RequestInvalid(_)
+                | CoreError::RequestTampered
+                | CoreError::NonceReused
+                | CoreError::BadRequest(_)
+                | CoreError::PayloadTooLarge
+                | CoreError::Unauthorized
+                | CoreError::NotFound(_)
+                | CoreError::Conflict(_)
+                | CoreError::Timeout
+                | CoreError::StorageUnavailable
+                | CoreError::Internal
+                | CoreError::RateLimited { .. }
+                | CoreError::NotReady
+                | CoreError::ScopeMissing { .. }
+                | CoreError::Denied
+                | CoreError::SigningKeyUnknown(_)
+                | CoreError::SigningKeyCurrent(_)
+                | CoreError::EndorsementRefused(_)
+                | CoreError::SigningKeyFixed
+                | CoreError::MachineLicenseMismatch
+                | CoreError::RequestReplayed { .. }
+                | CoreError::DeactivationLimitReached { .. }
+                | CoreError::ActivationCooldown { .. }
+                | CoreError::TrialsNotOffered { .. } => {}
+            }
+        }
+        all
+    }
+
     /// The stable code.
     pub fn code(&self) -> &'static str {
         match self {
