@@ -407,6 +407,7 @@ async fn machine_of<B: Backend>(
     let licet::KindClaims::Machine {
         license_id,
         fingerprint,
+        ..
     } = verified.claims.kind
     else {
         return Err(
@@ -630,6 +631,7 @@ pub async fn deactivate_offline<B: Backend>(
     let licet::KindClaims::Machine {
         license_id,
         fingerprint,
+        ..
     } = verified.claims.kind
     else {
         return Err(bad_token("it is not a machine token".into()));
