@@ -83,6 +83,7 @@ impl Builder {
             KindClaims::Machine {
                 license_id: *license.license_id(),
                 fingerprint,
+                grace_ends_at: None,
             },
         );
         b.inherit(license);
@@ -194,6 +195,16 @@ impl Builder {
     pub fn max_leases(mut self, n: u64) -> Self {
         if let KindClaims::License { max_leases, .. } = &mut self.claims.kind {
             *max_leases = Some(n);
+        }
+        self
+    }
+
+    /// Sets the end of the grace period the machine token is issued in (machine tokens
+    /// only): the license has expired and the vendor lets it run until `t`. The token is
+    /// then version 2 (`docs/token-format.md` §8); its expiry must not be later than `t`.
+    pub fn grace_ends_at(mut self, t: u64) -> Self {
+        if let KindClaims::Machine { grace_ends_at, .. } = &mut self.claims.kind {
+            *grace_ends_at = Some(t);
         }
         self
     }

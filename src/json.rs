@@ -42,9 +42,14 @@ pub fn claims_json(c: &Claims) -> Value {
         KindClaims::Machine {
             license_id,
             fingerprint,
+            grace_ends_at,
         } => {
             m.insert("license_id".into(), json!(hex(license_id)));
             m.insert("fingerprint".into(), json!(hex(fingerprint)));
+            // Version 2 only (`docs/token-format.md` §7.3): present when carried.
+            if let Some(g) = grace_ends_at {
+                m.insert("grace_ends_at".into(), json!(g));
+            }
         }
         KindClaims::Lease {
             license_id,

@@ -53,6 +53,9 @@ pub mod limits {
     pub const DEACTIVATION_PERIOD: u64 = 366 * 86_400;
     /// Longest cooldown before a freed activation can be used again, in seconds: 366 days.
     pub const ACTIVATION_COOLDOWN: u64 = 366 * 86_400;
+    /// Longest grace period, in seconds: 366 days. A grace period is for a late renewal or
+    /// a late check-in, not a second term.
+    pub const GRACE_PERIOD: u64 = 366 * 86_400;
 }
 
 /// What a license is sold under: every value a policy holds, and so every value a license
@@ -99,6 +102,11 @@ pub struct Terms {
     /// be used again at once.
     #[serde(default)]
     pub activation_cooldown: u64,
+    /// How long after the license expires, or after a machine misses its check-in
+    /// deadline, the server still answers, with a warning (`KEY_IN_GRACE`,
+    /// `CHECK_IN_OVERDUE`) rather than a refusal, in seconds; 0: no grace.
+    #[serde(default)]
+    pub grace_period: u64,
 }
 
 fn lease_ttl() -> u64 {
@@ -130,6 +138,7 @@ impl Default for Terms {
             deactivation_limit: None,
             deactivation_period: defaults::DEACTIVATION_PERIOD,
             activation_cooldown: 0,
+            grace_period: 0,
         }
     }
 }
@@ -252,6 +261,25 @@ impl Terms {
                 ),
             ));
         }
+        in_range(
+            "grace_period",
+            self.grace_period,
+            0,
+            limits::GRACE_PERIOD,
+            DAYS_366,
+        )?;
+        // A grace longer than the license itself: more time after the term than in it.
+        if let Some(d) = self.duration
+            && self.grace_period > d
+        {
+            return Err(invalid(
+                "grace_period",
+                format!(
+                    "({}) must be at most duration ({}): a grace period longer than the license is a second license",
+                    self.grace_period, d
+                ),
+            ));
+        }
         if let Some(t) = &self.license_type
             && LicenseType::from_name(t).is_none()
         {
@@ -349,6 +377,9 @@ pub struct Overrides {
     /// The cooldown of a freed activation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation_cooldown: Option<u64>,
+    /// The grace period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_period: Option<u64>,
 }
 
 /// The names of the fields a license may override, as the API and `inherit` name them.
@@ -363,6 +394,7 @@ pub const OVERRIDABLE: &[&str] = &[
     "deactivation_limit",
     "deactivation_period",
     "activation_cooldown",
+    "grace_period",
 ];
 
 /// The fields a license record made before policies holds (and so overrides): the first
@@ -404,6 +436,9 @@ impl Overrides {
         if let Some(v) = self.activation_cooldown {
             t.activation_cooldown = v;
         }
+        if let Some(v) = self.grace_period {
+            t.grace_period = v;
+        }
         t
     }
 
@@ -421,6 +456,7 @@ impl Overrides {
             deactivation_limit: Some(t.deactivation_limit),
             deactivation_period: Some(t.deactivation_period),
             activation_cooldown: Some(t.activation_cooldown),
+            grace_period: Some(t.grace_period),
         }
     }
 
@@ -441,6 +477,7 @@ impl Overrides {
             "deactivation_limit" => self.deactivation_limit = None,
             "deactivation_period" => self.deactivation_period = None,
             "activation_cooldown" => self.activation_cooldown = None,
+            "grace_period" => self.grace_period = None,
             other => {
                 return Err(invalid(
                     "inherit",
@@ -467,6 +504,7 @@ impl Overrides {
             self.deactivation_limit.is_some(),
             self.deactivation_period.is_some(),
             self.activation_cooldown.is_some(),
+            self.grace_period.is_some(),
         ];
         OVERRIDABLE
             .iter()
@@ -575,9 +613,24 @@ mod tests {
             bad(Terms {
                 duration: Some(86_400),
                 activation_cooldown: 86_400,
-                ..base
+                ..base.clone()
             }),
             "activation_cooldown"
+        );
+        assert_eq!(
+            bad(Terms {
+                grace_period: limits::GRACE_PERIOD + 1,
+                ..base.clone()
+            }),
+            "grace_period"
+        );
+        assert_eq!(
+            bad(Terms {
+                duration: Some(86_400),
+                grace_period: 86_401,
+                ..base
+            }),
+            "grace_period"
         );
     }
 }

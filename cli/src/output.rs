@@ -105,9 +105,13 @@ pub fn claims_text(c: &Claims) -> String {
         KindClaims::Machine {
             license_id,
             fingerprint,
+            grace_ends_at,
         } => {
             lines.push(format!("license id:    {}", hex(license_id)));
             lines.push(format!("fingerprint:   {}", hex(fingerprint)));
+            if let Some(g) = grace_ends_at {
+                lines.push(format!("grace ends at: {g} (the license has expired)"));
+            }
         }
         KindClaims::Lease {
             license_id,

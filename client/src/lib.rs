@@ -26,6 +26,10 @@
 //!     Err(e) => return Err(e.into()),
 //! };
 //! println!("licensed until {}", machine.check_in_before());
+//! // In a grace period: keep running, and tell the user why and until when.
+//! if let Some(grace) = machine.grace() {
+//!     eprintln!("{}: renew or check in before {}", grace.code(), grace.ends_at());
+//! }
 //!
 //! // A floating seat, renewed in the background at half its remaining time.
 //! let seat = client.hold_seat()?;
@@ -314,6 +318,44 @@ impl ClientBuilder {
 pub struct Machine {
     token: String,
     claims: Claims,
+    /// The end of the check-in grace the server answered `CHECK_IN_OVERDUE` with.
+    overdue_until: Option<u64>,
+}
+
+/// A grace period running (`docs/policies.md`, "Grace periods"): the application should
+/// warn the user and keep working until [`Grace::ends_at`], not stop.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grace {
+    /// The license has expired and is in its grace period (`KEY_IN_GRACE`). Known offline
+    /// too: the machine token carries the grace end.
+    KeyInGrace {
+        /// When the grace period ends, seconds since 1970.
+        ends_at: u64,
+    },
+    /// This machine checked in late, within the grace after its deadline
+    /// (`CHECK_IN_OVERDUE`); the server's answer to this request said so.
+    CheckInOverdue {
+        /// When the grace period would have ended, seconds since 1970.
+        ends_at: u64,
+    },
+}
+
+impl Grace {
+    /// The server's code for it: `KEY_IN_GRACE` or `CHECK_IN_OVERDUE`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Grace::KeyInGrace { .. } => "KEY_IN_GRACE",
+            Grace::CheckInOverdue { .. } => "CHECK_IN_OVERDUE",
+        }
+    }
+
+    /// When the grace period ends, seconds since 1970.
+    pub fn ends_at(&self) -> u64 {
+        match self {
+            Grace::KeyInGrace { ends_at } | Grace::CheckInOverdue { ends_at } => *ends_at,
+        }
+    }
 }
 
 impl Machine {
@@ -341,6 +383,17 @@ impl Machine {
     /// Whether the license enables `feature`.
     pub fn has_feature(&self, feature: &str) -> bool {
         self.claims.has_feature(feature)
+    }
+
+    /// The grace period this machine runs in, if any: the license's, which its token
+    /// carries (so [`Client::load_machine`] knows it offline), else a late check-in's, which
+    /// only the answer of [`Client::activate`] or [`Client::check_in`] tells.
+    pub fn grace(&self) -> Option<Grace> {
+        match (self.claims.grace_ends_at(), self.overdue_until) {
+            (Some(ends_at), _) => Some(Grace::KeyInGrace { ends_at }),
+            (None, Some(ends_at)) => Some(Grace::CheckInOverdue { ends_at }),
+            (None, None) => None,
+        }
     }
 }
 
@@ -399,8 +452,13 @@ impl Lease {
 pub struct LicenseStatus {
     /// Whether the license can be used now (and this machine is activated on it).
     pub valid: bool,
-    /// `VALID`, or the code saying why not (`KEY_SUSPENDED`, `MACHINE_NOT_FOUND`, …).
+    /// `VALID`; `KEY_IN_GRACE` or `CHECK_IN_OVERDUE` (valid, in a grace period that ends
+    /// at `grace_ends_at`: warn, do not stop); or the code saying why not (`KEY_SUSPENDED`,
+    /// `MACHINE_NOT_FOUND`, `CHECK_IN_MISSED`, …).
     pub code: String,
+    /// When the grace period ends (RFC 3339), while one runs.
+    #[serde(default)]
+    pub grace_ends_at: Option<String>,
     /// `active`, `suspended` or `revoked`.
     pub status: String,
     /// The enabled features.
@@ -425,12 +483,13 @@ pub struct Usage {
 
 /// Server codes after which a stored machine token must no longer be used offline: the
 /// server says this machine, or the whole license, may not run.
-const MACHINE_GONE: [&str; 5] = [
+const MACHINE_GONE: [&str; 6] = [
     "MACHINE_NOT_FOUND",
     "KEY_INVALID",
     "KEY_REVOKED",
     "KEY_SUSPENDED",
     "KEY_EXPIRED",
+    "CHECK_IN_MISSED",
 ];
 
 impl Client {
@@ -583,7 +642,16 @@ impl Client {
         })?;
         let token = string_field(&v, "machine_token", status)?;
         let now = self.now();
-        let machine = self.verify_machine(token, now, None)?;
+        let mut machine = self.verify_machine(token, now, None)?;
+        if v["code"] == "CHECK_IN_OVERDUE" {
+            machine.overdue_until = v["grace_ends_at"]
+                .as_str()
+                .and_then(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .and_then(|t| u64::try_from(t.unix_timestamp()).ok());
+        }
         // The server's fresh token vouches for this clock (its issue time was checked
         // against `now`), so `last_seen` is set to `now`, even if a wrong clock had pushed
         // it further ahead before.
@@ -667,7 +735,11 @@ impl Client {
                 reason: "the machine token is for another license",
             });
         }
-        Ok(Machine { token, claims })
+        Ok(Machine {
+            token,
+            claims,
+            overdue_until: None,
+        })
     }
 
     fn verify_lease(&self, token: String, now: u64, origin: Origin) -> Result<Lease, Error> {

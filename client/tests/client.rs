@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use licet_client::{Client, Error, SeatStatus};
+use licet_client::{Client, Error, Grace, SeatStatus};
 use licet_verifier::{Expectations, Keyring};
 
 use common::Server;
@@ -550,4 +550,48 @@ fn the_trial_example_of_policies_md_runs() {
     let machine = start_trial_as_policies_md_shows(&s.base, s.keyring(), store.path())
         .expect("the page's example runs");
     assert!(machine.has_feature("export-pdf"));
+}
+
+/// A license in its grace period (issue 15): activation, check-in and validation succeed
+/// with the warning, and the machine knows it offline too, from the grace end its token
+/// carries, so the application can warn instead of stopping.
+#[test]
+fn a_license_in_grace_is_reported_not_refused() {
+    let s = Server::start();
+    let (id, key) = s.license("acme-grace", json!({"grace_period": 14 * 86_400}));
+    // It expired an hour ago: the server's record decides (the key is not signed again).
+    let expired = now() - 3600;
+    let at = time::OffsetDateTime::from_unix_timestamp(i64::try_from(expired).expect("time"))
+        .expect("time")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format");
+    let (st, l) = s.admin_patch(&format!("/licenses/{id}"), json!({"expires_at": at}));
+    assert_eq!(st, 200, "{l}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = client(&s, "acme-grace", &key, "machine-a", dir.path());
+    let in_grace = Some(Grace::KeyInGrace {
+        ends_at: expired + 14 * 86_400,
+    });
+
+    let m = c.activate().expect("activates in grace");
+    assert_eq!(m.grace(), in_grace);
+    assert_eq!(m.grace().map(|g| g.code()), Some("KEY_IN_GRACE"));
+    assert!(m.check_in_before() <= expired + 14 * 86_400);
+    let v = c.validate().expect("validate");
+    assert_eq!((v.valid, v.code.as_str()), (true, "KEY_IN_GRACE"), "{v:?}");
+    assert!(v.grace_ends_at.is_some(), "{v:?}");
+    assert_eq!(c.check_in().expect("checks in in grace").grace(), in_grace);
+    // Offline, from the stored token alone.
+    let off = offline(&s, "acme-grace", &key, "machine-a", dir.path())
+        .build()
+        .expect("client");
+    assert_eq!(off.load_machine().expect("offline start").grace(), in_grace);
+
+    // A license that is not in grace says nothing.
+    let (_, plain) = s.license("acme-grace", json!({}));
+    let other = tempfile::tempdir().expect("tempdir");
+    let m = client(&s, "acme-grace", &plain, "machine-b", other.path())
+        .activate()
+        .expect("activate");
+    assert_eq!(m.grace(), None);
 }

@@ -267,6 +267,7 @@ fn new_license(key: &licet::SigningKey, n: usize, now: u64) -> Result<Row, Strin
         deactivation_limit: None,
         deactivation_period: defaults::DEACTIVATION_PERIOD,
         activation_cooldown: 0,
+        grace_period: 0,
         customer: Some(format!("cus_{n}")),
         metadata: BTreeMap::new(),
         created_at: now,

@@ -173,6 +173,7 @@ fn named(body: &[u8]) -> (Subject, Option<String>) {
             KindClaims::Machine {
                 license_id,
                 fingerprint,
+                ..
             } => {
                 s.licenses.push(license_id);
                 s.fingerprints.push(fingerprint);

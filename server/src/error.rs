@@ -28,6 +28,7 @@ pub fn status(e: &CoreError) -> StatusCode {
         | ApiError::ScopeMissing { .. }
         | ApiError::Denied
         | ApiError::MachineLicenseMismatch
+        | ApiError::CheckInMissed { .. }
         | ApiError::TrialsNotOffered { .. } => StatusCode::FORBIDDEN,
         ApiError::ActivationLimitReached { .. }
         | ApiError::LeaseLimitReached { .. }

@@ -111,6 +111,9 @@ pub struct License {
     pub deactivation_period: u64,
     /// How long a freed activation stays unusable, seconds.
     pub activation_cooldown: u64,
+    /// How long past its expiry or a missed check-in it is still served, with a warning,
+    /// seconds; 0: none.
+    pub grace_period: u64,
     /// Customer, when set.
     pub customer: Option<String>,
     /// Free-form metadata.
@@ -135,6 +138,7 @@ impl License {
         self.deactivation_limit = terms.deactivation_limit;
         self.deactivation_period = terms.deactivation_period;
         self.activation_cooldown = terms.activation_cooldown;
+        self.grace_period = terms.grace_period;
     }
 
     /// The license's effective terms, as its fields hold them.
@@ -151,6 +155,7 @@ impl License {
             deactivation_limit: self.deactivation_limit,
             deactivation_period: self.deactivation_period,
             activation_cooldown: self.activation_cooldown,
+            grace_period: self.grace_period,
         }
     }
 }
@@ -198,6 +203,7 @@ impl From<LicenseRecord> for License {
             deactivation_limit: None,
             deactivation_period: 0,
             activation_cooldown: 0,
+            grace_period: 0,
             customer: r.customer,
             metadata: r.metadata,
             created_at: r.created_at,

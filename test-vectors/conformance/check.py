@@ -426,7 +426,7 @@ LICENSE_TYPES = {0: "trial", 1: "subscription", 2: "perpetual"}
 TOP_CLAIMS = {1, 2, 3, 4, 5, 6, 7, -65537}
 LICET_KEYS = {
     "license": {0, 1, 2, 5, 6, 7, 9},
-    "machine": {0, 1, 2, 3, 4, 9},
+    "machine": {0, 1, 2, 3, 4, 9, 16},
     "lease": {0, 1, 2, 3, 8, 9},
 }
 MAX_TIME = 2**63 - 1
@@ -469,8 +469,12 @@ def check_claims(payload: dict) -> dict:
     lc = payload[-65537]
     if type(lc) is not dict:
         raise malformed("the licet claim is not a map")
-    if lc.get(0) != 1 or type(lc.get(0)) is not int:
-        raise malformed("the licet claim's version is not 1")
+    if lc.get(0) not in (1, 2) or type(lc.get(0)) is not int:
+        raise malformed("the licet claim's version is not 1 or 2")
+    # Section 8: version 2 is version 1 plus the grace end (key 16), and a token carries
+    # version 2 exactly when it carries the key.
+    if (lc[0] == 2) != (16 in lc):
+        raise malformed("version 2 without a grace end, or a grace end under version 1")
     kind = KINDS.get(lc.get(1)) if type(lc.get(1)) is int else None
     if kind is None:
         raise malformed("the licet claim's kind is not 1, 2 or 3")
@@ -528,6 +532,12 @@ def check_claims(payload: dict) -> dict:
             if 4 not in lc:
                 raise malformed("a machine token has no fingerprint")
             out["fingerprint"] = _bstr(lc[4], 32, "fingerprint").hex()
+            if 16 in lc:
+                grace = _time(lc[16], "grace end")
+                if grace < out["expires_at"]:
+                    raise malformed("the grace end is before exp")
+                # Section 7.3: present only when the token carries it.
+                out["grace_ends_at"] = grace
         else:
             out["client_id"] = _tstr(lc[8], 1, 128, "client id") if 8 in lc else None
     return out
@@ -655,13 +665,14 @@ def check_signed(key: VerifyKey, alg: int, protected: bytes, payload: bytes, sig
         raise LicetError("SIGNATURE_INVALID", "the signature does not verify")
 
 
-def check_version(payload: bytes) -> None:
-    """Section 8: the format version, read before any other key."""
+def check_version(payload: bytes, known: tuple[int, ...] = (1,)) -> None:
+    """Section 8: the format version, read before any other key. Tokens know versions 1
+    and 2 (2: a machine token with a grace end); documents (section 13) version 1."""
     loose = cbor_decode(payload, canonical=False)
     lc = loose.get(-65537) if type(loose) is dict else None
     if type(lc) is not dict or 0 not in lc:
         raise malformed("no licet claim with a format version")
-    if lc[0] != 1 or type(lc[0]) is not int:
+    if type(lc[0]) is not int or lc[0] not in known:
         raise LicetError("TOKEN_UNSUPPORTED_VERSION", f"format version {lc[0]!r}")
 
 
@@ -689,7 +700,7 @@ def verify(token, keyring: dict[bytes, VerifyKey], expect: dict) -> dict:
     # 6. and 7.
     check_signed(key, alg, protected, payload, signature)
     # 8. format version, read before any other key (section 8)
-    check_version(payload)
+    check_version(payload, (1, 2))
     # 9. claims, canonical
     claims = check_claims(cbor_decode(payload))
     # 10. the prefix / armor names the signed kind

@@ -163,8 +163,25 @@ pub(crate) fn machine() -> Claims {
         kind: KindClaims::Machine {
             license_id: id(1),
             fingerprint: fingerprint(1),
+            grace_ends_at: None,
         },
         ..full_license()
+    }
+}
+
+/// A machine token issued in its license's grace period (format version 2, §8): the
+/// license expired an hour before `NOW`, its grace ends 14 days after that, and the token
+/// runs to the next check-in, a day from `NOW`.
+pub(crate) fn machine_in_grace() -> Claims {
+    Claims {
+        expires_at: Some(NOW + 86_400),
+        issued_at: NOW - 60,
+        kind: KindClaims::Machine {
+            license_id: id(1),
+            fingerprint: fingerprint(1),
+            grace_ends_at: Some(NOW - 3600 + 14 * 86_400),
+        },
+        ..machine()
     }
 }
 
@@ -436,6 +453,49 @@ pub fn vectors(keys: &Keys) -> Vec<Vector> {
     );
     m.fingerprint = Some(fingerprint(1));
     v.push(m);
+    let mut m = Vector::new(
+        "machine-ed25519-grace",
+        "a machine token issued in its license's grace period: version 2, with a grace end",
+        issue(machine_in_grace(), &keys.ed).text(),
+        Kind::Machine,
+        Valid(Box::new(machine_in_grace())),
+    );
+    m.fingerprint = Some(fingerprint(1));
+    v.push(m);
+    let grace_payload = machine_in_grace().to_payload().expect("payload");
+    let mch = |payload: &[u8]| {
+        text::encode_text(
+            Kind::Machine,
+            &raw_token(&keys.ed, &ed_prot, Value::Map(vec![]), payload),
+        )
+    };
+    v.push(Vector::new(
+        "machine-grace-version-1",
+        "a grace end (key 16) under format version 1, which has no such key (signed)",
+        mch(&edit_licet(&grace_payload, |m| m[0].1 = int(1))),
+        Kind::Machine,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    v.push(Vector::new(
+        "machine-grace-version-2-without-it",
+        "format version 2 without the grace end that is all version 2 adds (signed)",
+        mch(&edit_licet(&grace_payload, |m| {
+            m.retain(|(k, _)| *k != int(16));
+        })),
+        Kind::Machine,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    v.push(Vector::new(
+        "machine-grace-before-exp",
+        "a grace end before the token's own expiry (signed)",
+        mch(&edit_licet(&grace_payload, |m| {
+            if let Some((_, g)) = m.iter_mut().find(|(k, _)| *k == int(16)) {
+                *g = Value::Integer((NOW + 60).into());
+            }
+        })),
+        Kind::Machine,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
     v.push(Vector::new(
         "lease-ed25519",
         "a floating seat with a client id",
@@ -657,11 +717,11 @@ pub fn vectors(keys: &Keys) -> Vec<Vector> {
     ));
 
     // Version.
-    let v2 = edit_licet(&full_payload, |m| m[0].1 = int(2));
+    let v3 = edit_licet(&full_payload, |m| m[0].1 = int(3));
     v.push(Vector::new(
         "unsupported-version",
-        "a correctly signed token declaring format version 2",
-        lic(&raw_token(&keys.ed, &ed_prot, Value::Map(vec![]), &v2)),
+        "a correctly signed token declaring format version 3",
+        lic(&raw_token(&keys.ed, &ed_prot, Value::Map(vec![]), &v3)),
         Kind::License,
         E("TOKEN_UNSUPPORTED_VERSION", Some(true)),
     ));
@@ -942,22 +1002,22 @@ pub fn vectors(keys: &Keys) -> Vec<Vector> {
     ));
 
     // §8: the version is read before any other claim or key.
-    let v2_claim = edit_top(&v2, |m| {
+    let v3_claim = edit_top(&v3, |m| {
         let at = m.len() - 1;
         m.insert(at, (int(8), Value::Map(vec![])));
     });
     v.push(Vector::new(
         "unsupported-version-new-claim",
-        "format version 2 with a claim (8) version 1 does not define (signed)",
-        signed(&v2_claim),
+        "format version 3 with a claim (8) versions 1 and 2 do not define (signed)",
+        signed(&v3_claim),
         Kind::License,
         E("TOKEN_UNSUPPORTED_VERSION", Some(true)),
     ));
-    let v2_key = edit_licet(&v2, |m| m.push((int(10), Value::Bool(true))));
+    let v3_key = edit_licet(&v3, |m| m.push((int(10), Value::Bool(true))));
     v.push(Vector::new(
         "unsupported-version-new-licet-key",
-        "format version 2 with a licet claim key (10) version 1 does not define (signed)",
-        signed(&v2_key),
+        "format version 3 with a licet claim key (10) versions 1 and 2 do not define (signed)",
+        signed(&v3_key),
         Kind::License,
         E("TOKEN_UNSUPPORTED_VERSION", Some(true)),
     ));

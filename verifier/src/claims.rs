@@ -11,8 +11,16 @@ use alloc::vec::Vec;
 use crate::cbor::{self, Item};
 use crate::error::Error;
 
-/// The token format version this crate reads and writes.
+/// The token format version this crate writes for every token without a grace end, and
+/// for every signed document (§13).
 pub const FORMAT_VERSION: u64 = 1;
+
+/// The format version of a machine token that carries a grace end (key 16,
+/// `docs/token-format.md` §7.2 and §8): version 1 plus that one key. A token carries
+/// version 2 exactly when it carries the key, so one set of claims keeps one encoding,
+/// and a verifier that knows only version 1 refuses it as `TOKEN_UNSUPPORTED_VERSION`
+/// ("update the application") rather than as malformed.
+pub const GRACE_VERSION: u64 = 2;
 
 /// The CWT claim key of the licet claim map. Keys below -65536 are private use in the
 /// IANA CWT Claims registry (RFC 8392 §9.1), so this never collides with a registered claim.
@@ -30,6 +38,8 @@ mod key {
     pub const MAX_LEASES: u64 = 7;
     pub const CLIENT_ID: u64 = 8;
     pub const METADATA: u64 = 9;
+    /// Version 2, machine tokens only: when the license's grace period ends.
+    pub const GRACE_ENDS_AT: u64 = 16;
 }
 
 /// Limits that keep tokens small and decoding bounded; the issuing side refuses to go past
@@ -167,6 +177,11 @@ pub enum KindClaims {
         license_id: Id,
         /// The machine's fingerprint hash the token is bound to.
         fingerprint: Fingerprint,
+        /// When the grace period this token was issued in ends: set only in a token
+        /// issued after its license expired, while the vendor's grace period lets it run
+        /// (`docs/token-format.md` §7.2, key 16). The application should warn, not stop;
+        /// the token's `exp` is never later than this.
+        grace_ends_at: Option<u64>,
     },
     /// Claims of a lease token.
     Lease {
@@ -240,6 +255,27 @@ impl Claims {
         }
     }
 
+    /// When the grace period of a machine token ends, if it was issued in one: the
+    /// license has expired and the vendor lets the application run until then, with a
+    /// warning. `None` for a token issued under a valid license (and for license and
+    /// lease tokens, which never carry it).
+    pub fn grace_ends_at(&self) -> Option<u64> {
+        match &self.kind {
+            KindClaims::Machine { grace_ends_at, .. } => *grace_ends_at,
+            _ => None,
+        }
+    }
+
+    /// The format version these claims are written in: [`GRACE_VERSION`] when they carry
+    /// a grace end, else [`FORMAT_VERSION`].
+    pub fn format_version(&self) -> u64 {
+        if self.grace_ends_at().is_some() {
+            GRACE_VERSION
+        } else {
+            FORMAT_VERSION
+        }
+    }
+
     /// Sorts and de-duplicates `features`, so that claims built by hand encode canonically.
     pub fn normalize(&mut self) {
         self.features.sort();
@@ -296,10 +332,17 @@ impl Claims {
         }
         match &self.kind {
             KindClaims::License { .. } => {}
-            KindClaims::Machine { .. } => {
-                if self.expires_at.is_none() {
+            KindClaims::Machine { grace_ends_at, .. } => {
+                let Some(exp) = self.expires_at else {
                     return Err(Error::malformed(
                         "a machine token has no check-in deadline (exp)",
+                    ));
+                };
+                if let Some(g) = *grace_ends_at
+                    && (g > max_time || g < exp)
+                {
+                    return Err(Error::malformed(
+                        "the grace end is out of range or before the token's expiry (exp)",
                     ));
                 }
             }
@@ -332,6 +375,7 @@ impl Claims {
                 KindClaims::Machine {
                     license_id,
                     fingerprint,
+                    ..
                 } => (None, None, None, Some(license_id), Some(fingerprint), None),
                 KindClaims::Lease {
                     license_id,
@@ -390,9 +434,10 @@ impl Claims {
             max_leases.is_some(),
             client_id.is_some(),
             metadata.is_some(),
+            self.grace_ends_at().is_some(),
         ];
         w.map(licet.iter().filter(|b| **b).count());
-        w.uint(key::VERSION).uint(FORMAT_VERSION);
+        w.uint(key::VERSION).uint(self.format_version());
         w.uint(key::KIND).uint(self.kind().number());
         if let Some(features) = features {
             w.uint(key::FEATURES).array(features.len());
@@ -426,6 +471,9 @@ impl Claims {
                 w.text(k).text(v);
             }
         }
+        if let Some(t) = self.grace_ends_at() {
+            w.uint(key::GRACE_ENDS_AT).uint(t);
+        }
         Ok(w.into_bytes())
     }
 
@@ -447,7 +495,7 @@ impl Claims {
         // later version may add claims or change their types and still be told apart
         // (`TOKEN_UNSUPPORTED_VERSION`, "update the application") from a broken token.
         let version = declared_version(payload)?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != GRACE_VERSION {
             return Err(Error::UnsupportedVersion { version });
         }
         // Version 1, and not the one canonical encoding of valid claims: a wrong type, a
@@ -458,7 +506,7 @@ impl Claims {
         // size on a microcontroller, and [`Claims::check`] on the claims the issuer meant
         // names a limit before signing.
         Err(Error::malformed(
-            "claims are not the canonical encoding of valid version 1 claims (token-format §5, §7)",
+            "claims are not the canonical encoding of valid version 1 or 2 claims (token-format §5, §7)",
         ))
     }
 }
@@ -560,12 +608,14 @@ fn read_canonical(payload: &[u8]) -> Option<Claims> {
 }
 
 /// The licet claim map, for [`read_canonical`]: keys in increasing order, only those of
-/// the token's kind, version 1 only (another version goes to the full parse, which names it).
+/// the token's kind, version 1, or version 2 with a grace end (another version goes to the
+/// full parse, which names it).
 fn read_licet(
     r: &mut cbor::Reader<'_>,
 ) -> Option<(Vec<String>, BTreeMap<String, String>, KindClaims)> {
-    let mut version = false;
+    let mut version = None;
     let mut kind = None;
+    let mut grace_ends_at = None;
     let mut features = Vec::new();
     let mut metadata = BTreeMap::new();
     let (mut license_type, mut max_machines, mut max_leases) = (None, None, None);
@@ -578,7 +628,7 @@ fn read_licet(
         }
         next = k.checked_add(1)?;
         match k {
-            key::VERSION => version = r.uint()? == FORMAT_VERSION,
+            key::VERSION => version = Some(r.uint()?),
             key::KIND => kind = Some(Kind::from_number(r.uint()?)?),
             key::FEATURES => {
                 let n = r.array()?;
@@ -612,15 +662,20 @@ fn read_licet(
                     metadata.insert(String::from(k), String::from(v));
                 }
             }
+            key::GRACE_ENDS_AT => grace_ends_at = Some(r.uint()?),
             _ => return None,
         }
     }
-    if !version {
-        return None;
+    // Version 2 is version 1 plus the grace end: each with its own keys only.
+    match version? {
+        FORMAT_VERSION if grace_ends_at.is_none() => {}
+        GRACE_VERSION if grace_ends_at.is_some() => {}
+        _ => return None,
     }
     // Only the fields of the token's own kind.
     let license_fields = license_type.is_some() || max_machines.is_some() || max_leases.is_some();
     let kind = match kind? {
+        Kind::License | Kind::Lease if grace_ends_at.is_some() => return None,
         Kind::License if license_id.is_none() && fingerprint.is_none() && client_id.is_none() => {
             KindClaims::License {
                 license_type,
@@ -631,6 +686,7 @@ fn read_licet(
         Kind::Machine if !license_fields && client_id.is_none() => KindClaims::Machine {
             license_id: license_id?,
             fingerprint: fingerprint?,
+            grace_ends_at,
         },
         Kind::Lease if !license_fields && fingerprint.is_none() => KindClaims::Lease {
             license_id: license_id?,
@@ -707,6 +763,15 @@ mod tests {
                 kind: KindClaims::Machine {
                     license_id: [1; ID_LEN],
                     fingerprint: [2; FINGERPRINT_LEN],
+                    grace_ends_at: None,
+                },
+                ..license()
+            },
+            Claims {
+                kind: KindClaims::Machine {
+                    license_id: [1; ID_LEN],
+                    fingerprint: [2; FINGERPRINT_LEN],
+                    grace_ends_at: Some(1_900_000_000 + 14 * 86_400),
                 },
                 ..license()
             },
@@ -753,6 +818,46 @@ mod tests {
         out
     }
 
+    /// Version 2 is version 1 plus key 16 in a machine token, and nothing else: the key
+    /// under version 1, version 2 without it, the key in another kind, or a grace end
+    /// before `exp` is each malformed.
+    #[test]
+    fn version_2_is_exactly_a_machine_token_with_a_grace_end() {
+        let grace = shapes()
+            .into_iter()
+            .find(|c| c.grace_ends_at().is_some())
+            .unwrap();
+        let payload = grace.to_payload().unwrap();
+        assert_eq!(Claims::from_payload(&payload).unwrap(), grace);
+        assert_eq!(grace.format_version(), GRACE_VERSION);
+        let malformed = |p: Vec<u8>| Claims::from_payload(&p).unwrap_err().code();
+        let key16 = |m: &mut Vec<(Value, Value)>| {
+            m.push((Value::from(16u64), Value::from(2_000_000_000u64)));
+        };
+        let mut plain = grace.clone();
+        if let KindClaims::Machine { grace_ends_at, .. } = &mut plain.kind {
+            *grace_ends_at = None;
+        }
+        assert_eq!(
+            malformed(edit(&grace, |m| m[0].1 = Value::from(1u64))),
+            "TOKEN_MALFORMED"
+        );
+        assert_eq!(
+            malformed(edit(&plain, |m| m[0].1 = Value::from(2u64))),
+            "TOKEN_MALFORMED"
+        );
+        assert_eq!(
+            malformed(edit(&license(), |m| {
+                m[0].1 = Value::from(2u64);
+                key16(m);
+            })),
+            "TOKEN_MALFORMED"
+        );
+        let mut early = grace.clone();
+        early.expires_at = Some(2_100_000_000);
+        assert!(early.to_payload().is_err());
+    }
+
     /// §8: a later version may add claims, add keys to the licet claim or change what a
     /// claim holds; the version is read first, so each is `TOKEN_UNSUPPORTED_VERSION`, not
     /// `TOKEN_MALFORMED`. Version 1 with the same additions stays malformed.
@@ -783,13 +888,13 @@ mod tests {
             })
         };
         for (payload, v1) in [
-            (top(2, &new_claim), top(1, &new_claim)),
-            (top(2, &aud_as_array), top(1, &aud_as_array)),
-            (new_licet_key(2), new_licet_key(1)),
+            (top(3, &new_claim), top(1, &new_claim)),
+            (top(3, &aud_as_array), top(1, &aud_as_array)),
+            (new_licet_key(3), new_licet_key(1)),
         ] {
             assert_eq!(
                 Claims::from_payload(&payload).unwrap_err(),
-                Error::UnsupportedVersion { version: 2 }
+                Error::UnsupportedVersion { version: 3 }
             );
             assert_eq!(
                 Claims::from_payload(&v1).unwrap_err().code(),
@@ -824,7 +929,7 @@ mod tests {
                 "TOKEN_MALFORMED",
             ),
             (
-                edit(&license(), |m| m[0].1 = Value::from(2u64)),
+                edit(&license(), |m| m[0].1 = Value::from(3u64)),
                 "TOKEN_UNSUPPORTED_VERSION",
             ),
             (edit(&license(), |m| m.swap(0, 1)), "TOKEN_MALFORMED"),

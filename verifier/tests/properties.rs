@@ -147,12 +147,18 @@ fn kind_claims() -> impl Strategy<Value = KindClaims> {
                     max_leases,
                 }
             }),
-        (any::<[u8; ID_LEN]>(), any::<[u8; FINGERPRINT_LEN]>()).prop_map(
-            |(license_id, fingerprint)| KindClaims::Machine {
-                license_id,
-                fingerprint,
-            }
-        ),
+        (
+            any::<[u8; ID_LEN]>(),
+            any::<[u8; FINGERPRINT_LEN]>(),
+            option::of(time())
+        )
+            .prop_map(|(license_id, fingerprint, grace_ends_at)| {
+                KindClaims::Machine {
+                    license_id,
+                    fingerprint,
+                    grace_ends_at,
+                }
+            }),
         (
             any::<[u8; ID_LEN]>(),
             option::of(bounded_text(1, limits::NAME))
@@ -185,8 +191,13 @@ fn claims() -> impl Strategy<Value = Claims> {
         .prop_map(
             |(issuer, customer, product, exp, nbf, iat, id, features, metadata, kind)| {
                 // Machine and lease tokens always expire (`Claims::check`).
+                // A grace end is never before the expiry (`Claims::check`).
                 let expires_at = match kind {
                     KindClaims::License { .. } => exp,
+                    KindClaims::Machine {
+                        grace_ends_at: Some(g),
+                        ..
+                    } => Some(exp.unwrap_or(iat).min(g)),
                     _ => Some(exp.unwrap_or(iat)),
                 };
                 Claims {

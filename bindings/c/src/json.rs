@@ -34,9 +34,13 @@ pub(crate) fn claims(c: &Claims) -> String {
         KindClaims::Machine {
             license_id,
             fingerprint,
+            grace_ends_at,
         } => {
             m.insert("license_id", json!(hex(license_id)));
             m.insert("fingerprint", json!(hex(fingerprint)));
+            if let Some(g) = grace_ends_at {
+                m.insert("grace_ends_at", json!(g));
+            }
         }
         KindClaims::Lease {
             license_id,

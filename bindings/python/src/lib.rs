@@ -364,9 +364,12 @@ impl Claims {
                 d.set_item("max_machines", self.max_machines())?;
                 d.set_item("max_leases", self.max_leases())?;
             }
-            KindClaims::Machine { .. } => {
+            KindClaims::Machine { grace_ends_at, .. } => {
                 d.set_item("license_id", self.license_id())?;
                 d.set_item("fingerprint", self.fingerprint())?;
+                if let Some(g) = grace_ends_at {
+                    d.set_item("grace_ends_at", g)?;
+                }
             }
             KindClaims::Lease { .. } => {
                 d.set_item("license_id", self.license_id())?;

@@ -615,9 +615,13 @@ impl Claims {
             KindClaims::Machine {
                 license_id,
                 fingerprint,
+                grace_ends_at,
             } => {
                 fields.push(("license_id", JsValue::from_str(&hex(license_id))));
                 fields.push(("fingerprint", JsValue::from_str(&hex(fingerprint))));
+                if grace_ends_at.is_some() {
+                    fields.push(("grace_ends_at", time(*grace_ends_at)));
+                }
             }
             KindClaims::Lease {
                 license_id,

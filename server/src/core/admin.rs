@@ -293,6 +293,7 @@ pub(crate) fn new_license(
         deactivation_limit: None,
         deactivation_period: 0,
         activation_cooldown: 0,
+        grace_period: 0,
         customer: req.customer,
         metadata: req.metadata,
         created_at: now,
@@ -602,6 +603,8 @@ pub struct LicenseChange {
     pub deactivation_period: Option<u64>,
     /// The cooldown of a freed activation.
     pub activation_cooldown: Option<u64>,
+    /// The grace period.
+    pub grace_period: Option<u64>,
     /// Fields whose override is dropped, so that the license reads its policy's value
     /// again (`licet::policy::OVERRIDABLE` names them).
     pub inherit: Vec<String>,
@@ -703,6 +706,9 @@ pub async fn update_license<B: Backend>(
             }
             if let Some(v) = p.activation_cooldown {
                 o.activation_cooldown = Some(v);
+            }
+            if let Some(v) = p.grace_period {
+                o.grace_period = Some(v);
             }
             tidy(o);
             if let Some(v) = p.expires_at {

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use licet::Builder;
 use licet_verifier::{Expectations, Kind, hex, unhex};
 
-use crate::core::{CoreError, WithSupport, deactivations, refusal};
+use crate::core::{CoreError, Grace, WithSupport, deactivations, machine_refusal};
 use crate::model::{AuditEvent, License, Machine};
 use crate::state::{Signer, key_bytes, key_hash, license_claims};
 use crate::storage::{Backend, ReadTx, WriteTx};
@@ -87,7 +87,8 @@ pub async fn find_license<B: Backend>(
     f.ok_or_else(|| unknown_key(store, now, action))
 }
 
-/// The current license inside a write, refused (and audited) when it cannot be used.
+/// The current license inside a write, refused (and audited) when a floating seat cannot
+/// be used ([`crate::core::refusal`]).
 ///
 /// # Errors
 /// `KEY_INVALID` when it is gone; the refusal of its state at `now`.
@@ -97,17 +98,73 @@ pub fn usable_license(
     now: u64,
     action: &str,
 ) -> Result<License, CoreError> {
+    usable(tx, id, now, action, crate::core::refusal)
+}
+
+/// The current license inside a write, refused (and audited) when a machine cannot use
+/// it: as [`usable_license`], but usable within its grace period ([`machine_refusal`]).
+///
+/// # Errors
+/// `KEY_INVALID` when it is gone; the refusal of its state at `now`.
+fn usable_for_machine(
+    tx: &mut dyn WriteTx,
+    id: &[u8; 16],
+    now: u64,
+    action: &str,
+) -> Result<License, CoreError> {
+    usable(tx, id, now, action, machine_refusal)
+}
+
+fn usable(
+    tx: &mut dyn WriteTx,
+    id: &[u8; 16],
+    now: u64,
+    action: &str,
+    rule: fn(&License, u64) -> Option<CoreError>,
+) -> Result<License, CoreError> {
     let l = tx.license(id)?.ok_or(CoreError::KeyInvalid)?;
-    if let Some(e) = refusal(&l, now) {
-        tx.append_audit(AuditEvent::client(
-            now,
-            "request.refused",
-            Some(&l.id),
-            json!({"request": action, "code": e.code()}),
-        ))?;
+    if let Some(e) = rule(&l, now) {
+        refused_in(tx, &l, action, &e, now)?;
         return Err(e);
     }
     Ok(l)
+}
+
+/// Audits a refusal inside the write (committed with it).
+fn refused_in(
+    tx: &mut dyn WriteTx,
+    l: &License,
+    action: &str,
+    e: &CoreError,
+    now: u64,
+) -> Result<(), CoreError> {
+    tx.append_audit(AuditEvent::client(
+        now,
+        "request.refused",
+        Some(&l.id),
+        json!({"request": action, "code": e.code()}),
+    ))
+}
+
+/// The grace warning for machine `m` of `l` (`None`: a new machine) at `now`, or its
+/// refusal (`CHECK_IN_MISSED`), audited, inside the write.
+///
+/// # Errors
+/// `CHECK_IN_MISSED`; storage errors.
+fn grace_in(
+    tx: &mut dyn WriteTx,
+    l: &License,
+    m: Option<&Machine>,
+    action: &str,
+    now: u64,
+) -> Result<Option<Grace>, CoreError> {
+    match Grace::of(l, m, now) {
+        Err(e) => {
+            refused_in(tx, l, action, &e, now)?;
+            Err(e)
+        }
+        ok => ok,
+    }
 }
 
 /// A license's online state, as `validate` sees it.
@@ -125,6 +182,8 @@ pub struct Validation {
     pub leases_used: u64,
     /// The machine asked about: `Some(None)` when the fingerprint is not activated.
     pub machine: Option<Option<Machine>>,
+    /// The grace period running, when the license is valid only by it.
+    pub grace: Option<Grace>,
 }
 
 /// The license's online state: the license, its use, and whether (and why not) it is
@@ -161,11 +220,19 @@ pub async fn validate<B: Backend>(
     };
     let (machines_used, leases_used, machine) =
         used.map_err(|e| e.with_support(f.support.clone()))?;
-    let mut code = refusal(&f.license, now).map(|e| e.code());
+    let mut code = machine_refusal(&f.license, now).map(|e| e.code());
     if code.is_none() && matches!(machine, Some(None)) {
         code = Some(CoreError::MachineNotFound.code());
     }
+    let mut grace = None;
+    if code.is_none() {
+        match Grace::of(&f.license, machine.as_ref().and_then(Option::as_ref), now) {
+            Ok(g) => grace = g,
+            Err(e) => code = Some(e.code()),
+        }
+    }
     Ok(Validation {
+        grace,
         support: code.and(f.support),
         license: f.license,
         refusal: code,
@@ -208,10 +275,13 @@ pub struct MachineGrant {
     pub created: bool,
     /// Activations left, when the license has a limit.
     pub remaining: Option<u64>,
+    /// The grace period the answer was given in, when one is running: a warning.
+    pub grace: Option<Grace>,
 }
 
 /// Signs a machine token for `m` under `l`, valid until the next check-in deadline (never
-/// past the license's expiry).
+/// past the license's expiry; within its grace period, never past the grace end, which the
+/// token then carries: `docs/token-format.md` §7.6).
 pub(crate) fn machine_token(
     signer: &Signer,
     l: &License,
@@ -232,7 +302,10 @@ fn machine_token_of(
 ) -> Result<(String, u64), CoreError> {
     let claims = license_claims(l, now)?;
     let deadline = deactivations::token_deadline(l, now);
-    let b = Builder::machine(&claims, id, fp, deadline).issued_at(now);
+    let mut b = Builder::machine(&claims, id, fp, deadline).issued_at(now);
+    if let Some(end) = crate::core::grace_end(l, now) {
+        b = b.grace_ends_at(end);
+    }
     Ok((signer.sign(b.claims().clone())?.text(), deadline))
 }
 
@@ -240,8 +313,9 @@ fn machine_token_of(
 /// activated gets a fresh token and uses no further activation.
 ///
 /// # Errors
-/// `KEY_INVALID`, `KEY_EXPIRED`/`SUSPENDED`/`REVOKED`, `ACTIVATION_LIMIT_REACHED` (each
-/// audited), storage errors.
+/// `KEY_INVALID`, `KEY_EXPIRED`/`SUSPENDED`/`REVOKED`, `ACTIVATION_LIMIT_REACHED`,
+/// `CHECK_IN_MISSED` for a machine already activated and past its grace (each audited),
+/// storage errors.
 pub async fn activate<B: Backend>(
     store: &B,
     signer: &Signer,
@@ -249,7 +323,7 @@ pub async fn activate<B: Backend>(
     now: u64,
 ) -> Result<MachineGrant, WithSupport> {
     let f = find_license(store, &req.license_key, "activate", now).await?;
-    if let Some(e) = refusal(&f.license, now) {
+    if let Some(e) = machine_refusal(&f.license, now) {
         refused(store, now, "activate", Some(&f.license.id), &e, json!({}));
         return Err(e.with_support(f.support));
     }
@@ -268,9 +342,9 @@ pub async fn activate<B: Backend>(
     let presigned =
         machine_token_of(signer, &f.license, new_id, fp, now).map_err(|e| e.with_support(None))?;
     let snapshot_license = f.license.clone();
-    let (l, m, created, used) = store
+    let (l, m, created, used, grace) = store
         .write(move |tx| {
-            let l = usable_license(tx, &id, now, "activate")?;
+            let l = usable_for_machine(tx, &id, now, "activate")?;
             // Counted only up to the limit, and not at all without one: the answer needs
             // no more, and a site license's machines would otherwise make every
             // activation (in the writer, holding up every other write) slower than the last.
@@ -278,8 +352,11 @@ pub async fn activate<B: Backend>(
                 Some(max) => tx.machine_count_up_to(&id, max)?,
                 None => 0,
             };
+            // A machine already activated gets a fresh token as a check-in does, and so
+            // answers to its check-in deadline as a check-in does.
             if let Some(m) = tx.machine(&id, &fp)? {
-                return Ok((l, m, false, used));
+                let grace = grace_in(tx, &l, Some(&m), "activate", now)?;
+                return Ok((l, m, false, used, grace));
             }
             // An offline request's nonce names the machine it makes: the same nonce with
             // another fingerprint is a request edited (and its digest made again) to
@@ -327,7 +404,8 @@ pub async fn activate<B: Backend>(
                 Some(&l.id),
                 json!({"machine_id": m.id, "fingerprint": m.fingerprint, "name": m.name, "offline": offline}),
             ))?;
-            Ok((l, m, true, used + 1))
+            let grace = Grace::of(&l, None, now)?;
+            Ok((l, m, true, used + 1, grace))
         })
         .await
         .map_err(|e| e.with_support(f.support.clone()))?;
@@ -343,6 +421,7 @@ pub async fn activate<B: Backend>(
         token,
         check_in_before,
         created,
+        grace,
     })
 }
 
@@ -407,6 +486,7 @@ async fn machine_of<B: Backend>(
     let licet::KindClaims::Machine {
         license_id,
         fingerprint,
+        ..
     } = verified.claims.kind
     else {
         return Err(
@@ -437,10 +517,12 @@ async fn machine_of<B: Backend>(
 }
 
 /// A fresh machine token with a new deadline; refused once the license is suspended,
-/// revoked or expired.
+/// revoked or expired (past its grace period), or, under a license with a grace period,
+/// once the machine is past the grace after its check-in deadline.
 ///
 /// # Errors
-/// The license's refusal (audited), `MACHINE_NOT_FOUND`, a bad machine token, storage errors.
+/// The license's refusal (audited), `CHECK_IN_MISSED` (audited), `MACHINE_NOT_FOUND`, a
+/// bad machine token, storage errors.
 pub async fn check_in<B: Backend>(
     store: &B,
     signer: &Signer,
@@ -449,10 +531,12 @@ pub async fn check_in<B: Backend>(
 ) -> Result<MachineGrant, WithSupport> {
     let (f, fp) = machine_of(store, signer, r, "check-in", now).await?;
     let id = f.id;
-    let (l, m) = store
+    let (l, m, grace) = store
         .write(move |tx| {
-            let l = usable_license(tx, &id, now, "check-in")?;
+            let l = usable_for_machine(tx, &id, now, "check-in")?;
             let mut m = tx.machine(&id, &fp)?.ok_or(CoreError::MachineNotFound)?;
+            // Judged by the deadline the machine missed, before this check-in moves it.
+            let grace = grace_in(tx, &l, Some(&m), "check-in", now)?;
             m.last_check_in = now;
             tx.put_machine(&m)?;
             tx.append_audit(AuditEvent::client(
@@ -461,7 +545,7 @@ pub async fn check_in<B: Backend>(
                 Some(&l.id),
                 json!({"machine_id": m.id}),
             ))?;
-            Ok((l, m))
+            Ok((l, m, grace))
         })
         .await
         .map_err(|e| e.with_support(f.support.clone()))?;
@@ -474,6 +558,7 @@ pub async fn check_in<B: Backend>(
         token,
         check_in_before,
         created: false,
+        grace,
     })
 }
 
@@ -630,6 +715,7 @@ pub async fn deactivate_offline<B: Backend>(
     let licet::KindClaims::Machine {
         license_id,
         fingerprint,
+        ..
     } = verified.claims.kind
     else {
         return Err(bad_token("it is not a machine token".into()));

@@ -24,15 +24,17 @@ use crate::storage::{ReadTx, WriteTx};
 
 /// When the last machine token a machine of `l` could hold, issued at or before `now`,
 /// expires: the latest check-in deadline a token signed now would carry (a token is valid
-/// until its deadline, never past the license's expiry). The one computation the machine
-/// tokens and the revocation of a deactivated machine share.
+/// until its deadline, never past the license's expiry, or within the license's grace
+/// period never past its end). The one computation the machine tokens and the revocation
+/// of a deactivated machine share.
 pub fn token_deadline(l: &License, now: u64) -> u64 {
     // Capped for records stored before the admin API bounded the interval.
     let interval = l
         .check_in_interval
         .min(crate::model::limits::CHECK_IN_INTERVAL);
     let deadline = now.saturating_add(interval);
-    l.expires_at.map_or(deadline, |e| deadline.min(e))
+    let end = crate::core::grace_end(l, now).or(l.expires_at);
+    end.map_or(deadline, |e| deadline.min(e))
 }
 
 /// The deactivations of `kept` that count against the license's limits (the customer's,

@@ -111,6 +111,14 @@ pub enum CoreError {
         /// When an activation is possible again.
         retry_at: u64,
     },
+    /// The machine missed its check-in deadline, and the license's grace period after it
+    /// is over too.
+    CheckInMissed {
+        /// When the machine was to check in by.
+        due: u64,
+        /// When the grace period after that ended.
+        grace_ended_at: u64,
+    },
     /// A keyless trial asked of a product that offers none (it names no trial policy).
     TrialsNotOffered {
         /// The product.
@@ -261,6 +269,7 @@ impl CoreError {
             CoreError::DeactivationLimitReached { .. } => "DEACTIVATION_LIMIT_REACHED",
             CoreError::ActivationCooldown { .. } => "ACTIVATION_COOLDOWN",
             CoreError::TrialsNotOffered { .. } => "TRIALS_NOT_OFFERED",
+            CoreError::CheckInMissed { .. } => "CHECK_IN_MISSED",
         }
     }
 
@@ -322,6 +331,11 @@ impl CoreError {
             CoreError::ActivationCooldown { retry_at } => format!(
                 "the activation this machine needs was freed too recently (the license's cooldown); activate again from {}",
                 licet::json::rfc3339(*retry_at)
+            ),
+            CoreError::CheckInMissed { due, grace_ended_at } => format!(
+                "this machine was to check in by {} and its grace period ended at {}; deactivate it and activate it again, or ask your vendor",
+                licet::json::rfc3339(*due),
+                licet::json::rfc3339(*grace_ended_at)
             ),
             CoreError::TrialsNotOffered { product } => format!(
                 "product '{product}' offers no trials; ask your vendor for a license key"

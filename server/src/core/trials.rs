@@ -207,6 +207,7 @@ pub async fn start_trial<B: Backend>(
                     check_in_before,
                     created: true,
                     remaining: Some(0),
+                    grace: None,
                 },
                 new: true,
             })

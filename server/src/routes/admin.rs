@@ -62,6 +62,7 @@ pub fn license_json(l: &License) -> Value {
         "deactivation_limit": l.deactivation_limit,
         "deactivation_period": l.deactivation_period,
         "activation_cooldown": l.activation_cooldown,
+        "grace_period": l.grace_period,
         "metadata": l.metadata,
         "created_at": rfc3339(l.created_at),
         "updated_at": rfc3339(l.updated_at),
@@ -262,6 +263,7 @@ pub struct LicenseReq {
     deactivation_limit: Option<Option<u64>>,
     deactivation_period: Option<u64>,
     activation_cooldown: Option<u64>,
+    grace_period: Option<u64>,
 }
 
 impl From<LicenseReq> for NewLicense {
@@ -281,6 +283,7 @@ impl From<LicenseReq> for NewLicense {
                 deactivation_limit: r.deactivation_limit,
                 deactivation_period: r.deactivation_period,
                 activation_cooldown: r.activation_cooldown,
+                grace_period: r.grace_period,
             },
             expires_at: r.expires_at,
             customer: r.customer,
@@ -403,6 +406,7 @@ pub struct LicensePatch {
     deactivation_limit: Option<Option<u64>>,
     deactivation_period: Option<u64>,
     activation_cooldown: Option<u64>,
+    grace_period: Option<u64>,
     /// Fields whose override is dropped: the license reads its policy's value again.
     #[serde(default)]
     inherit: Vec<String>,
@@ -434,6 +438,7 @@ pub async fn update_license(
         deactivation_limit: p.deactivation_limit,
         deactivation_period: p.deactivation_period,
         activation_cooldown: p.activation_cooldown,
+        grace_period: p.grace_period,
         inherit: p.inherit,
     };
     let l = rules::update_license(&s.store, Arc::clone(&s.signer), &id, change, s.now()).await?;

@@ -71,7 +71,8 @@ pub struct ValidateReq {
 }
 
 /// `POST /v1/validate`: the license's online state. Answers 200 for every license the
-/// server knows, with `valid` and a `code` (`VALID` or why not); 404 for unknown keys.
+/// server knows, with `valid` and a `code` (`VALID`, a grace warning with `grace_ends_at`,
+/// or why not); 404 for unknown keys.
 pub async fn validate(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<ValidateReq>,
@@ -85,8 +86,9 @@ pub async fn validate(
     let v = rules::validate(&s.store, &req.license_key, fp, s.now()).await?;
     let l = &v.license;
     Ok(Json(ValidateResp {
-        code: v.refusal.unwrap_or("VALID"),
+        code: v.refusal.or(v.grace.map(|g| g.code())).unwrap_or("VALID"),
         expires_at: l.expires_at.map(rfc3339),
+        grace_ends_at: v.grace.map(|g| rfc3339(g.ends_at())),
         features: &l.features,
         leases: Used {
             allowed: l.max_leases,
@@ -126,6 +128,9 @@ struct ValidateResp<'a> {
     code: &'static str,
     expires_at: Option<String>,
     features: &'a [String],
+    /// Only while a grace period runs, so that every other answer is what it always was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grace_ends_at: Option<String>,
     leases: Used,
     license_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -204,6 +209,12 @@ fn granted(g: &rules::MachineGrant, mut extra: Value) -> (StatusCode, Json<Value
     extra["machine_id"] = json!(g.machine.id);
     extra["check_in_before"] = json!(rfc3339(g.check_in_before));
     extra["remaining_activations"] = json!(g.remaining);
+    // A grace period running: a warning the application shows, not a refusal. Only then,
+    // so that every other answer is what it always was.
+    if let Some(grace) = g.grace {
+        extra["code"] = json!(grace.code());
+        extra["grace_ends_at"] = json!(rfc3339(grace.ends_at()));
+    }
     (status, Json(extra))
 }
 
@@ -289,17 +300,23 @@ fn machine_ref(req: CheckInReq) -> Result<MachineRef, WithSupport> {
 }
 
 /// `POST /v1/check-in`: a fresh machine token with a new deadline; refused once the
-/// license is suspended, revoked or expired.
+/// license is suspended, revoked or expired (past its grace period), or the machine past
+/// the grace after its check-in deadline (`CHECK_IN_MISSED`).
 pub async fn check_in(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<CheckInReq>,
 ) -> Result<Json<Value>, WithSupport> {
     let g = rules::check_in(&s.store, &s.signer, machine_ref(req)?, s.now()).await?;
-    Ok(Json(json!({
+    let mut body = json!({
         "machine_token": g.token,
         "machine_id": g.machine.id,
         "check_in_before": rfc3339(g.check_in_before),
-    })))
+    });
+    if let Some(grace) = g.grace {
+        body["code"] = json!(grace.code());
+        body["grace_ends_at"] = json!(rfc3339(grace.ends_at()));
+    }
+    Ok(Json(body))
 }
 
 /// `POST /v1/deactivate`: frees the activation.

@@ -1930,6 +1930,7 @@ mod tests {
             deactivation_limit: None,
             deactivation_period: crate::model::defaults::DEACTIVATION_PERIOD,
             activation_cooldown: 0,
+            grace_period: 0,
             customer: None,
             metadata: Default::default(),
             created_at: 1_000,
