@@ -177,6 +177,19 @@ fn term_fields() -> Vec<(&'static str, Value)> {
         ("deactivation_limit", opt_upto(terms::DEACTIVATIONS)),
         ("deactivation_period", upto(terms::DEACTIVATION_PERIOD)),
         ("activation_cooldown", upto(terms::ACTIVATION_COOLDOWN)),
+        ("grace_period", upto(terms::GRACE_PERIOD)),
+    ]
+}
+
+/// What an activation or a check-in answer adds while a grace period runs (only then):
+/// the warning and when the grace ends (`docs/policies.md`).
+fn grace_fields() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "code",
+            json!({"type": "string", "enum": ["KEY_IN_GRACE", "CHECK_IN_OVERDUE"]}),
+        ),
+        ("grace_ends_at", time()),
     ]
 }
 
@@ -298,7 +311,7 @@ fn components() -> Value {
             ("machine_id", string()),
             ("check_in_before", time()),
             ("remaining_activations", opt_uint()),
-        ], &[]),
+        ], &grace_fields()),
         "MachineRef": object(&[], &[
             ("license_key", string()),
             ("fingerprint", fingerprint()),
@@ -348,7 +361,7 @@ fn operations() -> Vec<Op> {
             ("remaining_activations", opt_uint()),
         ];
         fields.extend(extra.iter().cloned());
-        object(&fields, &[])
+        object(&fields, &grace_fields())
     };
     let trial = activated(&[
         ("license_key", string()),
@@ -383,6 +396,7 @@ fn operations() -> Vec<Op> {
                 ),
             ),
             ("support_message", string()),
+            ("grace_ends_at", time()),
         ],
     );
     let list =

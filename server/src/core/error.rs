@@ -188,6 +188,10 @@ impl CoreError {
             },
             CoreError::ActivationCooldown { retry_at: 0 },
             CoreError::TrialsNotOffered { product: s() },
+            CoreError::CheckInMissed {
+                due: 0,
+                grace_ended_at: 0,
+            },
         ];
         for e in &all {
             match e {
@@ -225,7 +229,8 @@ impl CoreError {
                 | CoreError::RequestReplayed { .. }
                 | CoreError::DeactivationLimitReached { .. }
                 | CoreError::ActivationCooldown { .. }
-                | CoreError::TrialsNotOffered { .. } => {}
+                | CoreError::TrialsNotOffered { .. }
+                | CoreError::CheckInMissed { .. } => {}
             }
         }
         all
