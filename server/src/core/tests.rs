@@ -960,3 +960,102 @@ async fn a_deactivated_machine_is_revoked_until_its_last_token_expires<B: Backen
         Err(CoreError::NonceReused)
     );
 }
+
+/// PostgreSQL's group commit: a job whose statement fails aborts the batch's transaction,
+/// so every job of the batch runs again alone. The others are committed (one that failed
+/// only inside the batch too) and nothing of the failing one is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_in_a_postgres_batch_leaves_the_others_committed() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    let url = pg_cluster::database();
+    // One connection, so one batch at a time: the jobs queued behind the first share one.
+    let pg = std::thread::spawn(move || {
+        crate::storage::postgres::Pg::connect(
+            &url,
+            crate::storage::postgres::PoolConfig {
+                max_connections: 1,
+                ..Default::default()
+            },
+        )
+    })
+    .join()
+    .expect("connect thread")
+    .expect("connect");
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let wait = std::sync::Mutex::new(wait);
+    let first = tokio::spawn({
+        let pg = pg.clone();
+        async move {
+            pg.write(move |tx| {
+                // Held until the others are queued (or 30 s, if the test fails first).
+                let _ = wait
+                    .lock()
+                    .expect("lock")
+                    .recv_timeout(Duration::from_secs(30));
+                tx.put_meta("first", b"1")
+            })
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let put = |key: &'static str| {
+        let pg = pg.clone();
+        tokio::spawn(async move { pg.write(move |tx| tx.put_meta(key, b"1")).await })
+    };
+    let before = put("before");
+    // Fails inside the batch once (a NUL cannot be stored in a text column), then not.
+    let runs = Arc::new(AtomicU32::new(0));
+    let flaky = tokio::spawn({
+        let (pg, runs) = (pg.clone(), Arc::clone(&runs));
+        async move {
+            pg.write(move |tx| {
+                tx.put_meta("flaky", b"1")?;
+                if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                    tx.put_meta("bad\0key", b"1")?;
+                }
+                Ok(())
+            })
+            .await
+        }
+    });
+    // Fails every time: nothing of it may be stored.
+    let failing = tokio::spawn({
+        let pg = pg.clone();
+        async move {
+            pg.write(move |tx| {
+                tx.put_meta("failing", b"1")?;
+                tx.put_meta("bad\0key", b"1")
+            })
+            .await
+        }
+    });
+    let after = put("after");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    go.send(()).expect("go");
+    for (name, job) in [
+        ("first", first),
+        ("before", before),
+        ("flaky", flaky),
+        ("after", after),
+    ] {
+        assert_eq!(job.await.expect("join"), Ok(()), "{name}");
+    }
+    assert_eq!(failing.await.expect("join"), Err(CoreError::Internal));
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the flaky job ran in the batch, then alone"
+    );
+    let stored = pg
+        .read(|tx| {
+            ["first", "before", "flaky", "after", "failing"]
+                .iter()
+                .map(|k| tx.meta(k).map(|v| v.is_some()))
+                .collect::<Result<Vec<bool>, CoreError>>()
+        })
+        .await
+        .expect("read");
+    assert_eq!(stored, [true, true, true, true, false]);
+}
