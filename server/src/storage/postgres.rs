@@ -11,6 +11,13 @@
 //! through `query_typed` (parameter types sent with the query, unnamed statement), so each
 //! costs one round trip and no statement cache is needed.
 //!
+//! **Group commit**: write jobs are queued, and a batch of up to `--max-batch` (at most
+//! [`MAX_BATCH`]) runs in one transaction, one job after another, answered after its one
+//! COMMIT, as the redb writer does; a quarter of the pool runs batches, the rest reads. A
+//! failed statement aborts the whole transaction in PostgreSQL, so then (and when a job
+//! panics) each job of the batch is run again in a transaction of its own. No savepoint
+//! per job: SAVEPOINT and RELEASE would cost the two round trips a batch saves.
+//!
 //! **Exactness across processes**: write transactions run at READ COMMITTED, and every
 //! record a write job reads by key is read `FOR UPDATE`. Every limit is a limit of one
 //! license, and every job that checks one reads that license first: the license row lock
@@ -24,7 +31,8 @@
 //! (`locks.products`) and looks again, so that two jobs creating the same product run one
 //! at a time and the second finds the first's. The audit log's next `seq` is a
 //! counter row (`locks.audit_seq`) updated in the appending transaction: gapless, in commit
-//! order, the same total order as the redb log. Why not SERIALIZABLE: the hot case is many
+//! order, the same total order as the redb log; a transaction numbers its events in one
+//! statement just before its COMMIT, so the row is held for no longer than that. Why not SERIALIZABLE: the hot case is many
 //! requests on one license, where every transaction reads what the others write; SSI would
 //! abort nearly all of them and retry, where the row lock just queues them. Deadlocks
 //! (a renewal locks its lease then its license, a deletion the other way round) and
