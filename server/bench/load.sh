@@ -31,7 +31,8 @@ usage: server/bench/load.sh [options]
   --keep DIR           seed into DIR and keep it (default: a temporary directory, removed)
   --backend B          redb (default): batching on and off, and the large data set;
                        postgres: the same runs on redb (one process), on PostgreSQL with
-                       one process and with --nodes processes, in one run, each followed
+                       one process (batching on and off) and with --nodes processes,
+                       in one run, each followed
                        by an exactness check (10 machines, 5 seats under the full load).
                        Starts a throwaway PostgreSQL cluster of its own (Debian's
                        postgresql package; durable settings, as redb's commits are)
@@ -385,22 +386,30 @@ if [ "$backend" = redb ]; then
     [ -n "$keep" ] || rm -rf "${work:?}/$data_dir"
   fi
 else
-  # The same loads on three set-ups, one after the other in this run: redb (one process,
-  # batching on: the default), PostgreSQL with one process, PostgreSQL with --nodes.
+  # The same loads on four set-ups, one after the other in this run: redb (one process,
+  # batching on: the default), PostgreSQL with one process with batching on (the
+  # default) and off (--max-batch 1), PostgreSQL with --nodes (batching on).
   column=server
   start_postgres
-  for setup in redb 1 "$nodes"; do
+  setups=(redb 1 1-unbatched)
+  [ "$nodes" = 1 ] || setups+=("$nodes")
+  for setup in "${setups[@]}"; do
     data_dir="setup-$setup"
     seed "$data_dir" "$small_licenses" 0
     if [ "$setup" = redb ]; then
       server="redb, 1 process"
       start_server "$data_dir" 512
     else
-      if [ "$setup" = 1 ]; then server="PostgreSQL, 1 process"; else server="PostgreSQL, $setup processes"; fi
-      postgres_database "licet_$setup" "$data_dir"
+      processes="${setup%-unbatched}" batch=512
+      case "$setup" in
+        1) server="PostgreSQL, 1 process" ;;
+        1-unbatched) server="PostgreSQL, 1 process, --max-batch 1" batch=1 ;;
+        *) server="PostgreSQL, $setup processes" ;;
+      esac
+      postgres_database "licet_${setup/-/_}" "$data_dir"
       # Every process shares the data directory's signing key and the one database.
-      for _ in $(seq 1 "$setup"); do
-        start_server "$data_dir" 512 "$pg_url"
+      for _ in $(seq 1 "$processes"); do
+        start_server "$data_dir" "$batch" "$pg_url"
       done
     fi
     run_wrk "/v1/validate" "$server" "$small" validate.lua /v1/validate
@@ -410,7 +419,6 @@ else
     check_exact "$server"
     stop_server
     [ -n "$keep" ] || rm -rf "${work:?}/$data_dir"
-    [ "$setup" != 1 ] || [ "$nodes" != 1 ] || break
   done
 fi
 

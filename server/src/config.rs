@@ -60,8 +60,8 @@ pub struct Config {
     /// Request timeout, in seconds (1 to 3600).
     #[arg(long, env = "LICET_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: u64,
-    /// Most write requests committed in one transaction (group commit), 1 to 65536; 1 turns
-    /// batching off.
+    /// Most write requests committed in one transaction (group commit), 1 to 65536 (on
+    /// PostgreSQL at most 64); 1 turns batching off.
     #[arg(long, env = "LICET_MAX_BATCH", default_value_t = 512, value_parser = in_range::<usize>(1, 65_536))]
     pub max_batch: usize,
     /// Most client connections served at once; more wait in the listen backlog. Lowered,

@@ -532,6 +532,7 @@ async fn open_postgres(url: &config::DatabaseUrl, config: &Config) -> Result<Sto
     let url = url.clone();
     let pool = storage::postgres::PoolConfig {
         max_connections: config.database_pool,
+        max_batch: config.max_batch,
         ..Default::default()
     };
     let pg =

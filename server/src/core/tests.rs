@@ -1101,3 +1101,152 @@ async fn a_trial_is_given_once_per_fingerprint_and_product<B: Backend>(t: Fixtur
         (2, 1, 0)
     );
 }
+
+/// A PostgreSQL backend of one connection, whose one batch runner is held by a first write
+/// until `go` is sent: the writes queued meanwhile then share one batch.
+async fn held_postgres_batch() -> (
+    crate::storage::postgres::Pg,
+    std::sync::mpsc::Sender<()>,
+    tokio::task::JoinHandle<Result<(), CoreError>>,
+) {
+    use std::time::Duration;
+    let url = pg_cluster::database();
+    let pg = std::thread::spawn(move || {
+        crate::storage::postgres::Pg::connect(
+            &url,
+            crate::storage::postgres::PoolConfig {
+                max_connections: 1,
+                ..Default::default()
+            },
+        )
+    })
+    .join()
+    .expect("connect thread")
+    .expect("connect");
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let wait = std::sync::Mutex::new(wait);
+    let first = tokio::spawn({
+        let pg = pg.clone();
+        async move {
+            pg.write(move |tx| {
+                // Held until the others are queued (or 30 s, if the test fails first).
+                let _ = wait
+                    .lock()
+                    .expect("lock")
+                    .recv_timeout(Duration::from_secs(30));
+                tx.put_meta("first", b"1")
+            })
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (pg, go, first)
+}
+
+/// Which of `keys` are stored as meta settings.
+async fn stored_meta(
+    pg: &crate::storage::postgres::Pg,
+    keys: &'static [&'static str],
+) -> Vec<bool> {
+    pg.read(|tx| {
+        keys.iter()
+            .map(|k| tx.meta(k).map(|v| v.is_some()))
+            .collect::<Result<Vec<bool>, CoreError>>()
+    })
+    .await
+    .expect("read")
+}
+
+/// PostgreSQL's group commit: a job whose statement fails aborts the batch's transaction,
+/// so every job of the batch runs again alone. The others are committed (one that failed
+/// only inside the batch too) and nothing of the failing one is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_in_a_postgres_batch_leaves_the_others_committed() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
+    let (pg, go, first) = held_postgres_batch().await;
+    let put = |key: &'static str| {
+        let pg = pg.clone();
+        tokio::spawn(async move { pg.write(move |tx| tx.put_meta(key, b"1")).await })
+    };
+    let before = put("before");
+    // Fails inside the batch once (a NUL cannot be stored in a text column), then not.
+    let runs = Arc::new(AtomicU32::new(0));
+    let flaky = tokio::spawn({
+        let (pg, runs) = (pg.clone(), Arc::clone(&runs));
+        async move {
+            pg.write(move |tx| {
+                tx.put_meta("flaky", b"1")?;
+                if runs.fetch_add(1, Ordering::SeqCst) == 0 {
+                    tx.put_meta("bad\0key", b"1")?;
+                }
+                Ok(())
+            })
+            .await
+        }
+    });
+    // Fails every time: nothing of it may be stored.
+    let failing = tokio::spawn({
+        let pg = pg.clone();
+        async move {
+            pg.write(move |tx| {
+                tx.put_meta("failing", b"1")?;
+                tx.put_meta("bad\0key", b"1")
+            })
+            .await
+        }
+    });
+    let after = put("after");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    go.send(()).expect("go");
+    for (name, job) in [
+        ("first", first),
+        ("before", before),
+        ("flaky", flaky),
+        ("after", after),
+    ] {
+        assert_eq!(job.await.expect("join"), Ok(()), "{name}");
+    }
+    assert_eq!(failing.await.expect("join"), Err(CoreError::Internal));
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the flaky job ran in the batch, then alone"
+    );
+    let stored = stored_meta(&pg, &["first", "before", "flaky", "after", "failing"]).await;
+    assert_eq!(stored, [true, true, true, true, false]);
+}
+
+/// A job that panics in a PostgreSQL batch: the others of the batch are run again alone
+/// and committed; the panicking one is answered `INTERNAL` and leaves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_job_in_a_postgres_batch_leaves_the_others_committed() {
+    use std::time::Duration;
+
+    let (pg, go, first) = held_postgres_batch().await;
+    let put = |key: &'static str| {
+        let pg = pg.clone();
+        tokio::spawn(async move { pg.write(move |tx| tx.put_meta(key, b"1")).await })
+    };
+    let before = put("before");
+    let panics = tokio::spawn({
+        let pg = pg.clone();
+        async move {
+            pg.write(move |tx| -> Result<(), CoreError> {
+                tx.put_meta("panics", b"1")?;
+                panic!("a write job panicked on purpose (test)")
+            })
+            .await
+        }
+    });
+    let after = put("after");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    go.send(()).expect("go");
+    for (name, job) in [("first", first), ("before", before), ("after", after)] {
+        assert_eq!(job.await.expect("join"), Ok(()), "{name}");
+    }
+    assert_eq!(panics.await.expect("join"), Err(CoreError::Internal));
+    let stored = stored_meta(&pg, &["first", "before", "after", "panics"]).await;
+    assert_eq!(stored, [true, true, true, false]);
+}

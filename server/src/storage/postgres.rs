@@ -11,6 +11,13 @@
 //! through `query_typed` (parameter types sent with the query, unnamed statement), so each
 //! costs one round trip and no statement cache is needed.
 //!
+//! **Group commit**: write jobs are queued, and a batch of up to `--max-batch` (at most
+//! [`MAX_BATCH`]) runs in one transaction, one job after another, answered after its one
+//! COMMIT, as the redb writer does; a quarter of the pool runs batches, the rest reads. A
+//! failed statement aborts the whole transaction in PostgreSQL, so then (and when a job
+//! panics) each job of the batch is run again in a transaction of its own. No savepoint
+//! per job: SAVEPOINT and RELEASE would cost the two round trips a batch saves.
+//!
 //! **Exactness across processes**: write transactions run at READ COMMITTED, and every
 //! record a write job reads by key is read `FOR UPDATE`. Every limit is a limit of one
 //! license, and every job that checks one reads that license first: the license row lock
@@ -24,7 +31,8 @@
 //! (`locks.products`) and looks again, so that two jobs creating the same product run one
 //! at a time and the second finds the first's. The audit log's next `seq` is a
 //! counter row (`locks.audit_seq`) updated in the appending transaction: gapless, in commit
-//! order, the same total order as the redb log. Why not SERIALIZABLE: the hot case is many
+//! order, the same total order as the redb log; a transaction numbers its events in one
+//! statement just before its COMMIT, so the row is held for no longer than that. Why not SERIALIZABLE: the hot case is many
 //! requests on one license, where every transaction reads what the others write; SSI would
 //! abort nearly all of them and retry, where the row lock just queues them. Deadlocks
 //! (a renewal locks its lease then its license, a deletion the other way round) and
@@ -36,8 +44,9 @@
 //! as `jsonb` in the same serde encoding as the redb backend, so a field added to a model
 //! type later needs no new column and the encoding lives in one place (`crate::model`).
 
+use std::collections::VecDeque;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use postgres::error::SqlState;
@@ -144,6 +153,9 @@ const MIGRATIONS: &[&str] = &[
 /// deadlock: each rerun follows a commit of the job it collided with, so a few suffice.
 const MAX_ATTEMPTS: u32 = 8;
 
+/// Most audit events a transaction keeps before it numbers them ([`Tx::number_audit`]).
+const AUDIT_CHUNK: usize = 1024;
+
 /// Most refused-request audit events queued at once ([`Backend::audit_later`]).
 const MAX_PENDING_AUDIT: usize = 1024;
 
@@ -161,6 +173,12 @@ pub struct Pg {
     /// that the pool's own timeout measures only whether PostgreSQL answers. The pool has
     /// one connection more, for `/healthz`, which must not wait behind the queue.
     slots: Arc<tokio::sync::Semaphore>,
+    /// Write jobs waiting for a batch (group commit; empty when batching is off).
+    queue: Arc<Mutex<VecDeque<Box<dyn Queued>>>>,
+    /// One permit per batch running at once.
+    runners: Arc<tokio::sync::Semaphore>,
+    /// Most write jobs in one transaction; 1 runs each in its own.
+    max_batch: usize,
 }
 
 impl std::fmt::Debug for Pg {
@@ -317,6 +335,10 @@ pub struct Tx<'c> {
     /// transaction, and the job may have swallowed the error, so the runner checks this
     /// before it reports success.
     failed: Cell<Option<Failure>>,
+    /// Audit events appended and not yet numbered: they are written together just before
+    /// the commit ([`Tx::number_audit`]), so that the counter row every audited write
+    /// takes is held only for that last statement and the commit, not for the whole job.
+    audit: RefCell<Vec<AuditEvent>>,
 }
 
 type Param<'a> = (&'a (dyn ToSql + Sync), Type);
@@ -385,6 +407,27 @@ impl Tx<'_> {
             .try_get(0)
             .map_err(|e| self.fail(&e))?;
         unbig(n)
+    }
+
+    /// Numbers and inserts the audit events appended so far, in one statement that takes
+    /// the counter row (held, as before, until the transaction ends: seqs stay gapless and
+    /// in commit order). Called before the commit, and before anything of this
+    /// transaction reads or prunes the log, so that it sees its own events.
+    fn number_audit(&self) -> Result<(), CoreError> {
+        let events = std::mem::take(&mut *self.audit.borrow_mut());
+        if events.is_empty() || self.failed.get().is_some() {
+            return Ok(());
+        }
+        let n = i64::try_from(events.len()).map_err(|_| CoreError::Internal)?;
+        let records: Vec<Json<&AuditEvent>> = events.iter().map(Json).collect();
+        self.execute(
+            "WITH s AS (UPDATE locks SET value = value + $2 WHERE name = 'audit_seq' RETURNING value)
+             INSERT INTO audit (seq, record)
+             SELECT s.value - $2 + e.n, e.record
+             FROM s, unnest($1::jsonb[]) WITH ORDINALITY AS e (record, n)",
+            &[(&records, Type::JSONB_ARRAY), (&n, INT8)],
+        )?;
+        Ok(())
     }
 
     /// `FOR UPDATE` in a write transaction, nothing in a read.
@@ -549,6 +592,7 @@ impl ReadTx for Tx<'_> {
         before: Option<u64>,
         visit: &mut dyn FnMut(AuditEvent) -> bool,
     ) -> Result<(), CoreError> {
+        self.number_audit()?;
         let mut last = before.map_or(Ok(i64::MAX), big)?;
         loop {
             let rows = self.query(
@@ -570,6 +614,7 @@ impl ReadTx for Tx<'_> {
     }
 
     fn audit_len(&self) -> Result<u64, CoreError> {
+        self.number_audit()?;
         self.count("SELECT count(*) FROM audit", &[])
     }
 
@@ -581,6 +626,7 @@ impl ReadTx for Tx<'_> {
     }
 
     fn audit_oldest(&self, limit: usize) -> Result<Vec<AuditEvent>, CoreError> {
+        self.number_audit()?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.query(
             "SELECT seq, record FROM audit ORDER BY seq LIMIT $1",
@@ -840,14 +886,16 @@ impl WriteTx for Tx<'_> {
         Ok(())
     }
 
-    /// The counter row is locked until the transaction ends, so seqs are given in commit
-    /// order with no gap.
+    /// Kept until the commit ([`Tx::number_audit`]), or until a thousand wait (a copy).
     fn append_audit(&mut self, event: AuditEvent) -> Result<(), CoreError> {
-        self.execute(
-            "WITH s AS (UPDATE locks SET value = value + 1 WHERE name = 'audit_seq' RETURNING value)
-             INSERT INTO audit (seq, record) SELECT value, $1 FROM s",
-            &[(&Json(&event), JSONB)],
-        )?;
+        let full = {
+            let mut audit = self.audit.borrow_mut();
+            audit.push(event);
+            audit.len() >= AUDIT_CHUNK
+        };
+        if full {
+            self.number_audit()?;
+        }
         Ok(())
     }
 
@@ -863,6 +911,7 @@ impl WriteTx for Tx<'_> {
     /// The counter row already numbers past every seq appended; it is raised only for a
     /// copy (`migrate`) that starts the log after a pruned head.
     fn remove_audit_through(&mut self, seq: u64) -> Result<(), CoreError> {
+        self.number_audit()?;
         let seq = big(seq)?;
         self.execute("DELETE FROM audit WHERE seq <= $1", &[(&seq, INT8)])?;
         // Read first, without a lock: pruning (always below the counter) then never waits
@@ -973,13 +1022,21 @@ pub struct PoolConfig {
     /// before it is answered `STORAGE_UNAVAILABLE` (jobs beyond the pool's size queue for
     /// their turn first, bounded only by the request timeout).
     pub connect_timeout: Duration,
+    /// Most write jobs committed in one transaction (`--max-batch`, at most
+    /// [`MAX_BATCH`]); 1 turns batching off.
+    pub max_batch: usize,
 }
+
+/// Most write jobs in one transaction: a batch holds the row locks of all its jobs until
+/// its commit, so a larger one makes other processes' jobs on those licenses wait longer.
+pub const MAX_BATCH: usize = 64;
 
 impl Default for PoolConfig {
     fn default() -> Self {
         PoolConfig {
             max_connections: 16,
             connect_timeout: Duration::from_secs(3),
+            max_batch: MAX_BATCH,
         }
     }
 }
@@ -1004,6 +1061,7 @@ impl Pg {
         drop(client);
         let manager = PostgresConnectionManager::new(config, NoTls);
         let jobs = pool.max_connections.max(1);
+        let max_batch = pool.max_batch.clamp(1, MAX_BATCH);
         let pool = r2d2::Pool::builder()
             .max_size(jobs.saturating_add(1))
             // Every connection opened in the background from the start (r2d2's default):
@@ -1022,6 +1080,11 @@ impl Pg {
             slots: Arc::new(tokio::sync::Semaphore::new(
                 usize::try_from(jobs).unwrap_or(usize::MAX),
             )),
+            queue: Arc::new(Mutex::new(VecDeque::new())),
+            runners: Arc::new(tokio::sync::Semaphore::new(
+                usize::try_from((jobs / 4).max(1)).unwrap_or(1),
+            )),
+            max_batch,
         })
     }
 
@@ -1102,8 +1165,11 @@ impl Pg {
                 t: RefCell::new(t),
                 write,
                 failed: Cell::new(None),
+                audit: RefCell::new(Vec::new()),
             };
             let result = job(&mut tx);
+            // Its failure, if any, is in `failed`.
+            drop(tx.number_audit());
             let Tx { t, failed, .. } = tx;
             let t = t.into_inner();
             match failed.get() {
@@ -1205,6 +1271,170 @@ fn migrate(client: &mut postgres::Client) -> Result<(), String> {
     t.commit().map_err(|e| e.to_string())
 }
 
+/// A write job waiting in the queue for its batch, its type erased.
+trait Queued: Send {
+    /// Runs the job in the batch's transaction and keeps what it returns until the
+    /// commit is known; run again if the batch is.
+    fn run_in(&mut self, tx: &mut Tx<'_>);
+    /// Answers the caller: what the job returned if its batch committed, else `e`.
+    fn answer(self: Box<Self>, committed: Result<(), CoreError>);
+    /// Runs the job in a transaction of its own and answers the caller.
+    fn run_alone(self: Box<Self>, pg: &Pg);
+}
+
+struct Pending<T, F> {
+    job: F,
+    kept: Option<Result<T, CoreError>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, CoreError>>,
+}
+
+impl<T, F> Queued for Pending<T, F>
+where
+    T: Send,
+    F: FnMut(&mut dyn WriteTx) -> Result<T, CoreError> + Send,
+{
+    fn run_in(&mut self, tx: &mut Tx<'_>) {
+        self.kept = Some((self.job)(tx));
+    }
+
+    fn answer(self: Box<Self>, committed: Result<(), CoreError>) {
+        let Pending { kept, reply, .. } = *self;
+        let r = committed.and_then(|()| kept.unwrap_or(Err(CoreError::Internal)));
+        drop(reply.send(r));
+    }
+
+    fn run_alone(self: Box<Self>, pg: &Pg) {
+        let Pending { mut job, reply, .. } = *self;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pg.run(true, &mut |tx| job(tx))
+        }))
+        .unwrap_or(Err(CoreError::Internal));
+        drop(reply.send(r));
+    }
+}
+
+/// Why a batch was not committed.
+enum Unbatched {
+    /// The database does not answer, or the commit failed: every job is answered this.
+    Fail(CoreError),
+    /// A statement of one job failed (a deadlock, a broken key, a bug), which aborts the
+    /// whole transaction: each job is run again in a transaction of its own.
+    Split,
+}
+
+impl Pg {
+    /// Takes the queued write jobs, up to `max_batch`, runs them in one transaction and
+    /// answers them once it is committed (group commit, as the redb writer does). Each
+    /// [`Backend::write`] spawns one drain after queueing its job, so no job is left
+    /// behind: every drain that finds the queue non-empty takes at least one job.
+    async fn drain(self) {
+        let Ok(runner) = Arc::clone(&self.runners).acquire_owned().await else {
+            return;
+        };
+        let slot = self.slot().await;
+        let batch: Vec<Box<dyn Queued>> = {
+            let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let n = q.len().min(self.max_batch);
+            q.drain(..n).collect()
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let Ok(slot) = slot else {
+            for job in batch {
+                job.answer(Err(CoreError::StorageUnavailable));
+            }
+            return;
+        };
+        let pg = self.clone();
+        drop(
+            tokio::task::spawn_blocking(move || {
+                let _held = (runner, slot);
+                pg.run_batch(batch);
+            })
+            .await,
+        );
+    }
+
+    /// Runs a batch; a job that panics, or a statement that fails, sends every job of the
+    /// batch to a transaction of its own (jobs may be run again).
+    fn run_batch(&self, mut batch: Vec<Box<dyn Queued>>) {
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.commit_batch(&mut batch)
+        }));
+        match outcome {
+            Ok(Ok(())) => {
+                for job in batch {
+                    job.answer(Ok(()));
+                }
+            }
+            Ok(Err(Unbatched::Fail(e))) => {
+                for job in batch {
+                    job.answer(Err(e.clone()));
+                }
+            }
+            Ok(Err(Unbatched::Split)) | Err(_) => {
+                tracing::debug!(
+                    jobs = batch.len(),
+                    "a batch failed; running its jobs one by one"
+                );
+                for job in batch {
+                    job.run_alone(self);
+                }
+            }
+        }
+    }
+
+    /// Runs every job of `batch` in one transaction and commits it. A job's `Err` is
+    /// committed like an `Ok` (its refusal's audit event is kept), as alone.
+    fn commit_batch(&self, batch: &mut [Box<dyn Queued>]) -> Result<(), Unbatched> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut conn = self.begin().map_err(Unbatched::Fail)?;
+            let t = conn.transaction().map_err(|e| {
+                tracing::warn!(error = %describe(&e), database = %self.target, "cannot begin a transaction");
+                Unbatched::Fail(core_error(failure_of(&e)))
+            })?;
+            let mut tx = Tx {
+                t: RefCell::new(t),
+                write: true,
+                failed: Cell::new(None),
+                audit: RefCell::new(Vec::new()),
+            };
+            for job in batch.iter_mut() {
+                job.run_in(&mut tx);
+                if tx.failed.get().is_some() {
+                    break;
+                }
+            }
+            drop(tx.number_audit());
+            let Tx { t, failed, .. } = tx;
+            let t = t.into_inner();
+            match failed.get() {
+                Some(Failure::Unavailable) => {
+                    drop(t.rollback());
+                    return Err(Unbatched::Fail(CoreError::StorageUnavailable));
+                }
+                Some(_) => {
+                    drop(t.rollback());
+                    return Err(Unbatched::Split);
+                }
+                None => {}
+            }
+            match t.commit() {
+                Ok(()) => return Ok(()),
+                Err(e) if is_retryable(&e) && attempt < MAX_ATTEMPTS => continue,
+                Err(e) => {
+                    // As alone: not acknowledged, so the clients retry.
+                    tracing::warn!(error = %describe(&e), database = %self.target, "a commit failed");
+                    return Err(Unbatched::Fail(core_error(failure_of(&e))));
+                }
+            }
+        }
+    }
+}
+
 impl Backend for Pg {
     /// On tokio's blocking pool: the sync client blocks its thread for each round trip.
     async fn read<T, F>(&self, job: F) -> Result<T, CoreError>
@@ -1235,11 +1465,27 @@ impl Backend for Pg {
         self.read(job).await
     }
 
+    /// In a batch ([`Pg::drain`]) unless batching is off.
     async fn write<T, F>(&self, mut job: F) -> Result<T, CoreError>
     where
         T: Send + 'static,
         F: FnMut(&mut dyn WriteTx) -> Result<T, CoreError> + Send + 'static,
     {
+        if self.max_batch > 1 {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            self.queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push_back(Box::new(Pending {
+                    job,
+                    kept: None,
+                    reply,
+                }));
+            // A task of its own, so that a caller that stops waiting (a request timeout)
+            // leaves no job behind in the queue.
+            tokio::spawn(self.clone().drain());
+            return answer.await.unwrap_or(Err(CoreError::Internal));
+        }
         let pg = self.clone();
         let slot = self.slot().await?;
         tokio::task::spawn_blocking(move || {
