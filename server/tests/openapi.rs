@@ -151,3 +151,81 @@ async fn a_rate_limited_answer_is_as_the_document_says() {
         "{body}"
     );
 }
+
+/// The other direction: every route the server's code declares (`.route("PATH", …)` in
+/// `server/src/lib.rs` and `server/src/routes/`, the API without the console's HTML pages)
+/// is in the document with each of its methods. The routes are read from the source
+/// because a router cannot list its routes; a path is matched by its end, since the
+/// prefix under which it is nested (`/v1`, `/v1/admin`) is written elsewhere.
+#[test]
+fn every_route_in_the_code_is_in_the_document() {
+    let doc = licet_server::openapi::document();
+    let paths = doc["paths"].as_object().expect("paths");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+    let mut files = vec![std::path::PathBuf::from(format!("{src}/lib.rs"))];
+    for e in std::fs::read_dir(format!("{src}/routes")).expect("routes") {
+        files.push(e.expect("entry").path());
+    }
+    let mut checked = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read");
+        for (path, methods) in routes_declared(&text) {
+            let documented: Vec<&String> = paths
+                .iter()
+                .filter(|(p, _)| p.ends_with(&path))
+                .flat_map(|(_, item)| item.as_object().expect("path item").keys())
+                .collect();
+            for m in &methods {
+                assert!(
+                    documented.iter().any(|d| d.as_str() == m),
+                    "{} routes {} {path}, which docs/openapi.json does not list: add it to the table in server/src/openapi.rs",
+                    file.display(),
+                    m.to_uppercase()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 40, "only {checked} routes found in the source");
+}
+
+/// The `(path, methods)` of each `.route("PATH", METHOD(handler)…)` in a source text.
+fn routes_declared(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices(".route(") {
+        // rustfmt puts a long call's arguments on lines of their own.
+        let Some(rest) = text[at + ".route(".len()..].trim_start().strip_prefix('"') else {
+            continue;
+        };
+        let Some(end) = rest.find('"') else { continue };
+        let path = rest[..end].to_owned();
+        // The method router: up to the parenthesis that closes `.route(`.
+        let mut depth = 1;
+        let mut close = rest.len();
+        for (i, c) in rest.char_indices().skip(end) {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = i;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let router = &rest[end..close];
+        let methods: Vec<String> = ["get", "post", "patch", "put", "delete"]
+            .iter()
+            .filter(|m| {
+                router
+                    .match_indices(&format!("{m}("))
+                    .any(|(i, _)| !router[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+            })
+            .map(|m| (*m).to_owned())
+            .collect();
+        out.push((path, methods));
+    }
+    out
+}
