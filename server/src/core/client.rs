@@ -130,19 +130,24 @@ fn usable(
     Ok(l)
 }
 
-/// Audits a refusal inside the write (committed with it).
-fn refused_in(
+/// Audits a refusal inside the write (committed with it), with when the request is
+/// possible again for the refusals that know.
+pub(crate) fn refused_in(
     tx: &mut dyn WriteTx,
     l: &License,
     action: &str,
     e: &CoreError,
     now: u64,
 ) -> Result<(), CoreError> {
+    let mut detail = json!({"request": action, "code": e.code()});
+    if let Some(at) = e.retry_at() {
+        detail["retry_at"] = json!(at);
+    }
     tx.append_audit(AuditEvent::client(
         now,
         "request.refused",
         Some(&l.id),
-        json!({"request": action, "code": e.code()}),
+        detail,
     ))
 }
 

@@ -14,12 +14,10 @@
 //! stolen laptop, a support case) is the way round them, so an admin's deactivation is
 //! recorded (its machine is revoked like any other) but counts against neither limit.
 
-use serde_json::json;
-
 use licet_verifier::Id;
 
 use crate::core::CoreError;
-use crate::model::{AuditEvent, Deactivation, License, Machine};
+use crate::model::{Deactivation, License, Machine};
 use crate::storage::{ReadTx, WriteTx};
 
 /// When the last machine token a machine of `l` could hold, issued at or before `now`,
@@ -54,12 +52,7 @@ fn refuse(
     e: CoreError,
     now: u64,
 ) -> Result<(), CoreError> {
-    tx.append_audit(AuditEvent::client(
-        now,
-        "request.refused",
-        Some(&l.id),
-        json!({"request": action, "code": e.code(), "retry_at": e.retry_at()}),
-    ))?;
+    super::client::refused_in(tx, l, action, &e, now)?;
     Err(e)
 }
 
