@@ -91,26 +91,22 @@ impl Server {
 
     /// An admin PATCH; the status and the JSON answer.
     pub fn admin_patch(&self, path: &str, body: Value) -> (u16, Value) {
-        let mut resp = self
-            .http
-            .patch(format!("{}/v1/admin{path}", self.base))
-            .header("authorization", format!("Bearer {ADMIN}"))
-            .header("content-type", "application/json")
-            .send(body.to_string())
-            .expect("admin request");
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let url = format!("{}/v1/admin{path}", self.base);
+        self.admin_send(self.http.patch(url), body)
     }
 
     /// An admin POST; the status and the JSON answer.
     pub fn admin(&self, path: &str, body: Value) -> (u16, Value) {
-        let mut resp = self
-            .http
-            .post(format!("{}/v1/admin{path}", self.base))
+        let url = format!("{}/v1/admin{path}", self.base);
+        self.admin_send(self.http.post(url), body)
+    }
+
+    fn admin_send(
+        &self,
+        request: ureq::RequestBuilder<ureq::typestate::WithBody>,
+        body: Value,
+    ) -> (u16, Value) {
+        let mut resp = request
             .header("authorization", format!("Bearer {ADMIN}"))
             .header("content-type", "application/json")
             .send(body.to_string())
