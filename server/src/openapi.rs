@@ -247,6 +247,7 @@ fn components() -> Value {
             ("deactivation_limit", opt_uint()),
             ("deactivation_period", uint()),
             ("activation_cooldown", uint()),
+            ("grace_period", uint()),
             ("metadata", string_map()),
             ("created_at", time()),
             ("updated_at", time()),
