@@ -108,8 +108,19 @@ pub fn read(path: &Path) -> Result<FileSettings, Vec<Problem>> {
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| whole(format!("cannot read {}: {e}", path.display())))?;
-    let table: BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>> =
-        toml::from_str(&text).map_err(|e| whole(format!("not TOML: {e}")))?;
+    let table: BTreeMap<toml::Spanned<String>, toml::Spanned<toml::Value>> = toml::from_str(&text)
+        .map_err(|e| {
+            // The parser's own text quotes the broken line, which may hold the database
+            // URL's password: only its message and the line number are shown.
+            let line = e.span().map_or(0, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            });
+            vec![Problem {
+                line,
+                key: String::new(),
+                message: format!("not TOML: {}", e.message().trim()),
+            }]
+        })?;
     let cmd = Config::command();
     let known = keys();
     let mut entries = Vec::new();

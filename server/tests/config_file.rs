@@ -302,6 +302,14 @@ fn an_unreadable_or_broken_file_is_refused_saying_why() {
         exit.stderr
     );
     assert_eq!(v["ok"], false, "{v}");
+    // A broken line holding the database URL: its password is not shown, in either form.
+    let (exit, v) =
+        check("body_limit = 2048\ndatabase = \"postgres://licet:hunter2-secret@db/licet\n");
+    assert_eq!(exit.code, Some(1), "{}", exit.stderr);
+    assert!(exit.stderr.contains("line 2"), "{}", exit.stderr);
+    for shown in [&exit.stderr, &exit.stdout, &v.to_string()] {
+        assert!(!shown.contains("hunter2"), "the password is shown: {shown}");
+    }
     // A file a setting names must be readable.
     let (exit, v) = check("admin_token_file = \"/nonexistent/admin-token\"\n");
     assert_eq!(exit.code, Some(1), "{}", exit.stderr);
