@@ -156,6 +156,11 @@ const MAX_ATTEMPTS: u32 = 8;
 /// Most audit events a transaction keeps before it numbers them ([`Tx::number_audit`]).
 const AUDIT_CHUNK: usize = 1024;
 
+/// How long a statement of a batch of write jobs waits for a row lock before the batch is
+/// given up and its jobs run alone (see `commit_batch`). `SET LOCAL`: for that transaction
+/// only; CockroachDB and YugabyteDB accept it too.
+const BATCH_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '200ms'";
+
 /// Most refused-request audit events queued at once ([`Backend::audit_later`]).
 const MAX_PENDING_AUDIT: usize = 1024;
 
@@ -351,6 +356,11 @@ impl Tx<'_> {
         }
         match f {
             Failure::Retry => tracing::debug!(error = %describe(e), "transaction to be retried"),
+            // A batch's lock timeout (BATCH_LOCK_TIMEOUT): expected now and then, and its
+            // jobs are run again alone.
+            Failure::Other if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                tracing::debug!(error = %describe(e), "a batch waited too long for a lock")
+            }
             Failure::Unavailable => {
                 tracing::warn!(error = %describe(e), "the database does not answer")
             }
@@ -1392,8 +1402,17 @@ impl Pg {
         loop {
             attempt += 1;
             let mut conn = self.begin().map_err(Unbatched::Fail)?;
-            let t = conn.transaction().map_err(|e| {
+            let mut t = conn.transaction().map_err(|e| {
                 tracing::warn!(error = %describe(&e), database = %self.target, "cannot begin a transaction");
+                Unbatched::Fail(core_error(failure_of(&e)))
+            })?;
+            // Two batches can take the rows of two licenses in opposite orders (each in
+            // its jobs' arrival order) and deadlock, which PostgreSQL only breaks after
+            // `deadlock_timeout` (1 s). A batch waits for a lock at most BATCH_LOCK_TIMEOUT
+            // instead; past it, the statement fails and the jobs run alone (one license
+            // each, so no deadlock among them), as after any failed statement.
+            t.batch_execute(BATCH_LOCK_TIMEOUT).map_err(|e| {
+                tracing::warn!(error = %describe(&e), database = %self.target, "cannot set a batch's lock timeout");
                 Unbatched::Fail(core_error(failure_of(&e)))
             })?;
             let mut tx = Tx {
