@@ -872,8 +872,21 @@ fn token_file(config: &Config) -> Result<Option<String>, String> {
     let Some(path) = &config.admin_token_file else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("--admin-token-file {}: {e}", path.display()))?;
+    #[cfg(unix)]
+    if let Ok(m) = std::fs::metadata(path) {
+        use std::os::unix::fs::PermissionsExt;
+        if m.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                "--admin-token-file is readable by other users than its owner; make it private: chmod 600 {}",
+                path.display()
+            );
+        }
+    }
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("--admin-token-file {}: {e}", path.display()))?,
+    );
     let token = text.lines().next().unwrap_or_default().trim().to_owned();
     if token.is_empty() {
         return Err(format!(

@@ -384,4 +384,23 @@ async fn the_admin_token_comes_from_the_token_file() {
         "{}",
         exit.stderr
     );
+    // A token file others can read is warned of; a private one is not.
+    let refused_with_mode = |mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let exit = run_to_exit(&[
+            "--config".as_ref(),
+            file.as_os_str(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+        ]);
+        // The log goes to standard output, the refusal to standard error.
+        format!("{}{}", exit.stdout, exit.stderr)
+    };
+    let shared = refused_with_mode(0o644);
+    assert!(shared.contains("readable by other users"), "{shared}");
+    let private = refused_with_mode(0o600);
+    assert!(!private.contains("readable by other users"), "{private}");
 }
