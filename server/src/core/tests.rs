@@ -1222,6 +1222,7 @@ async fn a_failing_job_in_a_postgres_batch_leaves_the_others_committed() {
 /// and committed; the panicking one is answered `INTERNAL` and leaves nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_job_in_a_postgres_batch_leaves_the_others_committed() {
+    use std::sync::atomic::{AtomicU32, Ordering};
     use std::time::Duration;
 
     let (pg, go, first) = held_postgres_batch().await;
@@ -1229,7 +1230,19 @@ async fn a_panicking_job_in_a_postgres_batch_leaves_the_others_committed() {
         let pg = pg.clone();
         tokio::spawn(async move { pg.write(move |tx| tx.put_meta(key, b"1")).await })
     };
-    let before = put("before");
+    // Counted: run in the batch, which the panic aborts, then alone: twice. (Run once, the
+    // jobs never shared a batch, and the test would prove nothing.)
+    let runs = Arc::new(AtomicU32::new(0));
+    let before = tokio::spawn({
+        let (pg, runs) = (pg.clone(), Arc::clone(&runs));
+        async move {
+            pg.write(move |tx| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                tx.put_meta("before", b"1")
+            })
+            .await
+        }
+    });
     let panics = tokio::spawn({
         let pg = pg.clone();
         async move {
@@ -1249,4 +1262,9 @@ async fn a_panicking_job_in_a_postgres_batch_leaves_the_others_committed() {
     assert_eq!(panics.await.expect("join"), Err(CoreError::Internal));
     let stored = stored_meta(&pg, &["first", "before", "after", "panics"]).await;
     assert_eq!(stored, [true, true, true, false]);
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the job ran in the batch the panic aborted, then alone"
+    );
 }
