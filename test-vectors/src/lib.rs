@@ -497,6 +497,32 @@ pub fn vectors(keys: &Keys) -> Vec<Vector> {
         E("TOKEN_MALFORMED", Some(true)),
     ));
     v.push(Vector::new(
+        "machine-grace-beyond-i63",
+        "a grace end of 2^63, past the largest time a token may carry (signed)",
+        mch(&edit_licet(&grace_payload, |m| {
+            if let Some((_, g)) = m.iter_mut().find(|(k, _)| *k == int(16)) {
+                *g = Value::Integer((1u64 << 63).into());
+            }
+        })),
+        Kind::Machine,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    v.push(Vector::new(
+        "license-grace-key",
+        "a grace end (key 16) in a license token under version 2: only machine tokens carry it (signed)",
+        lic(&raw_token(
+            &keys.ed,
+            &ed_prot,
+            Value::Map(vec![]),
+            &edit_licet(&full_payload, |m| {
+                m[0].1 = int(2);
+                m.push((int(16), Value::Integer((NOW + 86_400).into())));
+            }),
+        )),
+        Kind::License,
+        E("TOKEN_MALFORMED", Some(true)),
+    ));
+    v.push(Vector::new(
         "lease-ed25519",
         "a floating seat with a client id",
         issue(lease(), &keys.ed).text(),
