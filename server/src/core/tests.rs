@@ -1170,7 +1170,12 @@ async fn a_failing_job_in_a_postgres_batch_leaves_the_others_committed() {
         let pg = pg.clone();
         tokio::spawn(async move { pg.write(move |tx| tx.put_meta(key, b"1")).await })
     };
+    // The jobs are queued in this order (a pause between spawns: spawned tasks start in
+    // any order), so that the batch reaches the flaky job before the failing one aborts
+    // it: run in the batch, then alone, whatever the machine's load.
+    let queued = || tokio::time::sleep(Duration::from_millis(50));
     let before = put("before");
+    queued().await;
     // Fails inside the batch once (a NUL cannot be stored in a text column), then not.
     let runs = Arc::new(AtomicU32::new(0));
     let flaky = tokio::spawn({
@@ -1186,6 +1191,7 @@ async fn a_failing_job_in_a_postgres_batch_leaves_the_others_committed() {
             .await
         }
     });
+    queued().await;
     // Fails every time: nothing of it may be stored.
     let failing = tokio::spawn({
         let pg = pg.clone();
@@ -1197,6 +1203,7 @@ async fn a_failing_job_in_a_postgres_batch_leaves_the_others_committed() {
             .await
         }
     });
+    queued().await;
     let after = put("after");
     tokio::time::sleep(Duration::from_millis(300)).await;
     go.send(()).expect("go");
@@ -1230,23 +1237,16 @@ async fn a_panicking_job_in_a_postgres_batch_leaves_the_others_committed() {
         let pg = pg.clone();
         tokio::spawn(async move { pg.write(move |tx| tx.put_meta(key, b"1")).await })
     };
-    // Counted: run in the batch, which the panic aborts, then alone: twice. (Run once, the
-    // jobs never shared a batch, and the test would prove nothing.)
+    let before = put("before");
+    // Counted: the panicking job runs in the batch, which its panic aborts, then alone:
+    // twice, in whatever order the jobs were queued. (Once: no batch was ever made, and
+    // the test would prove nothing.)
     let runs = Arc::new(AtomicU32::new(0));
-    let before = tokio::spawn({
+    let panics = tokio::spawn({
         let (pg, runs) = (pg.clone(), Arc::clone(&runs));
         async move {
-            pg.write(move |tx| {
-                runs.fetch_add(1, Ordering::SeqCst);
-                tx.put_meta("before", b"1")
-            })
-            .await
-        }
-    });
-    let panics = tokio::spawn({
-        let pg = pg.clone();
-        async move {
             pg.write(move |tx| -> Result<(), CoreError> {
+                runs.fetch_add(1, Ordering::SeqCst);
                 tx.put_meta("panics", b"1")?;
                 panic!("a write job panicked on purpose (test)")
             })
@@ -1265,6 +1265,6 @@ async fn a_panicking_job_in_a_postgres_batch_leaves_the_others_committed() {
     assert_eq!(
         runs.load(Ordering::SeqCst),
         2,
-        "the job ran in the batch the panic aborted, then alone"
+        "the panicking job ran in the batch it aborted, then alone"
     );
 }
