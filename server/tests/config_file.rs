@@ -8,7 +8,7 @@ mod common;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use common::{Process, run_to_exit};
+use common::{Exit, Process, run_to_exit};
 use serde_json::{Value, json};
 
 /// Body sizes around the limits the tests set (2, 4 and 8 KiB) and the default (64 KiB).
@@ -316,6 +316,19 @@ fn an_unreadable_or_broken_file_is_refused_saying_why() {
     assert_eq!(v["problems"][0]["key"], "admin_token_file", "{v}");
 }
 
+/// Starts the server with `--config file` on a free port and `--data data`, for a start
+/// that is to be refused; waits for its exit.
+fn start_with(file: &std::path::Path, data: &std::path::Path) -> Exit {
+    run_to_exit(&[
+        "--config".as_ref(),
+        file.as_os_str(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ])
+}
+
 /// A server given a bad file does not start: exit 2 (as for any other refused start), with
 /// the same message `check-config` gives.
 #[test]
@@ -323,14 +336,7 @@ fn a_server_with_a_bad_file_does_not_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = write(dir.path(), "licet-server.toml", "body_limt = 2048\n");
     let data = dir.path().join("data");
-    let exit = run_to_exit(&[
-        "--config".as_ref(),
-        file.as_os_str(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        "--data".as_ref(),
-        data.as_os_str(),
-    ]);
+    let exit = start_with(&file, &data);
     assert_eq!(exit.code, Some(2), "{}{}", exit.stdout, exit.stderr);
     assert!(
         exit.stderr.contains("line 1: body_limt: unknown key")
@@ -370,14 +376,7 @@ async fn the_admin_token_comes_from_the_token_file() {
     drop(p);
     std::fs::write(&token, "\n").expect("empty it");
     let data = dir.path().join("data");
-    let exit = run_to_exit(&[
-        "--config".as_ref(),
-        file.as_os_str(),
-        "--listen".as_ref(),
-        "127.0.0.1:0".as_ref(),
-        "--data".as_ref(),
-        data.as_os_str(),
-    ]);
+    let exit = start_with(&file, &data);
     assert_eq!(exit.code, Some(2), "{}", exit.stderr);
     assert!(
         exit.stderr.contains("--admin-token-file") && exit.stderr.contains("first line is empty"),
@@ -388,14 +387,7 @@ async fn the_admin_token_comes_from_the_token_file() {
     let refused_with_mode = |mode: u32| {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&token, std::fs::Permissions::from_mode(mode)).expect("chmod");
-        let exit = run_to_exit(&[
-            "--config".as_ref(),
-            file.as_os_str(),
-            "--listen".as_ref(),
-            "127.0.0.1:0".as_ref(),
-            "--data".as_ref(),
-            data.as_os_str(),
-        ]);
+        let exit = start_with(&file, &data);
         // The log goes to standard output, the refusal to standard error.
         format!("{}{}", exit.stdout, exit.stderr)
     };

@@ -118,16 +118,10 @@ fn deactivations(
     t: &impl ReadableTable<Bytes, Bytes>,
     license: Option<&[u8; 16]>,
 ) -> Result<Vec<Deactivation>, CoreError> {
-    let Some(license) = license else {
-        return all_records(t);
-    };
-    let (lo, hi) = prefix_range(license);
-    let mut out = Vec::new();
-    for item in t.range(lo.as_slice()..hi.as_slice())? {
-        let (_, v) = item?;
-        out.push(decode(v.value())?);
+    match license {
+        Some(license) => prefixed_records(t, license),
+        None => all_records(t),
     }
-    Ok(out)
 }
 
 /// The `meta` key of the highest audit seq ever removed by retention (8 bytes,
@@ -322,6 +316,14 @@ fn machines(
     t: &impl ReadableTable<Bytes, Bytes>,
     license: &[u8; 16],
 ) -> Result<Vec<Machine>, CoreError> {
+    prefixed_records(t, license)
+}
+
+/// The records whose keys start with a license's id, in key order.
+fn prefixed_records<T: DeserializeOwned>(
+    t: &impl ReadableTable<Bytes, Bytes>,
+    license: &[u8; 16],
+) -> Result<Vec<T>, CoreError> {
     let (lo, hi) = prefix_range(license);
     let mut out = Vec::new();
     for item in t.range(lo.as_slice()..hi.as_slice())? {
